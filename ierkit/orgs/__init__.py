@@ -1,0 +1,56 @@
+"""Orgs: one interface over the places ierkit reads tables from.
+
+A *source* names an org the same way everywhere (CLI ``--source``, notebook parameter
+``source``):
+
+- ``"demo"``: the built-in demo org, generated on first use into the cache folder and reused;
+- a folder path: a local org (a folder of Parquet tables, e.g. a snapshot);
+- ``"salesforce"``: a Salesforce org, with credentials from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ierkit.orgs.base import Org, OrgError, StorageLimits
+from ierkit.orgs.local import LocalOrg
+
+__all__ = ["LocalOrg", "Org", "OrgError", "StorageLimits", "cache_dir", "open_org"]
+
+
+def cache_dir() -> Path:
+    """Where ierkit keeps generated data: ``$IERKIT_CACHE_DIR``, else ``~/.cache/ierkit``."""
+    configured = os.environ.get("IERKIT_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ierkit"
+
+
+def open_org(source: str | os.PathLike[str]) -> Org:
+    """The org a source names.
+
+    Args:
+        source: ``"demo"``, ``"salesforce"`` or the path of a local org folder.
+
+    Returns:
+        An ``Org``.
+
+    Raises:
+        OrgError: When the source is a path that is not a folder.
+    """
+    text = os.fspath(source)
+    if text == "demo":
+        from ierkit import demo
+
+        return LocalOrg(demo.ensure_demo())
+    if text == "salesforce":
+        from ierkit.orgs.salesforce import SalesforceOrg
+
+        return SalesforceOrg.from_env()
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise OrgError(
+            f"source {text!r} is not 'demo', 'salesforce' or an existing folder of Parquet tables"
+        )
+    return LocalOrg(path)

@@ -1,0 +1,81 @@
+"""The org interface: where every table ierkit reads comes from, and where deletes go."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import polars as pl
+
+from ierkit import schema
+from ierkit.errors import IerkitError
+
+
+class OrgError(IerkitError):
+    """An org cannot hand over a table or carry out a request; the message says which and why."""
+
+
+# Columns of the frame that ``Org.delete`` returns: one row per requested Id.
+DELETE_RESULT_SCHEMA = pl.Schema({"id": pl.String, "success": pl.Boolean, "error": pl.String})
+
+
+@dataclass(frozen=True)
+class StorageLimits:
+    """Data storage as the org reports it (REST ``/limits`` ``DataStorageMB``)."""
+
+    max_mb: float
+    remaining_mb: float
+
+    @property
+    def used_mb(self) -> float:
+        """Storage in use."""
+        return self.max_mb - self.remaining_mb
+
+
+class Org(abc.ABC):
+    """Something that hands over the canonical tables and can delete records by Id.
+
+    Two implementations: ``LocalOrg`` (a folder of Parquet tables) and ``SalesforceOrg``.
+    Everything downstream takes an ``Org`` and works on either.
+    """
+
+    #: Short human-readable description of where the data comes from, for report headers.
+    label: str = "org"
+
+    @abc.abstractmethod
+    def table(self, name: str) -> pl.LazyFrame:
+        """One canonical table (see ``ierkit.schema.TABLES``) as a LazyFrame in its schema."""
+
+    @abc.abstractmethod
+    def has_table(self, name: str) -> bool:
+        """Whether the org holds the table (a snapshot may hold only some)."""
+
+    @abc.abstractmethod
+    def delete(self, table_name: str, ids: Iterable[str], *, hard: bool = False) -> pl.DataFrame:
+        """Delete records of one table by Id.
+
+        Args:
+            table_name: Canonical table name.
+            ids: Record Ids to delete.
+            hard: Skip the Recycle Bin (Salesforce hardDelete); a local org ignores it.
+
+        Returns:
+            One row per requested Id with ``id``, ``success`` and ``error`` (null on success).
+        """
+
+    def record_counts(self, names: Iterable[str] | None = None) -> dict[str, int]:
+        """Record count per canonical table (all tables the org holds when ``names`` is None)."""
+        wanted = list(schema.TABLES) if names is None else list(names)
+        return {
+            name: int(self.table(name).select(pl.len()).collect().item())
+            for name in wanted
+            if self.has_table(name)
+        }
+
+    def storage_limits(self) -> StorageLimits | None:
+        """The org's reported data storage, or None where the org does not report it."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.label}>"

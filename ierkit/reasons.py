@@ -1,0 +1,55 @@
+"""Why a recipient has no Individual Email Result: the codes the diagnosis and the demo share.
+
+The demo org plants each of these at a known rate and records it in its ground truth; the
+sync-matching diagnosis must give every recipient without an IER exactly one of them.
+"""
+
+from typing import Final
+
+#: Recipient has an IER where it belongs.
+HEALTHY: Final = "healthy"
+#: Subscriber Key is an email address, not a Contact or Lead Id.
+EMAIL_KEY: Final = "email_key"
+#: Subscriber Key is a 15-character Id; the 18-character form would match.
+ID15_KEY: Final = "id15_key"
+#: Subscriber Key is an 18-character Id of no Contact or Lead in the org.
+UNKNOWN_ID: Final = "unknown_id"
+#: The send had individual tracking switched off.
+TRACKING_OFF: Final = "tracking_off"
+#: The audience was not from Salesforce (an imported list): no IERs are ever written.
+NOT_SALESFORCE_AUDIENCE: Final = "not_salesforce_audience"
+#: The send is still inside the tracking sync window: its IERs are still arriving.
+IN_SYNC_WINDOW: Final = "in_sync_window"
+#: The IER is on a Lead that was later converted: the recipient is now a Contact.
+LEAD_CONVERTED: Final = "lead_converted"
+#: The contact was deleted in Marketing Cloud: its opens and clicks arrive with a blank key.
+DELETED_IN_MARKETING_CLOUD: Final = "deleted_in_marketing_cloud"
+#: None of the above explains the missing IER.
+UNEXPLAINED: Final = "unexplained"
+
+ALL: Final = (
+    HEALTHY,
+    EMAIL_KEY,
+    ID15_KEY,
+    UNKNOWN_ID,
+    TRACKING_OFF,
+    NOT_SALESFORCE_AUDIENCE,
+    IN_SYNC_WINDOW,
+    LEAD_CONVERTED,
+    DELETED_IN_MARKETING_CLOUD,
+    UNEXPLAINED,
+)
+
+#: What a RevOps lead should do about each reason, in words.
+FIX: Final = {
+    HEALTHY: "Nothing to do.",
+    EMAIL_KEY: "Use the 18-character Contact or Lead Id as Subscriber Key in the audience.",
+    ID15_KEY: "Convert the 15-character Id to its 18-character form in the audience.",
+    UNKNOWN_ID: "The Id matches no Contact or Lead: it was deleted or is another object's Id.",
+    TRACKING_OFF: "Turn on 'Send Tracking Results to Sales Cloud' for this send.",
+    NOT_SALESFORCE_AUDIENCE: "Send to a Salesforce data extension, Campaign or Report, not an import.",
+    IN_SYNC_WINDOW: "Wait: the tracking sync is still bringing results in.",
+    LEAD_CONVERTED: "The result stays on the converted Lead; report on the Lead too.",
+    DELETED_IN_MARKETING_CLOUD: "The subscriber was deleted in Marketing Cloud; nothing to repair.",
+    UNEXPLAINED: "Check the send's audience and the Marketing Cloud Connect sync log.",
+}

@@ -64,7 +64,46 @@ def _add_demo(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [_add_demo]
+def _add_storage(sub: argparse._SubParsersAction) -> Runner:
+    parser = sub.add_parser(
+        "storage",
+        help="records and data storage that tracked sends write",
+        description="How many Individual Email Results and link details a tracked send writes, "
+        "and how much Salesforce data storage they take (2 KB a record; 1 MB = 1,024 KB).",
+    )
+    parser.add_argument("--recipients", type=int, required=True, help="recipients per send")
+    parser.add_argument(
+        "--links-per-recipient",
+        type=float,
+        default=0.0,
+        help="link details per recipient: unique links clicked / recipients (default 0)",
+    )
+    parser.add_argument(
+        "--sends-per-month", type=float, default=None, help="cadence, for monthly and yearly totals"
+    )
+    parser.add_argument(
+        "--record-kb", type=float, default=None, help="storage per record in KB (default 2)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    def run(args: argparse.Namespace) -> int:
+        from ierkit import storage
+
+        print(
+            storage.send_storage_text(
+                args.recipients,
+                links_per_recipient=args.links_per_recipient,
+                sends_per_month=args.sends_per_month,
+                record_kb=storage.RECORD_KB if args.record_kb is None else args.record_kb,
+                as_json=args.json,
+            )
+        )
+        return 0
+
+    return run
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [_add_demo, _add_storage]
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:

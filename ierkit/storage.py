@@ -30,6 +30,7 @@ column                       type     meaning
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,6 +156,73 @@ def allocation_mb(edition: str, licences: int) -> float:
     if licences < 0:
         raise StorageError(f"licences must not be negative, got {licences}")
     return BASE_ALLOCATION_MB + PER_LICENCE_MB[key] * licences
+
+
+def send_storage(
+    recipients: float,
+    *,
+    links_per_recipient: float = 0.0,
+    sends_per_month: float | None = None,
+    record_kb: float = RECORD_KB,
+) -> dict[str, float | None]:
+    """Records and MB a tracked send writes, and a month's and a year's worth at a cadence.
+
+    Args:
+        recipients: Recipients per send.
+        links_per_recipient: Link details per recipient (unique links clicked / recipients).
+        sends_per_month: Cadence; the monthly and yearly figures are None without it.
+        record_kb: Storage per record.
+
+    Returns:
+        ``recipients``, ``links_per_recipient``, ``record_kb``, ``iers``, ``links``, ``records``,
+        ``mb`` (per send), ``sends_per_month``, ``records_per_month``, ``mb_per_month``,
+        ``mb_per_year``.
+    """
+    per_send = records_for_send(recipients, links_per_recipient=links_per_recipient)
+    mb = storage_mb(per_send["records"], record_kb=record_kb)
+    monthly = None if sends_per_month is None else per_send["records"] * sends_per_month
+    return {
+        "recipients": float(recipients),
+        "links_per_recipient": float(links_per_recipient),
+        "record_kb": float(record_kb),
+        **per_send,
+        "mb": mb,
+        "sends_per_month": sends_per_month,
+        "records_per_month": monthly,
+        "mb_per_month": None if monthly is None else storage_mb(monthly, record_kb=record_kb),
+        "mb_per_year": None if monthly is None else storage_mb(12 * monthly, record_kb=record_kb),
+    }
+
+
+def send_storage_text(
+    recipients: float,
+    *,
+    links_per_recipient: float = 0.0,
+    sends_per_month: float | None = None,
+    record_kb: float = RECORD_KB,
+    as_json: bool = False,
+) -> str:
+    """``send_storage`` as the CLI prints it: a few lines of text, or JSON."""
+    figures = send_storage(
+        recipients,
+        links_per_recipient=links_per_recipient,
+        sends_per_month=sends_per_month,
+        record_kb=record_kb,
+    )
+    if as_json:
+        return json.dumps(figures, indent=2)
+    lines = [
+        f"One tracked send to {figures['recipients']:,.0f} recipients writes "
+        f"{figures['iers']:,.0f} IERs + {figures['links']:,.0f} link details = "
+        f"{figures['records']:,.0f} records, {figures['mb']:,.1f} MB "
+        f"at {record_kb:g} KB a record (1 MB = 1,024 KB)."
+    ]
+    if sends_per_month is not None:
+        lines.append(
+            f"At {sends_per_month:g} sends a month: {figures['records_per_month']:,.0f} records, "
+            f"{figures['mb_per_month']:,.1f} MB a month; {figures['mb_per_year']:,.1f} MB a year."
+        )
+    return "\n".join(lines)
 
 
 # --- the org's allocation and usage --------------------------------------------------------------

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ierkit.errors import IerkitError
 
@@ -103,7 +104,58 @@ def _add_storage(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [_add_demo, _add_storage]
+def default_as_of(source: str) -> dt.date:
+    """The report date when none is given: the demo's own date for the demo, else today (UTC)."""
+    if source == "demo":
+        from ierkit import demo
+
+        return demo.DEMO_AS_OF
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _add_weekly(sub: argparse._SubParsersAction) -> Runner:
+    parser = sub.add_parser(
+        "weekly",
+        help="run the weekly report notebooks and per-rep worklists into outputs/<ISO week>/",
+        description="Run the report notebooks with papermill into OUT/<ISO week>/: executed "
+        "notebooks, HTML without code cells, one worklist per owner (CSV and HTML) and one "
+        "email per owner (.eml files, or sent over SMTP with --email).",
+    )
+    _add_source(parser)
+    parser.add_argument(
+        "--as-of", type=parse_date, default=None,
+        help="report date (default: the demo's date for the demo, else today)",
+    )  # fmt: skip
+    parser.add_argument("--out", default="outputs", help="folder of week folders (default outputs)")
+    parser.add_argument("--window-days", type=int, default=7, help="worklist window (default 7)")
+    parser.add_argument(
+        "--email", action="store_true",
+        help="send each owner their worklist over SMTP (IERKIT_SMTP_* environment variables)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cell-timeout", type=int, default=900, help="seconds a notebook cell may run (900)"
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        from ierkit import weekly
+
+        as_of = args.as_of or default_as_of(args.source)
+        result = weekly.run_weekly(
+            source=args.source,
+            as_of=as_of,
+            out_root=Path(args.out),
+            window_days=args.window_days,
+            email=args.email,
+            execution_timeout=args.cell_timeout,
+            progress=lambda line: print(line, flush=True),
+        )
+        print(f"reports in {result.folder}")
+        return 0
+
+    return run
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [_add_demo, _add_storage, _add_weekly]
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:

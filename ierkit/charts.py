@@ -1,0 +1,349 @@
+"""Charts of the engagement reports (altair), and saving them for static reports.
+
+Every chart function takes the output of a report in ``ierkit.reports`` (a polars DataFrame, or
+a LazyFrame, which is collected here at the edge), aggregates it again in polars to the grain
+the chart draws, and caps the number of marks, so the data handed to altair stays small whatever
+the size of the org: no ``MaxRowsError``, and specs a few kilobytes big. Saving goes through
+vl-convert, which bundles Vega: PNG, SVG and HTML files render offline (no CDN).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import altair as alt
+import polars as pl
+import vl_convert
+
+from ierkit.errors import IerkitError
+
+__all__ = [
+    "ChartError",
+    "MAX_ROWS",
+    "chart_data",
+    "click_heatmap_chart",
+    "rate_bars",
+    "save_chart",
+    "trend_chart",
+]
+
+#: altair refuses inline data above this many rows (``alt.data_transformers`` default); every
+#: chart here keeps its data below it by aggregating first.
+MAX_ROWS = 5000
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+_METRIC_LABELS = {
+    "open": ("unique_opens", "Open rate"),
+    "click": ("unique_clicks", "Click rate"),
+    "unsubscribe": ("unsubscribes", "Unsubscribe rate"),
+}
+
+_LABEL_TITLES = {
+    "campaign_name": "Campaign",
+    "owner_name": "Record owner",
+    "segment_value": "Segment",
+    "programme": "Programme",
+}
+
+
+class ChartError(IerkitError, ValueError):
+    """A chart cannot be drawn or saved as asked; the message says what to change."""
+
+
+def _frame(data: pl.DataFrame | pl.LazyFrame, needed: tuple[str, ...], chart: str) -> pl.DataFrame:
+    frame = data.collect() if isinstance(data, pl.LazyFrame) else data
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ChartError(
+            f"{chart}: the data lacks column(s) {', '.join(missing)}; pass the output of the "
+            f"matching ierkit.reports function"
+        )
+    return frame
+
+
+def _check_rows(frame: pl.DataFrame, chart: str) -> pl.DataFrame:
+    if frame.height > MAX_ROWS:
+        raise ChartError(f"{chart}: {frame.height} rows to draw; aggregate below {MAX_ROWS}")
+    return frame
+
+
+def _rate(numerator: str, denominator: str) -> pl.Expr:
+    return pl.when(pl.col(denominator) > 0).then(pl.col(numerator) / pl.col(denominator))
+
+
+def trend_chart(
+    trend: pl.DataFrame | pl.LazyFrame,
+    *,
+    title: str = "Weekly unique opens and clicks per programme",
+    max_programmes: int = 10,
+) -> alt.FacetChart:
+    """Lines of weekly unique opens and unique clicks per programme.
+
+    Args:
+        trend: Output of ``reports.programme_trend`` (``week_start``, ``programme``,
+            ``unique_opens``, ``unique_clicks``).
+        title: Chart title.
+        max_programmes: Programmes beyond the largest (by recipients sent, when ``sent`` is
+            there) are drawn together as "Other programmes".
+
+    Returns:
+        Two panels, opens above clicks, one line per programme, sharing the week axis.
+    """
+    needed = ("week_start", "programme", "unique_opens", "unique_clicks")
+    frame = _frame(trend, needed, "trend_chart")
+    weight = "sent" if "sent" in frame.columns else "unique_opens"
+    ranked = (
+        frame.group_by("programme")
+        .agg(pl.col(weight).sum())
+        .sort([weight, "programme"], descending=[True, False])
+        .head(max_programmes)
+        .get_column("programme")
+    )
+    long = (
+        frame.with_columns(
+            programme=pl.when(pl.col("programme").is_in(ranked.implode()))
+            .then(pl.col("programme"))
+            .otherwise(pl.lit("Other programmes"))
+        )
+        .group_by("week_start", "programme")
+        .agg(pl.col("unique_opens").sum(), pl.col("unique_clicks").sum())
+        .rename({"unique_opens": "Unique opens", "unique_clicks": "Unique clicks"})
+        .unpivot(index=["week_start", "programme"], variable_name="measure", value_name="count")
+        .sort("measure", "programme", "week_start")
+    )
+    _check_rows(long, "trend_chart")
+    base = alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("week_start:T", title="Week starting (sent, UTC)", axis=alt.Axis(format="%d %b")),
+        y=alt.Y("count:Q", title="Recipients"),
+        color=alt.Color("programme:N", title="Programme"),
+        tooltip=[
+            alt.Tooltip("week_start:T", title="Week starting"),
+            alt.Tooltip("programme:N", title="Programme"),
+            alt.Tooltip("measure:N", title="Measure"),
+            alt.Tooltip("count:Q", title="Recipients", format=","),
+        ],
+    )
+    return (
+        base.properties(width=560, height=180)
+        .facet(
+            row=alt.Row(
+                "measure:N",
+                title=None,
+                sort=["Unique opens", "Unique clicks"],
+                # Panel names above each panel, horizontal, rather than rotated at the side.
+                header=alt.Header(
+                    labelOrient="top", labelAngle=0, labelAnchor="start", labelFontWeight="bold"
+                ),
+            )
+        )
+        .resolve_scale(y="independent")
+        .properties(title=title)
+    )
+
+
+def rate_bars(
+    summary: pl.DataFrame | pl.LazyFrame,
+    *,
+    metric: str = "open",
+    label_column: str = "campaign_name",
+    title: str | None = None,
+    max_bars: int = 40,
+) -> alt.Chart:
+    """Bars of a rate per campaign (or owner, or segment), over sent and over delivered.
+
+    The rates are recomputed from the summed counts, so rows that share a label (two campaigns
+    of one name) are combined correctly.
+
+    Args:
+        summary: Output of ``reports.campaign_summary`` (or ``owner_summary``,
+            ``segment_summary``): counts ``sent``, ``delivered`` and the metric's count.
+        metric: ``"open"``, ``"click"`` or ``"unsubscribe"``.
+        label_column: The column naming each bar.
+        title: Chart title; a default naming the metric and both bases.
+        max_bars: Only the largest this many (by sent) are drawn; the subtitle says so.
+
+    Returns:
+        Horizontal bars, two per label (over sent, over delivered), largest label first.
+
+    Raises:
+        ChartError: For an unknown metric or missing columns.
+    """
+    if metric not in _METRIC_LABELS:
+        raise ChartError(f"rate_bars: metric {metric!r} is not one of {', '.join(_METRIC_LABELS)}")
+    count, rate_title = _METRIC_LABELS[metric]
+    frame = _frame(summary, (label_column, "sent", "delivered", count), "rate_bars")
+    per_label = (
+        frame.with_columns(pl.col(label_column).cast(pl.String).fill_null("(none)"))
+        .group_by(label_column)
+        .agg(pl.col("sent", "delivered", count).sum())
+        .sort(["sent", label_column], descending=[True, False])
+    )
+    total = per_label.height
+    per_label = per_label.head(max_bars)
+    order = per_label.get_column(label_column).to_list()
+    long = (
+        per_label.with_columns(
+            over_sent=_rate(count, "sent"), over_delivered=_rate(count, "delivered")
+        )
+        .select(label_column, "sent", "delivered", "over_sent", "over_delivered")
+        .unpivot(
+            index=[label_column, "sent", "delivered"],
+            on=["over_sent", "over_delivered"],
+            variable_name="basis",
+            value_name="rate",
+        )
+        .with_columns(
+            basis=pl.col("basis").replace_strict(
+                {"over_sent": "over sent", "over_delivered": "over delivered"}
+            )
+        )
+        .sort(label_column, "basis")
+    )
+    _check_rows(long, "rate_bars")
+    label_title = _LABEL_TITLES.get(label_column, label_column.replace("_", " ").capitalize())
+    subtitle = (
+        f"Largest {max_bars} of {total} by recipients sent"
+        if total > max_bars
+        else "Salesforce divides by sent, Marketing Cloud by delivered (sent minus bounced)"
+    )
+    basis_scale = alt.Scale(domain=["over sent", "over delivered"])
+    return (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            y=alt.Y(f"{label_column}:N", title=label_title, sort=order),
+            yOffset=alt.YOffset("basis:N", scale=basis_scale),
+            x=alt.X("rate:Q", title=rate_title, axis=alt.Axis(format=".0%")),
+            color=alt.Color("basis:N", title="Rate", scale=basis_scale),
+            tooltip=[
+                alt.Tooltip(f"{label_column}:N", title=label_title),
+                alt.Tooltip("basis:N", title="Rate"),
+                alt.Tooltip("rate:Q", title=rate_title, format=".1%"),
+                alt.Tooltip("sent:Q", title="Sent", format=","),
+                alt.Tooltip("delivered:Q", title="Delivered", format=","),
+            ],
+        )
+        .properties(
+            title=alt.Title(
+                title or f"{rate_title} per {label_title.lower()}: over sent and over delivered",
+                subtitle=subtitle,
+            ),
+            width=520,
+        )
+    )
+
+
+def click_heatmap_chart(
+    heatmap: pl.DataFrame | pl.LazyFrame,
+    *,
+    value: str = "links_clicked",
+    title: str | None = None,
+) -> alt.Chart:
+    """A weekday-by-hour heat map of link clicks: always 7 x 24 cells.
+
+    Args:
+        heatmap: Output of ``reports.click_heatmap`` (``weekday`` 1-7, ``hour`` 0-23, counts,
+            and ``time_zone``); rows are summed per cell, so concatenated outputs work too.
+        value: ``"links_clicked"`` (link details, each at its last click) or ``"total_clicks"``.
+        title: Chart title; by default one naming the time zone.
+
+    Returns:
+        A heat map with hours across and weekdays down; empty cells show zero.
+    """
+    if value not in ("links_clicked", "total_clicks"):
+        raise ChartError(f"click_heatmap_chart: value {value!r} is not links_clicked/total_clicks")
+    frame = _frame(heatmap, ("weekday", "hour", value), "click_heatmap_chart")
+    zones = (
+        frame.get_column("time_zone").drop_nulls().unique().sort().to_list()
+        if "time_zone" in frame.columns
+        else []
+    )
+    if len(zones) > 1:
+        raise ChartError(f"click_heatmap_chart: data mixes time zones {zones}; use one")
+    zone = zones[0] if zones else "UTC"
+    grid = pl.DataFrame({"weekday": list(range(1, 8))}, schema={"weekday": pl.Int8}).join(
+        pl.DataFrame({"hour": list(range(24))}, schema={"hour": pl.Int8}), how="cross"
+    )
+    cells = (
+        grid.join(
+            frame.select(
+                pl.col("weekday").cast(pl.Int8), pl.col("hour").cast(pl.Int8), pl.col(value)
+            )
+            .group_by("weekday", "hour")
+            .agg(pl.col(value).sum().alias("clicks")),
+            on=["weekday", "hour"],
+            how="left",
+        )
+        .with_columns(
+            pl.col("clicks").fill_null(0),
+            weekday_name=pl.col("weekday").replace_strict(
+                list(range(1, 8)), list(_WEEKDAYS), return_dtype=pl.String
+            ),
+        )
+        .sort("weekday", "hour")
+    )
+    measure = "Links clicked" if value == "links_clicked" else "Clicks"
+    return (
+        alt.Chart(cells)
+        .mark_rect()
+        .encode(
+            x=alt.X("hour:O", title=f"Hour of day ({zone})"),
+            y=alt.Y("weekday_name:O", title="Weekday", sort=list(_WEEKDAYS)),
+            color=alt.Color("clicks:Q", title=measure, scale=alt.Scale(scheme="blues")),
+            tooltip=[
+                alt.Tooltip("weekday_name:O", title="Weekday"),
+                alt.Tooltip("hour:O", title="Hour"),
+                alt.Tooltip("clicks:Q", title=measure, format=","),
+            ],
+        )
+        .properties(
+            title=title or f"{measure} by weekday and hour ({zone}, last click per link)",
+            width=600,
+            height=220,
+        )
+    )
+
+
+def chart_data(chart: alt.TopLevelMixin) -> list[dict]:
+    """The inline data rows of a chart (for checks: how much altair will embed)."""
+    spec = chart.to_dict()
+    datasets = spec.get("datasets", {})
+    return [row for rows in datasets.values() for row in rows]
+
+
+def save_chart(
+    chart: alt.TopLevelMixin, path: str | os.PathLike[str], *, scale: float = 2.0
+) -> Path:
+    """Save a chart as PNG, SVG or self-contained HTML, by the file's suffix.
+
+    Everything renders with vl-convert's bundled Vega: no network, and the HTML carries its
+    JavaScript inline so it shows offline.
+
+    Args:
+        chart: An altair chart.
+        path: Where to write; ``.png``, ``.svg`` or ``.html``. Parent folders are created.
+        scale: Pixel density of a PNG (2 = sharp on high-density screens).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ChartError: For another suffix.
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in (".png", ".svg", ".html"):
+        raise ChartError(f"save_chart: {target.name}: use a .png, .svg or .html file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".html":
+        # inline=True embeds vl-convert's Vega bundle instead of <script src=CDN>.
+        chart.save(target, format="html", inline=True)
+        return target
+    spec = chart.to_json()
+    if suffix == ".png":
+        target.write_bytes(vl_convert.vegalite_to_png(spec, scale=scale))
+    else:
+        target.write_text(vl_convert.vegalite_to_svg(spec), encoding="utf-8")
+    return target

@@ -155,7 +155,54 @@ def _add_weekly(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [_add_demo, _add_storage, _add_weekly]
+def _add_aggregate(sub: argparse._SubParsersAction) -> Runner:
+    parser = sub.add_parser(
+        "aggregate",
+        help="roll Marketing Cloud tracking extracts up into IERs and link details",
+        description="Read tracking extracts (zips, folders or files; data-view exports too), "
+        "merge their events into the event store (deduplicated: applying an extract twice or "
+        "overlapping windows never double counts), recompute the sends they touched and write "
+        "individual_email_results.parquet and individual_links.parquet into OUT.",
+    )
+    parser.add_argument("extracts", nargs="+", metavar="EXTRACT", help="extract zip or folder")
+    parser.add_argument("--out", required=True, help="output folder (a local org)")
+    parser.add_argument(
+        "--store", default=None, help="event store folder (default OUT/event_store)"
+    )
+    parser.add_argument(
+        "--source-zone", default=None,
+        help="IANA time zone of the extract's dates (default Marketing Cloud's UTC-6, no DST)",
+    )  # fmt: skip
+
+    def run(args: argparse.Namespace) -> int:
+        from ierkit import aggregate, extract
+
+        landed, written = aggregate.aggregate_extracts(
+            args.extracts,
+            args.out,
+            store=args.store,
+            source_zone=args.source_zone or extract.MC_SOURCE_ZONE,
+        )
+        print(
+            f"read {landed.events_read:,} events from {landed.files} files; "
+            f"{len(landed.job_ids):,} sends updated ({landed.events_in_store:,} distinct events)"
+        )
+        print(
+            f"wrote {written.iers:,} individual email results "
+            f"({written.without_sent_row:,} without a Sent row) and "
+            f"{written.links:,} link details to {args.out}"
+        )
+        return 0
+
+    return run
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [
+    _add_demo,
+    _add_storage,
+    _add_weekly,
+    _add_aggregate,
+]
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:

@@ -52,6 +52,7 @@ __all__ = [
     "no_response",
     "no_response_by_send",
     "owner_summary",
+    "owner_worklist",
     "segment_summary",
     "programme_trend",
     "recipients",
@@ -162,13 +163,23 @@ def _tables(source: ReportTables | Org) -> ReportTables:
     raise ReportError(f"expected ReportTables or an Org, got {type(source).__name__}")
 
 
-def _utc(instant: dt.datetime, name: str) -> dt.datetime:
+def _utc(instant: dt.datetime | dt.date, name: str) -> dt.datetime:
+    """A UTC instant; a date means the start (00:00 UTC) of that day."""
+    if isinstance(instant, dt.date) and not isinstance(instant, dt.datetime):
+        return dt.datetime.combine(instant, dt.time(), tzinfo=dt.UTC)
     if not isinstance(instant, dt.datetime):
-        raise ReportError(f"{name} must be a datetime (UTC), got {instant!r}")
+        raise ReportError(f"{name} must be a datetime or a date (UTC), got {instant!r}")
     if instant.tzinfo is None:
         # A naive time inside ierkit is UTC by convention (see ierkit.schema).
         return instant.replace(tzinfo=dt.UTC)
     return instant.astimezone(dt.UTC)
+
+
+def _as_of(as_of: dt.datetime | dt.date) -> dt.datetime:
+    """The report's "now"; a date means the end of that day (UTC), so windows hold whole days."""
+    if isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime):
+        return _utc(as_of + dt.timedelta(days=1), "as_of")
+    return _utc(as_of, "as_of")
 
 
 def _days(value: int | float | dt.timedelta, name: str) -> dt.timedelta:
@@ -214,7 +225,7 @@ def recipients(
 
     Returns:
         ``recipient_id``, ``recipient_type`` ("Contact"/"Lead"), ``recipient_name``, ``company``,
-        ``email``, ``owner_id``, ``owner_name`` (``NO_OWNER`` when unknown), then
+        ``email``, ``owner_id``, ``owner_name`` (``NO_OWNER`` when unknown), ``owner_email``, then
         ``extra_fields``; sorted by ``recipient_id``.
     """
     tables = _tables(source)
@@ -234,7 +245,9 @@ def recipients(
             *[pl.col(n) for n in extra_fields],
         )
 
-    owners = tables.users.select(owner_id=pl.col("id"), owner_name=pl.col("name"))
+    owners = tables.users.select(
+        owner_id=pl.col("id"), owner_name=pl.col("name"), owner_email=pl.col("email")
+    )
     return (
         pl.concat([part(tables.contacts, "Contact"), part(tables.leads, "Lead")])
         .join(owners, on="owner_id", how="left")
@@ -247,6 +260,7 @@ def recipients(
             "email",
             "owner_id",
             "owner_name",
+            "owner_email",
             *extra_fields,
         )
         .sort("recipient_id")
@@ -300,6 +314,7 @@ def _check_segment(name: str) -> None:
 _RECIPIENT_COLUMNS = (
     "owner_id",
     "owner_name",
+    "owner_email",
     "recipient_id",
     "recipient_type",
     "recipient_name",
@@ -326,7 +341,7 @@ def _click_times(tables: ReportTables) -> pl.LazyFrame:
 def engagement_worklist(
     source: ReportTables | Org,
     *,
-    as_of: dt.datetime,
+    as_of: dt.datetime | dt.date,
     days: int | float | dt.timedelta = 7,
 ) -> pl.LazyFrame:
     """Recipients who clicked in the last ``days`` before ``as_of``, grouped by record owner.
@@ -338,7 +353,8 @@ def engagement_worklist(
 
     Args:
         source: The tables, or an org.
-        as_of: The report's "now" (UTC; a naive datetime is read as UTC).
+        as_of: The report's "now" (UTC; a naive datetime is read as UTC; a date means the end
+            of that day).
         days: Length of the window, in days or as a timedelta.
 
     Returns:
@@ -349,7 +365,7 @@ def engagement_worklist(
         latest click first, then recipient and IER Id.
     """
     tables = _tables(source)
-    end = _utc(as_of, "as_of")
+    end = _as_of(as_of)
     start = end - _days(days, "days")
     clicks = (
         _ier_facts(tables.iers)
@@ -419,10 +435,24 @@ def engagement_worklist(
     )
 
 
+def owner_worklist(
+    source: ReportTables | Org,
+    *,
+    as_of: dt.datetime | dt.date,
+    window_days: int | float | dt.timedelta = 7,
+) -> pl.DataFrame:
+    """The engagement worklist, collected: the weekly run splits it by owner.
+
+    Same as ``engagement_worklist`` (columns start with ``owner_id``, ``owner_name``,
+    ``owner_email``); a date ``as_of`` covers the ``window_days`` whole days ending with it.
+    """
+    return engagement_worklist(source, as_of=as_of, days=window_days).collect()
+
+
 def no_response(
     source: ReportTables | Org,
     *,
-    as_of: dt.datetime,
+    as_of: dt.datetime | dt.date,
     wait_days: int | float | dt.timedelta = 3,
     max_age_days: int | float | dt.timedelta | None = 28,
 ) -> pl.LazyFrame:
@@ -436,7 +466,7 @@ def no_response(
 
     Args:
         source: The tables, or an org.
-        as_of: The report's "now" (UTC).
+        as_of: The report's "now" (UTC; a date means the end of that day).
         wait_days: How long to give recipients before counting them as no response.
         max_age_days: Only sends at most this old (the list is for acting on, and old sends
             are past acting on); None for all.
@@ -448,7 +478,7 @@ def no_response(
         send Id, owner name, recipient name, IER Id.
     """
     tables = _tables(source)
-    end = _utc(as_of, "as_of")
+    end = _as_of(as_of)
     due = end - _days(wait_days, "wait_days")
     window = pl.col("date_sent") <= due
     if max_age_days is not None:
@@ -508,7 +538,7 @@ def no_response(
 def no_response_by_send(
     source: ReportTables | Org,
     *,
-    as_of: dt.datetime,
+    as_of: dt.datetime | dt.date,
     wait_days: int | float | dt.timedelta = 3,
     max_age_days: int | float | dt.timedelta | None = 28,
 ) -> pl.LazyFrame:
@@ -524,7 +554,7 @@ def no_response_by_send(
         send Id.
     """
     tables = _tables(source)
-    end = _utc(as_of, "as_of")
+    end = _as_of(as_of)
     due = end - _days(wait_days, "wait_days")
     window = pl.col("date_sent") <= due
     if max_age_days is not None:
@@ -576,8 +606,8 @@ def link_interest(
     source: ReportTables | Org,
     *,
     pattern: str,
-    since: dt.datetime,
-    until: dt.datetime,
+    since: dt.datetime | dt.date,
+    until: dt.datetime | dt.date,
     literal: bool = False,
 ) -> pl.LazyFrame:
     """Everyone who clicked a link matching ``pattern`` in ``[since, until)``, newest first.
@@ -705,7 +735,9 @@ _RATE_COLUMNS = (
 )
 
 
-def _period(frame: pl.LazyFrame, since: dt.datetime | None, until: dt.datetime | None) -> pl.LazyFrame:
+def _period(
+    frame: pl.LazyFrame, since: dt.datetime | dt.date | None, until: dt.datetime | dt.date | None
+) -> pl.LazyFrame:
     if since is not None:
         frame = frame.filter(pl.col("date_sent") >= _utc(since, "since"))
     if until is not None:
@@ -737,8 +769,8 @@ def engagement_summary(
 def campaign_summary(
     source: ReportTables | Org,
     *,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: dt.datetime | dt.date | None = None,
+    until: dt.datetime | dt.date | None = None,
 ) -> pl.LazyFrame:
     """Sent, delivered, opens, clicks, bounces, unsubscribes and rates per campaign.
 
@@ -765,8 +797,8 @@ def campaign_summary(
 def owner_summary(
     source: ReportTables | Org,
     *,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: dt.datetime | dt.date | None = None,
+    until: dt.datetime | dt.date | None = None,
 ) -> pl.LazyFrame:
     """Engagement per record owner of the recipients (the rep whose book it is).
 
@@ -787,8 +819,8 @@ def segment_summary(
     source: ReportTables | Org,
     *,
     segment: str = "industry",
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: dt.datetime | dt.date | None = None,
+    until: dt.datetime | dt.date | None = None,
 ) -> pl.LazyFrame:
     """Engagement per value of a Contact/Lead field (industry, lifecycle stage, lead source).
 
@@ -826,8 +858,8 @@ def segment_summary(
 def programme_trend(
     source: ReportTables | Org,
     *,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: dt.datetime | dt.date | None = None,
+    until: dt.datetime | dt.date | None = None,
 ) -> pl.LazyFrame:
     """Weekly opens and clicks per programme, by the week the email was sent.
 
@@ -848,8 +880,8 @@ def programme_trend(
 def click_heatmap(
     source: ReportTables | Org,
     *,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: dt.datetime | dt.date | None = None,
+    until: dt.datetime | dt.date | None = None,
     time_zone: str = "UTC",
 ) -> pl.LazyFrame:
     """Link clicks by weekday and hour of day: at most 7 x 24 rows, whatever the org's size.

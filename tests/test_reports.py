@@ -19,7 +19,13 @@ def ago(days: float) -> dt.datetime:
     return AS_OF - days * DAY
 
 
-USERS = pl.DataFrame({"id": ["005A", "005B"], "name": ["Alice Rep", "Bob Rep"]})
+USERS = pl.DataFrame(
+    {
+        "id": ["005A", "005B"],
+        "name": ["Alice Rep", "Bob Rep"],
+        "email": ["alice@example.com", "bob@example.com"],
+    }
+)
 CONTACTS = pl.DataFrame(
     {
         "id": ["003C1", "003C2", "003C3", "003C4"],
@@ -479,3 +485,30 @@ def test_naive_as_of_is_utc() -> None:
     naive = AS_OF.replace(tzinfo=None)
     aware = reports.engagement_worklist(worklist_tables(), as_of=AS_OF).collect()
     assert reports.engagement_worklist(worklist_tables(), as_of=naive).collect().equals(aware)
+
+
+def test_owner_worklist_for_a_date_covers_whole_days() -> None:
+    # As of 2026-11-20 (a date): the window is the 7 days up to the end of that day, i.e. after
+    # 2026-11-14 00:00 UTC. A's click (8 days before noon on the 20th) is on the 12th: out.
+    result = reports.owner_worklist(worklist_tables(), as_of=AS_OF.date(), window_days=7)
+    assert isinstance(result, pl.DataFrame)
+    assert result.columns[:3] == ["owner_id", "owner_name", "owner_email"]
+    assert result.select("owner_email", "ier_id").rows() == [
+        ("alice@example.com", "a0RE"),
+        ("bob@example.com", "a0RB"),
+        ("bob@example.com", "a0RC"),
+    ]
+    # A 9-day window reaches back to 2026-11-12 00:00 and takes in A's click.
+    wider = reports.owner_worklist(worklist_tables(), as_of=AS_OF.date(), window_days=9)
+    assert "a0RA" in wider["ier_id"].to_list()
+
+
+def test_summary_period_accepts_dates() -> None:
+    # until is exclusive: a date means 00:00 UTC that day.
+    result = reports.campaign_summary(
+        summary_tables(), since=AS_OF.date() - 2 * DAY, until=AS_OF.date()
+    ).collect()
+    assert result.select("campaign_name", "sent").rows() == [("Q4 Outreach", 2)]
+    assert reports.campaign_summary(
+        summary_tables(), since=AS_OF.date() - DAY, until=AS_OF.date()
+    ).collect().height == 0

@@ -71,6 +71,9 @@ DEFAULT_FOLLOWUP_DAYS: Final = 7
 DEFAULT_GRACE_DAYS: Final = 2
 
 
+_SECONDS_PER_MONTH: Final = storage.DAYS_PER_MONTH * 86_400
+
+
 class DecisionError(IerkitError, ValueError):
     """A decision cannot be made as asked; the message names the parameter."""
 
@@ -226,7 +229,9 @@ def _followed_up(
     whos = (
         engaged.select("id", "lead_id", "recipient_id", "date_sent", "engaged_at")
         .join(converted, on="lead_id", how="left")
-        .with_columns(who_id=pl.concat_list("recipient_id", "converted_contact_id").list.drop_nulls())
+        .with_columns(
+            who_id=pl.concat_list("recipient_id", "converted_contact_id").list.drop_nulls()
+        )
         .explode("who_id")
         .filter(pl.col("who_id").is_not_null())
     )
@@ -344,7 +349,7 @@ def programme_measures(
             delivered=pl.col("sent") - pl.col("bounced"),
             # At least one month, so a first send yesterday is not read as a month's rate x 30.
             months_observed=pl.max_horizontal(
-                (pl.lit(as_of) - observed_from).dt.total_seconds() / 86_400 / storage.DAYS_PER_MONTH,
+                (pl.lit(as_of) - observed_from).dt.total_seconds() / _SECONDS_PER_MONTH,
                 pl.lit(1.0),
             ),
             judge_from=(pl.col("last_sent") + settle).dt.date(),

@@ -315,7 +315,8 @@ def org_allocation(
             f"{org.label}: the org does not report its data storage (DataStorageMB); "
             "pass the edition and the number of user licences"
         )
-    used = float(current_usage(org, record_kb=record_kb).select(pl.col("mb").sum()).collect().item())
+    usage = current_usage(org, record_kb=record_kb)
+    used = float(usage.select(pl.col("mb").sum()).collect().item())
     return StorageAllocation(allocation_mb(edition, licences), used, "estimated")
 
 

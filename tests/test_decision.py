@@ -65,7 +65,14 @@ def three_programmes() -> ReportTables:
     """A newsletter nobody follows up, a sales send half followed up, a send from 3 hours ago."""
     iers = pl.concat(
         [
-            _iers("Monthly Newsletter", "a0S000000000000001", n=1_000, opened=200, clicked=20, tag="NWS"),
+            _iers(
+                "Monthly Newsletter",
+                "a0S000000000000001",
+                n=1_000,
+                opened=200,
+                clicked=20,
+                tag="NWS",
+            ),
             _iers("Sales Outreach", "a0S000000000000002", n=100, opened=40, clicked=8, tag="SAL"),
             _iers(
                 "Product Announcement",
@@ -94,7 +101,8 @@ def test_decision_on_known_programmes(three_programmes: ReportTables) -> None:
         "Sales Outreach",
     ]
     rows = _by_programme(got)
-    news, sales, new = rows["Monthly Newsletter"], rows["Sales Outreach"], rows["Product Announcement"]
+    news, sales = rows["Monthly Newsletter"], rows["Sales Outreach"]
+    new = rows["Product Announcement"]
     assert (news["recommendation"], sales["recommendation"], new["recommendation"]) == (
         "skip",
         "track",
@@ -194,7 +202,10 @@ def test_follow_up_on_the_contact_a_lead_became_counts() -> None:
         }
     )
     leads = pl.DataFrame(
-        {"id": ["00Q000000000000001", "00Q000000000000002"], "converted_contact_id": ["003000000000000009", None]}
+        {
+            "id": ["00Q000000000000001", "00Q000000000000002"],
+            "converted_contact_id": ["003000000000000009", None],
+        }
     )
     tasks = _tasks(["003000000000000009"])
     row = decision.programme_measures(
@@ -303,12 +314,19 @@ def test_thresholds_must_be_ordered() -> None:
 def test_plan_from_history_repeats_recent_sends() -> None:
     weekly = pl.concat(
         [
-            _iers("Nurture", f"a0S00000000000000{w}", n=300, sent=AS_OF - dt.timedelta(weeks=w),
-                  tag=f"NU{w}")
+            _iers(
+                "Nurture",
+                f"a0S00000000000000{w}",
+                n=300,
+                sent=AS_OF - dt.timedelta(weeks=w),
+                tag=f"NU{w}",
+            )
             for w in range(1, 9)
         ]
     )
-    old = _iers("Nurture", "a0S000000000000099", n=300, sent=AS_OF - dt.timedelta(days=200), tag="OLD")
+    old = _iers(
+        "Nurture", "a0S000000000000099", n=300, sent=AS_OF - dt.timedelta(days=200), tag="OLD"
+    )
     links = pl.DataFrame(
         {
             "id": [f"a0L{i:015d}" for i in range(30)],
@@ -345,8 +363,14 @@ def test_apply_decisions_turns_off_skipped_and_sets_retention() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0, "0"), (999, "999"), (1_000, "1,000"), (6_000.4, "6,000"), (1_234_567, "1,234,567"),
-     (10_000_001, "10,000,001")],
+    [
+        (0, "0"),
+        (999, "999"),
+        (1_000, "1,000"),
+        (6_000.4, "6,000"),
+        (1_234_567, "1,234,567"),
+        (10_000_001, "10,000,001"),
+    ],
 )
 def test_thousands_separators(value: float, text: str) -> None:
     got = pl.select(decision._int_text(pl.lit(value))).item()

@@ -102,7 +102,8 @@ def test_org_allocation_prefers_what_the_org_reports(tmp_path, monkeypatch) -> N
         storage.org_allocation(org)
     estimated = storage.org_allocation(org, edition="Enterprise", licences=20)
     assert (estimated.max_mb, estimated.used_mb, estimated.source) == (10_640, 2.0, "estimated")
-    monkeypatch.setattr(org, "storage_limits", lambda: StorageLimits(max_mb=20_000, remaining_mb=5_000))
+    limits = StorageLimits(max_mb=20_000, remaining_mb=5_000)
+    monkeypatch.setattr(org, "storage_limits", lambda: limits)
     reported = storage.org_allocation(org, edition="Enterprise", licences=20)
     assert (reported.max_mb, reported.used_mb, reported.source) == (20_000, 15_000, "reported")
     assert reported.used_share == 0.75

@@ -386,6 +386,7 @@ def project_by_programme(
     Today's records (``tracking_mb_now``) are taken to be the latest of a history written at the
     plan's rate: those still younger than W at month m are min(now, a month x (W - m)), so a
     long-running programme sits at a month x W from the start and a new one fills up to it.
+    Month 0 under retention is the storage right after the first cleanup.
 
     Args:
         plan: The send plan (see the module docstring).

@@ -5,7 +5,9 @@ A *source* names an org the same way everywhere (CLI ``--source``, notebook para
 
 - ``"demo"``: the built-in demo org, generated on first use into the cache folder and reused;
 - a folder path: a local org (a folder of Parquet tables, e.g. a snapshot);
-- ``"salesforce"``: a Salesforce org, with credentials from the environment.
+- ``"salesforce"``: a Salesforce org, with credentials from the environment;
+- ``"<source>+archive:<archive>"``: that org with the IERs and link details of an ierkit
+  cleanup archive (folder or fsspec URL) read back in (``ierkit.orgs.archived.ArchivedOrg``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def open_org(source: str | os.PathLike[str]) -> Org:
     """The org a source names.
 
     Args:
-        source: ``"demo"``, ``"salesforce"`` or the path of a local org folder.
+        source: ``"demo"``, ``"salesforce"``, the path of a local org folder, or any of these
+            followed by ``+archive:<archive folder or URL>``.
 
     Returns:
         An ``Org``.
@@ -40,6 +43,12 @@ def open_org(source: str | os.PathLike[str]) -> Org:
         OrgError: When the source is a path that is not a folder.
     """
     text = os.fspath(source)
+    if "+archive:" in text:
+        # "<source>+archive:<archive>": the org with a cleanup archive's records read back in.
+        from ierkit.orgs.archived import ArchivedOrg
+
+        base, archive = text.split("+archive:", 1)
+        return ArchivedOrg(open_org(base), archive)
     if text == "demo":
         from ierkit import demo
 

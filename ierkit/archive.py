@@ -1,0 +1,287 @@
+"""The cleanup archive: Parquet files of deleted records, partitioned by the month of the send.
+
+Layout under the archive root (a local folder, or any fsspec URL such as ``s3://bucket/ierkit``)::
+
+    <root>/<table>/year=2026/month=05/<run_id>-0000.parquet   records, all canonical fields
+    <root>/runs/<run_id>/manifest.json                       what the run wrote, with hashes
+    <root>/runs/<run_id>/ledger.jsonl                        the run's steps (local roots only)
+
+Files hold exactly the canonical columns of their table; ``year`` and ``month`` live only in the
+folder names (hive partitioning). Several runs share one root: each run names its files after
+its run id, and readers take the files that the runs' manifests list, so the half-written file of
+a killed run is never read.
+
+Hashes are sha256: of each file's bytes, and of each file's Ids (sorted, joined by newlines).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+import polars as pl
+
+from ierkit import schema
+from ierkit.errors import IerkitError
+
+#: Tables a cleanup archives, children first (the order they are deleted in).
+ARCHIVED_TABLES: tuple[str, ...] = ("individual_links", "individual_email_results")
+
+#: Rows per archive file at most: bounds the memory of hashing and deleting one file.
+MAX_ROWS_PER_FILE = 500_000
+
+MANIFEST_VERSION = 1
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_BLOCK = 1 << 20
+
+
+class ArchiveError(IerkitError):
+    """The archive is missing, unreadable or does not match what a run selected."""
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is usable in file names; ArchiveError otherwise."""
+    if not _RUN_ID.match(run_id):
+        raise ArchiveError(
+            f"run id {run_id!r}: use 1-100 letters, digits, '.', '_' or '-' (starting with a "
+            "letter or digit)"
+        )
+    return run_id
+
+
+class ArchiveStore:
+    """An archive root on any fsspec filesystem.
+
+    Args:
+        location: A local folder (created when missing) or an fsspec URL (``s3://``, ``gs://``,
+            ``abfs://``, ``file://``); remote filesystems need their fsspec package (s3fs,
+            gcsfs, adlfs) and credentials from the environment.
+    """
+
+    def __init__(self, location: str | os.PathLike[str]) -> None:
+        text = os.fspath(location)
+        self.location = text
+        self.fs, root = fsspec.core.url_to_fs(text)
+        self.root = root.rstrip("/")
+        # Nothing is created here: a dry run must leave the archive location untouched.
+        self.is_local = "file" in _protocols(self.fs)
+
+    def __repr__(self) -> str:
+        return f"<ArchiveStore {self.location}>"
+
+    # --- paths -------------------------------------------------------------------------------
+
+    def path(self, relative: str) -> str:
+        """The filesystem path (no protocol) of ``relative`` under the root."""
+        return f"{self.root}/{relative}" if relative else self.root
+
+    def url(self, relative: str) -> str:
+        """What polars reads and writes: a local path, or a URL with its protocol."""
+        full = self.path(relative)
+        return full if self.is_local else self.fs.unstrip_protocol(full)
+
+    def run_dir(self, run_id: str) -> str:
+        """Relative folder of one run's manifest and ledger."""
+        return f"runs/{check_run_id(run_id)}"
+
+    # --- small files -------------------------------------------------------------------------
+
+    def exists(self, relative: str) -> bool:
+        """Whether ``relative`` exists."""
+        return bool(self.fs.exists(self.path(relative)))
+
+    def write_json(self, relative: str, payload: Any) -> None:
+        """Write ``payload`` as JSON; readers see the old or the new file, never half."""
+        data = (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
+        target = self.path(relative)
+        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        if not self.is_local:
+            # An object store's put is atomic: the object appears whole or not at all.
+            self.fs.pipe_file(target, data)
+            return
+        tmp = f"{target}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+
+    def read_json(self, relative: str) -> Any:
+        """The JSON document at ``relative``."""
+        try:
+            with self.fs.open(self.path(relative), "rb") as handle:
+                return json.loads(handle.read())
+        except FileNotFoundError:
+            raise ArchiveError(f"{self.url(relative)}: not found") from None
+        except json.JSONDecodeError as error:
+            raise ArchiveError(f"{self.url(relative)}: not valid JSON ({error})") from None
+
+    # --- record files ------------------------------------------------------------------------
+
+    def run_files(self, table_name: str, run_id: str) -> list[str]:
+        """Relative paths of the files ``run_id`` wrote for ``table_name``, sorted."""
+        pattern = self.path(f"{table_name}/year=*/month=*/{check_run_id(run_id)}-*.parquet")
+        prefix = self.root + "/"
+        return sorted(p[len(prefix) :] for p in self.fs.glob(pattern))
+
+    def remove_run_files(self, table_name: str, run_id: str) -> int:
+        """Delete the files ``run_id`` wrote for ``table_name`` (a redo after a crash)."""
+        files = self.run_files(table_name, run_id)
+        for relative in files:
+            self.fs.rm_file(self.path(relative))
+        return len(files)
+
+    def write_partitioned(self, table_name: str, run_id: str, frame: pl.LazyFrame) -> list[str]:
+        """Stream ``frame`` into year/month partitions of ``table_name``.
+
+        Args:
+            table_name: Canonical table name; its folder under the root.
+            run_id: Names the files, so several runs can share a partition.
+            frame: The records in the canonical schema plus ``year`` and ``month`` (Int32) columns,
+                which become folder names only.
+
+        Returns:
+            Relative paths of the files written, sorted.
+        """
+        check_run_id(run_id)
+
+        def file_path(args: pl.io.partition.FileProviderArgs) -> str:
+            keys = args.partition_keys
+            year, month = int(keys["year"][0]), int(keys["month"][0])
+            return f"year={year:04d}/month={month:02d}/{run_id}-{args.index_in_partition:04d}.parquet"
+
+        frame.sink_parquet(
+            pl.PartitionBy(
+                self.url(table_name),
+                key=["year", "month"],
+                include_key=False,
+                max_rows_per_file=MAX_ROWS_PER_FILE,
+                approximate_bytes_per_file=None,
+                file_path_provider=file_path,
+            ),
+            mkdir=True,
+        )
+        return self.run_files(table_name, run_id)
+
+    def scan_files(self, table_name: str, files: Sequence[str]) -> pl.LazyFrame:
+        """The records of ``files`` (relative paths) in the canonical schema of ``table_name``."""
+        if not files:
+            return schema.table(table_name).empty().lazy()
+        return schema.validate(
+            table_name,
+            pl.scan_parquet([self.url(f) for f in files], hive_partitioning=False),
+        )
+
+    def sha256(self, relative: str) -> str:
+        """sha256 of the bytes of one file, read in blocks."""
+        digest = hashlib.sha256()
+        with self.fs.open(self.path(relative), "rb") as handle:
+            while block := handle.read(_BLOCK):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def file_ids(self, relative: str) -> pl.Series:
+        """The Ids in one file, sorted."""
+        return (
+            pl.scan_parquet(self.url(relative)).select("id").collect().get_column("id").sort()
+        )
+
+    # --- manifests ---------------------------------------------------------------------------
+
+    def manifest_path(self, run_id: str) -> str:
+        """Relative path of a run's manifest."""
+        return f"{self.run_dir(run_id)}/manifest.json"
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """Every run's manifest under the root, by run id."""
+        found = self.fs.glob(self.path("runs/*/manifest.json"))
+        prefix = self.root + "/"
+        return [self.read_json(p[len(prefix) :]) for p in sorted(found)]
+
+    def archived_files(self, table_name: str, *, run_id: str | None = None) -> list[str]:
+        """Files of ``table_name`` that manifests list (one run's, or every run's)."""
+        manifests = self.manifests() if run_id is None else [self.read_json(self.manifest_path(run_id))]
+        return sorted(
+            entry["path"]
+            for manifest in manifests
+            for entry in manifest["tables"].get(table_name, {}).get("files", [])
+        )
+
+    def scan(self, table_name: str, *, run_id: str | None = None) -> pl.LazyFrame:
+        """Archived records of ``table_name``: every run's, or one run's."""
+        return self.scan_files(table_name, self.archived_files(table_name, run_id=run_id))
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def ids_sha256(ids: pl.Series) -> str:
+    """sha256 of Ids sorted and joined by newlines (an empty list hashes the empty string)."""
+    joined = ids.sort().str.join("\n").item() if len(ids) else ""
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def describe_files(store: ArchiveStore, files: Iterable[str]) -> list[dict[str, Any]]:
+    """Manifest entries for ``files``: path, year, month, records, sha256 and ids_sha256."""
+    entries = []
+    for relative in sorted(files):
+        ids = store.file_ids(relative)
+        match = re.search(r"year=(\d+)/month=(\d+)/", relative)
+        year, month = (int(match.group(1)), int(match.group(2))) if match else (None, None)
+        entries.append(
+            {
+                "path": relative,
+                "year": year,
+                "month": month,
+                "records": len(ids),
+                "sha256": store.sha256(relative),
+                "ids_sha256": ids_sha256(ids),
+            }
+        )
+    return entries
+
+
+def table_entry(files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Manifest entry of one table from its file entries.
+
+    ``ids_sha256`` of a table hashes the lines ``"<path> <ids_sha256>"`` of its files in path
+    order: it pins every Id list without sorting all Ids of a large run at once.
+    """
+    lines = "\n".join(f"{f['path']} {f['ids_sha256']}" for f in sorted(files, key=lambda f: f["path"]))
+    return {
+        "records": sum(f["records"] for f in files),
+        "ids_sha256": hashlib.sha256(lines.encode()).hexdigest(),
+        "files": files,
+    }
+
+
+def check_files(store: ArchiveStore, files: Iterable[dict[str, Any]]) -> list[str]:
+    """Problems with archive files against their manifest entries (empty when all match)."""
+    problems = []
+    for entry in files:
+        relative = entry["path"]
+        if not store.exists(relative):
+            problems.append(f"{store.url(relative)}: missing")
+            continue
+        actual = store.sha256(relative)
+        if actual != entry["sha256"]:
+            problems.append(
+                f"{store.url(relative)}: content hash {actual[:12]}... does not match the "
+                f"manifest's {entry['sha256'][:12]}..."
+            )
+    return problems
+
+
+def utc_now() -> str:
+    """The current time as an ISO string in UTC, for manifests and ledgers."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,56 @@
+"""An org seen together with its cleanup archive: live records plus the archived ones.
+
+``open_org("demo+archive:/path/to/archive")`` wraps the demo org so that reports read archived
+IERs and link details with the live ones and history is not lost to reporting. A record that is
+both live and archived (restored after archiving) is read once, from the org.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import polars as pl
+
+from ierkit.archive import ARCHIVED_TABLES, ArchiveStore
+from ierkit.orgs.base import Org, StorageLimits
+
+
+class ArchivedOrg(Org):
+    """``org`` with the records of an ierkit cleanup archive added to its IER and link tables.
+
+    Args:
+        org: The live org; deletes go to it.
+        archive: Archive folder or fsspec URL (see ``ierkit.archive``).
+    """
+
+    def __init__(self, org: Org, archive: str | os.PathLike[str]) -> None:
+        self.org = org
+        self.store = ArchiveStore(archive)
+        self.label = f"{org.label}+archive:{self.store.location}"
+
+    def has_table(self, name: str) -> bool:
+        return self.org.has_table(name) or (
+            name in ARCHIVED_TABLES and bool(self.store.archived_files(name))
+        )
+
+    def table(self, name: str) -> pl.LazyFrame:
+        if name not in ARCHIVED_TABLES:
+            return self.org.table(name)
+        archived = self.store.scan(name).unique(subset="id", keep="any")
+        if not self.org.has_table(name):
+            return archived
+        live = self.org.table(name)
+        return pl.concat([live, archived.join(live.select("id"), on="id", how="anti")])
+
+    def archived_table(self, name: str) -> pl.LazyFrame:
+        """Only the archived records of ``name`` (not in the live org)."""
+        live = self.org.table(name).select("id")
+        return self.store.scan(name).unique(subset="id", keep="any").join(live, on="id", how="anti")
+
+    def delete(self, table_name: str, ids: Iterable[str], *, hard: bool = False) -> pl.DataFrame:
+        """Deletes go to the live org; the archive is read-only."""
+        return self.org.delete(table_name, ids, hard=hard)
+
+    def storage_limits(self) -> StorageLimits | None:
+        return self.org.storage_limits()

@@ -1,0 +1,718 @@
+"""A Salesforce org, through simple-salesforce: the same interface as a local org.
+
+Reads stream page by page into Parquet, so ten million IERs never sit in memory as Python
+objects: the large objects through Bulk API 2.0 query jobs (CSV pages fetched with a locator),
+the small ones through REST query (``nextRecordsUrl`` pages). Only the fields the canonical
+schema needs are asked for; fields the org lacks (older Marketing Cloud Connect versions have no
+``JobId``/``BatchId``; most orgs have no lifecycle-stage field) are found from describe and come
+back null, with a note in ``SalesforceOrg.notes``.
+
+Tables are pulled on first use into a cache folder (a local org) and read from there;
+``snapshot(folder)`` pulls into a folder you keep, and later snapshots into the same folder pull
+only records changed since (``SystemModstamp``), then drop records deleted since.
+
+Every call retries transient failures (HTTP 5xx, connection errors, ``REQUEST_LIMIT_EXCEEDED``)
+with exponential backoff; each wait is logged at WARNING on the ``ierkit.salesforce`` logger and
+kept in ``SalesforceOrg.events``. An expired session (``INVALID_SESSION_ID``) is renewed by
+logging in again, except for a session id given in the environment, which cannot be renewed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import logging
+import shutil
+import tempfile
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.bulk2 import Operation, _Bulk2Client
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
+from ierkit import schema
+from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org, OrgError, StorageLimits
+from ierkit.orgs.local import LocalOrg, atomic_write_parquet
+from ierkit.orgs.salesforce_auth import Credentials, SalesforceAuthError, redact
+
+__all__ = ["BULK_TABLES", "RetryPolicy", "SalesforceAuthError", "SalesforceOrg"]
+
+log = logging.getLogger("ierkit.salesforce")
+T = TypeVar("T")
+
+#: Tables read with Bulk API 2.0 query jobs: those that grow with sends and audiences. The rest
+#: (users, campaigns, email sends, triggered sends) stay small and are read with REST query.
+BULK_TABLES = frozenset(
+    {
+        "contacts",
+        "leads",
+        "campaign_members",
+        "individual_email_results",
+        "individual_links",
+        "tasks",
+    }
+)
+#: Records per Bulk API 2.0 results page (``maxRecords``); Salesforce advises setting it on large
+#: results to avoid timeouts. 50,000 is simple-salesforce's default.
+BULK_PAGE_RECORDS = 50_000
+#: Ids per Bulk API 2.0 delete job. An upload may be 150 MB (an 18-character Id and a newline
+#: are 19 bytes); Salesforce processes each job in batches of 10,000 and allows 15,000 batches a
+#: day, so 100,000 Ids (1.9 MB, 10 batches) keeps jobs small and the count of jobs low.
+DELETE_CHUNK_IDS = 100_000
+#: Bulk CSV and REST times: ``2025-01-06T23:30:00.000Z`` / ``2025-01-06T23:30:00.000+0000``.
+SF_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+#: Error codes worth waiting for (besides HTTP 5xx).
+TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
+#: File in a snapshot folder recording what was pulled when (no secrets in it).
+SNAPSHOT_MANIFEST = "_salesforce_snapshot.json"
+
+# Columns Salesforce does not store but ierkit derives from ones it does.
+_DERIVED: dict[tuple[str, str], pl.Expr] = {
+    ("individual_email_results", "unsubscribed"): pl.col("date_unsubscribed").is_not_null(),
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait on transient failures.
+
+    Attributes:
+        attempts: Tries per call before giving up (the first try included).
+        base_delay: Seconds before the second try; doubled each time after.
+        max_delay: Longest wait between tries.
+        limit_delay: Wait after ``REQUEST_LIMIT_EXCEEDED`` (the org's API request limit).
+    """
+
+    attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+    limit_delay: float = 120.0
+
+
+def _error_code(error: SalesforceError) -> tuple[str, str]:
+    content = error.content
+    if isinstance(content, list) and content and isinstance(content[0], Mapping):
+        return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
+    if isinstance(content, Mapping):
+        return str(content.get("errorCode", content.get("error", ""))), str(content.get("message", ""))
+    return "", str(content)[:200]
+
+
+def _soql_datetime(value: dt.datetime) -> str:
+    """A SOQL datetime literal (UTC, milliseconds)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _parse(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A String column as Salesforce writes it (CSV or JSON made text) to ``dtype``."""
+    if dtype == pl.String:
+        return expr
+    if dtype == pl.Boolean:
+        return expr.str.to_lowercase().replace_strict(
+            ["true", "false"], [True, False], return_dtype=pl.Boolean
+        )
+    if isinstance(dtype, pl.Datetime):
+        return expr.str.to_datetime(SF_DATETIME_FORMAT, time_unit="us").dt.convert_time_zone("UTC")
+    if dtype == pl.Date:
+        return expr.str.to_date("%Y-%m-%d")
+    if dtype.is_integer():
+        # Number(n, 0) fields come back as "3.0" from REST and as "3" from Bulk CSV.
+        return expr.str.replace(r"\.0*$", "").cast(dtype, strict=True)
+    return expr.cast(dtype, strict=True)
+
+
+class SalesforceOrg(Org):
+    """A Salesforce org read and written through simple-salesforce.
+
+    Args:
+        credentials: How to log in (usually ``Credentials.from_env()``).
+        session: A requests session to use (proxies, certificates); a new one when None.
+        cache_dir: Where pulled tables are kept for this org object; a temporary folder (removed
+            when the org object goes) when None.
+        retry: Backoff policy for transient failures.
+        sleep: Called with seconds to wait (tests pass a function that records and returns).
+        poll_interval: Seconds between Bulk job status polls at first (grows to 10 s).
+        page_records: Records per Bulk query results page.
+        delete_chunk: Ids per Bulk delete job.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        session: requests.Session | None = None,
+        cache_dir: str | Path | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        poll_interval: float = 1.0,
+        page_records: int = BULK_PAGE_RECORDS,
+        delete_chunk: int = DELETE_CHUNK_IDS,
+    ) -> None:
+        self.credentials = credentials
+        self.retry = retry
+        self.poll_interval = poll_interval
+        self.page_records = page_records
+        self.delete_chunk = delete_chunk
+        self.notes: list[str] = []
+        self.events: list[str] = []
+        self._sleep = sleep
+        self._session = session
+        self._sf: Salesforce | None = None
+        self._describes: dict[str, dict[str, Any] | None] = {}
+        self._sobject_names: set[str] | None = None
+        self._pulled: set[str] = set()
+        if cache_dir is None:
+            folder = Path(tempfile.mkdtemp(prefix="ierkit-salesforce-"))
+            weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+        else:
+            folder = Path(cache_dir)
+        self._cache = LocalOrg(folder)
+        sf = self._client()
+        self.label = f"Salesforce {sf.sf_instance}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> SalesforceOrg:
+        """Log in with credentials from the environment (see ``ierkit.orgs.salesforce_auth``).
+
+        Raises:
+            SalesforceAuthError: Naming a missing variable, or saying the login was refused.
+        """
+        return cls(Credentials.from_env(env), **options)
+
+    # --- calls, retries, sessions -------------------------------------------------------------
+
+    def _client(self) -> Salesforce:
+        if self._sf is None:
+            self._sf = self.credentials.login(self._session)
+            # simple-salesforce would silently log in again on a REST 401 (and never for Bulk);
+            # renewal happens in ``_call`` instead, for both, where it is reported.
+            self._sf._salesforce_login_partial = None
+        return self._sf
+
+    def _secrets(self) -> list[str]:
+        found = self.credentials.secrets()
+        if self._sf is not None and self._sf.session_id:
+            found.append(self._sf.session_id)
+        return found
+
+    def _report(self, message: str) -> None:
+        message = redact(message, self._secrets())
+        self.events.append(message)
+        log.warning(message)
+
+    def _note(self, message: str) -> None:
+        if message not in self.notes:
+            self.notes.append(message)
+            log.info(message)
+
+    def _call(self, what: str, fn: Callable[[Salesforce], T]) -> T:
+        """Run ``fn`` with a live client, renewing the session and retrying transient errors."""
+        attempt, renewed = 1, False
+        while True:
+            try:
+                return fn(self._client())
+            except SalesforceExpiredSession:
+                if not self.credentials.renewable:
+                    raise OrgError(
+                        f"{what}: the Salesforce session expired (INVALID_SESSION_ID); a session "
+                        "id from SF_SESSION_ID cannot be renewed: set a fresh one, or use the JWT "
+                        "bearer flow (SF_USERNAME, SF_CONSUMER_KEY, SF_PRIVATE_KEY_FILE)"
+                    ) from None
+                if renewed:
+                    raise OrgError(
+                        f"{what}: Salesforce rejected a fresh session (INVALID_SESSION_ID)"
+                    ) from None
+                self._report(f"{what}: session expired (INVALID_SESSION_ID); logging in again")
+                self._sf, renewed = None, True
+                continue
+            except SalesforceError as error:
+                code, message = _error_code(error)
+                transient = error.status >= 500 or code in TRANSIENT_CODES
+                if not transient:
+                    raise OrgError(
+                        redact(
+                            f"{what}: Salesforce answered HTTP {error.status} {code}: {message}",
+                            self._secrets(),
+                        )
+                    ) from None
+                reason = f"HTTP {error.status} {code}".strip()
+            except (requests.ConnectionError, requests.Timeout) as error:
+                reason = type(error).__name__
+                code = ""
+            if attempt >= self.retry.attempts:
+                raise OrgError(f"{what}: gave up after {attempt} tries ({reason})")
+            if code == "REQUEST_LIMIT_EXCEEDED":
+                delay = self.retry.limit_delay
+            else:
+                delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
+            self._report(
+                f"{what}: {reason}; waiting {delay:g} s before try {attempt + 1} of "
+                f"{self.retry.attempts}"
+            )
+            self._sleep(delay)
+            attempt += 1
+
+    def _bulk(self, sf: Salesforce, sobject: str) -> _Bulk2Client:
+        # Built per call from the current session: simple-salesforce's Bulk 2.0 handler copies
+        # the session id once and never renews it.
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": "Bearer " + sf.session_id,
+            "X-PrettyPrint": "1",
+        }
+        return _Bulk2Client(sobject, sf.bulk2_url, headers, sf.session)
+
+    def _wait_for_job(self, sobject: str, job_id: str, *, is_query: bool) -> dict[str, Any]:
+        delay = self.poll_interval
+        while True:
+            info = self._call(
+                f"Bulk job {job_id} on {sobject}",
+                lambda sf: self._bulk(sf, sobject).get_job(job_id, is_query),
+            )
+            if info["state"] in ("JobComplete", "Failed", "Aborted"):
+                return dict(info)
+            self._sleep(delay)
+            delay = min(10.0, delay * 1.5)
+
+    # --- describe -----------------------------------------------------------------------------
+
+    def sobject_names(self) -> set[str]:
+        """API names of the objects the user can see (describe global)."""
+        if self._sobject_names is None:
+            result = self._call("describe global", lambda sf: sf.describe())
+            self._sobject_names = {o["name"] for o in (result or {}).get("sobjects", [])}
+        return self._sobject_names
+
+    def describe(self, sobject: str) -> dict[str, Any] | None:
+        """The describe of an object, or None when the org has no such object (cached)."""
+        if sobject not in self._describes:
+            if sobject not in self.sobject_names():
+                self._describes[sobject] = None
+            else:
+                self._describes[sobject] = self._call(
+                    f"describe {sobject}",
+                    lambda sf: sf.restful(f"sobjects/{sobject}/describe"),
+                )
+        return self._describes[sobject]
+
+    def describe_layouts(self, sobject: str) -> dict[str, Any]:
+        """``sobjects/<sobject>/describe/layouts``: page layouts with their related lists."""
+        return self._call(
+            f"describe layouts of {sobject}",
+            lambda sf: sf.restful(f"sobjects/{sobject}/describe/layouts"),
+        )
+
+    def has_field(self, sobject: str, path: str) -> bool:
+        """Whether ``path`` (a field or a parent path like ``Account.Name``) can be read."""
+        described = self.describe(sobject)
+        *parents, last = path.split(".")
+        for relationship in parents:
+            if described is None:
+                return False
+            lookup = next(
+                (f for f in described["fields"] if f.get("relationshipName") == relationship),
+                None,
+            )
+            if lookup is None or not lookup.get("referenceTo"):
+                return False
+            described = self.describe(lookup["referenceTo"][0])
+        if described is None:
+            return False
+        return any(f["name"].lower() == last.lower() for f in described["fields"])
+
+    def has_table(self, name: str) -> bool:
+        return schema.table(name).sobject in self.sobject_names()
+
+    def _columns(self, spec: schema.Table) -> tuple[list[schema.Column], list[schema.Column]]:
+        """(columns the org can give, stored columns it lacks), noting the missing ones."""
+        if not self.has_table(spec.name):
+            raise OrgError(
+                f"the org has no object {spec.sobject} (table {spec.name!r}), or the user "
+                "cannot read it: is Marketing Cloud Connect installed, and does the user's "
+                "permission set give read access?"
+            )
+        present, missing = [], []
+        for column in spec.stored_columns:
+            (present if self.has_field(spec.sobject, column.api_name) else missing).append(column)
+        for column in missing:
+            self._note(
+                f"{spec.sobject} has no readable field {column.api_name}: {spec.name}.{column.name} "
+                "is null (older Marketing Cloud Connect versions lack JobId, BatchId, ListId and "
+                "SubscriberId; custom fields may not exist in this org)"
+            )
+        return present, missing
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _convert(
+        self, spec: schema.Table, raw: pl.LazyFrame, present: Sequence[schema.Column]
+    ) -> pl.LazyFrame:
+        """Salesforce text columns (named by API path) to the canonical table."""
+        have = {c.name for c in present}
+        exprs = []
+        for column in spec.columns:
+            if column.name in have:
+                exprs.append(_parse(pl.col(column.api_name), column.dtype).alias(column.name))
+            elif (spec.name, column.name) not in _DERIVED:
+                exprs.append(pl.lit(None, dtype=column.dtype).alias(column.name))
+        frame = raw.select(exprs)
+        names = set(spec.column_names)
+        derived = [
+            expr.alias(col)
+            for (table, col), expr in _DERIVED.items()
+            if table == spec.name and col in names and set(expr.meta.root_names()) <= names
+        ]
+        if derived:
+            frame = frame.with_columns(derived)
+        return frame.select(spec.column_names)
+
+    def _write_page(
+        self,
+        spec: schema.Table,
+        raw: pl.LazyFrame,
+        present: Sequence[schema.Column],
+        part: Path,
+    ) -> None:
+        try:
+            self._convert(spec, raw, present).sink_parquet(part)
+        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+            # Find the column and a value that did not parse, for a message one can act on.
+            for column in present:
+                try:
+                    raw.select(_parse(pl.col(column.api_name), column.dtype)).collect()
+                except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
+                    parsed = raw.select(
+                        pl.col(column.api_name),
+                        ok=_parse(pl.col(column.api_name), column.dtype).is_not_null(),
+                    )
+                    bad = (
+                        parsed.filter(pl.col(column.api_name).is_not_null() & ~pl.col("ok"))
+                        .head(1)
+                        .collect()
+                    )
+                    value = bad.item(0, 0) if bad.height else "?"
+                    raise OrgError(
+                        f"{spec.sobject}.{column.api_name}: value {value!r} is not a "
+                        f"{column.dtype} ({spec.name}.{column.name})"
+                    ) from None
+            raise
+
+    def _bulk_pages(
+        self, spec: schema.Table, soql: str, present: Sequence[schema.Column], tmp: Path
+    ) -> list[Path]:
+        sobject = spec.sobject
+        what = f"Bulk query of {sobject}"
+        job = self._call(
+            what, lambda sf: self._bulk(sf, sobject).create_job(Operation.query, query=soql)
+        )
+        job_id = job["id"]
+        info = self._wait_for_job(sobject, job_id, is_query=True)
+        if info["state"] != "JobComplete":
+            raise OrgError(
+                f"{what}: job {job_id} ended {info['state']}: "
+                f"{info.get('errorMessage') or 'no message from Salesforce'}"
+            )
+        parts: list[Path] = []
+        locator = ""
+        while True:
+            result = self._call(
+                f"{what} (page {len(parts) + 1})",
+                lambda sf, loc=locator: self._bulk(sf, sobject).download_job_data(
+                    str(tmp), job_id, loc, self.page_records
+                ),
+            )
+            csv_path = Path(result["file"])
+            part = tmp / f"part-{len(parts):06d}.parquet"
+            raw = pl.scan_csv(csv_path, infer_schema=False)
+            if result["number_of_records"] == 0 and csv_path.stat().st_size == 0:
+                raw = pl.LazyFrame(schema={c.api_name: pl.String for c in present})
+            self._write_page(spec, raw, present, part)
+            csv_path.unlink()
+            parts.append(part)
+            locator = result["locator"]
+            if not locator:
+                return parts
+
+    def _rest_pages(
+        self, spec: schema.Table, soql: str, present: Sequence[schema.Column], tmp: Path
+    ) -> list[Path]:
+        what = f"REST query of {spec.sobject}"
+        result = self._call(what, lambda sf: sf.query(soql))
+        parts: list[Path] = []
+        while True:
+            records = result.get("records", [])
+            flat = pl.json_normalize(records, separator=".", infer_schema_length=None)
+            raw = pl.LazyFrame(
+                [
+                    (
+                        flat.get_column(c.api_name).cast(pl.String)
+                        if c.api_name in flat.columns
+                        else pl.Series(c.api_name, [None] * len(records), dtype=pl.String)
+                    )
+                    for c in present
+                ]
+            )
+            part = tmp / f"part-{len(parts):06d}.parquet"
+            self._write_page(spec, raw, present, part)
+            parts.append(part)
+            next_url = result.get("nextRecordsUrl")
+            if result.get("done", True) or not next_url:
+                return parts
+            result = self._call(
+                f"{what} (page {len(parts) + 1})",
+                lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True),
+            )
+
+    def _pull(
+        self,
+        name: str,
+        dest: Path,
+        *,
+        where: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        """Pull one table (optionally filtered, optionally only some columns) into ``dest``."""
+        spec = schema.table(name)
+        present, _missing = self._columns(spec)
+        if columns is not None:
+            present = [c for c in present if c.name in columns]
+            spec = schema.Table(spec.name, spec.sobject, tuple(c for c in spec.columns if c.name in columns))
+        soql = f"SELECT {', '.join(c.api_name for c in present)} FROM {spec.sobject}"
+        if where:
+            soql += f" WHERE {where}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as folder:
+            tmp = Path(folder)
+            pages = self._bulk_pages if name in BULK_TABLES else self._rest_pages
+            parts = pages(spec, soql, present, tmp)
+            atomic_write_parquet(pl.scan_parquet(parts), dest)
+
+    def table(self, name: str) -> pl.LazyFrame:
+        """The canonical table, pulled from the org on first use and read from Parquet after."""
+        if name not in self._pulled:
+            self._pull(name, self._cache.table_path(name))
+            self._pulled.add(name)
+        return self._cache.table(name)
+
+    def table_since(self, name: str, column: str, since: dt.datetime) -> pl.LazyFrame:
+        """Rows of a table whose ``column`` (a stored datetime) is on or after ``since``.
+
+        Pulls only those rows (a SOQL filter), for checks that need recent records only.
+        """
+        spec = schema.table(name)
+        api_name = spec.column(column).api_name
+        if api_name is None or "." in api_name:
+            raise ValueError(f"{name}.{column} is not a field of {spec.sobject}")
+        if not self.has_field(spec.sobject, api_name):
+            return self.table(name).filter(pl.col(column) >= since)
+        stamp = since.strftime("%Y%m%dT%H%M%S")
+        dest = self._cache.path / "filtered" / f"{name}-{column}-{stamp}.parquet"
+        if not dest.is_file():
+            self._pull(name, dest, where=f"{api_name} >= {_soql_datetime(since)}")
+        return schema.validate(name, pl.scan_parquet(dest))
+
+    def refresh(self) -> None:
+        """Forget pulled tables: the next ``table`` call reads the org again."""
+        self._pulled.clear()
+
+    def snapshot(
+        self,
+        path: str | Path,
+        *,
+        tables: Iterable[str] | None = None,
+        incremental: bool = True,
+    ) -> LocalOrg:
+        """Pull the org into a local org folder, to explore offline and re-run without API calls.
+
+        When the folder already holds a snapshot of a table taken with the same fields, only
+        records changed since its latest ``SystemModstamp`` are pulled, plus the list of Ids to
+        drop records deleted since (hard deletes and emptied Recycle Bins included).
+
+        Args:
+            path: The folder (created if needed).
+            tables: Canonical table names; every table the org has when None.
+            incremental: False pulls every table in full.
+
+        Returns:
+            The snapshot as a ``LocalOrg``.
+        """
+        local = LocalOrg(path)
+        local.path.mkdir(parents=True, exist_ok=True)
+        manifest_path = local.path / SNAPSHOT_MANIFEST
+        manifest: dict[str, Any] = (
+            json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        )
+        names = list(tables) if tables is not None else [t for t in schema.TABLES if self.has_table(t)]
+        for name in names:
+            spec = schema.table(name)
+            present, _ = self._columns(spec)
+            fields = sorted(c.api_name for c in present)
+            entry = manifest.get("tables", {}).get(name)
+            since = entry.get("max_system_modstamp") if entry else None
+            if (
+                incremental
+                and since
+                and entry.get("fields") == fields
+                and local.has_table(name)
+            ):
+                self._pull_changes(local, name, dt.datetime.fromisoformat(since))
+                mode = "incremental"
+            else:
+                self._pull(name, local.table_path(name))
+                mode = "full"
+            stats = local.table(name).select(
+                rows=pl.len(), latest=pl.col("system_modstamp").max()
+            ).collect()
+            latest = stats.item(0, "latest")
+            manifest.setdefault("tables", {})[name] = {
+                "sobject": spec.sobject,
+                "fields": fields,
+                "rows": int(stats.item(0, "rows")),
+                "max_system_modstamp": latest.isoformat() if latest else None,
+                "pulled_at": dt.datetime.now(dt.UTC).isoformat(),
+                "mode": mode,
+            }
+        manifest["instance"] = self.label
+        manifest["notes"] = list(self.notes)
+        tmp = manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        tmp.replace(manifest_path)
+        return local
+
+    def _pull_changes(self, local: LocalOrg, name: str, since: dt.datetime) -> None:
+        with tempfile.TemporaryDirectory(prefix=".changes-", dir=local.path) as folder:
+            changed_path, ids_path = Path(folder) / "changed.parquet", Path(folder) / "ids.parquet"
+            # ">=": a record saved in the same millisecond as the last pull is pulled again and
+            # replaces its old copy, rather than being missed.
+            self._pull(name, changed_path, where=f"SystemModstamp >= {_soql_datetime(since)}")
+            self._pull(name, ids_path, columns=["id"])
+            changed = schema.validate(name, pl.scan_parquet(changed_path))
+            current = pl.scan_parquet(ids_path)
+            merged = pl.concat(
+                [local.table(name).join(changed.select("id"), on="id", how="anti"), changed]
+            ).join(current, on="id", how="semi")
+            # Materialise before replacing the file the plan reads from.
+            local.write_table(name, merged.collect())
+
+    # --- storage facts ------------------------------------------------------------------------
+
+    def record_counts(self, names: Iterable[str] | None = None) -> dict[str, int]:
+        """Record counts from ``/limits/recordCount``: Salesforce's own cached counts.
+
+        They are what Setup > Storage Usage shows: approximate, refreshed by Salesforce at
+        intervals, and without the Recycle Bin.
+        """
+        wanted = [n for n in (list(schema.TABLES) if names is None else list(names)) if self.has_table(n)]
+        if not wanted:
+            return {}
+        objects = ",".join(schema.table(n).sobject for n in wanted)
+        result = self._call(
+            "record counts", lambda sf: sf.restful("limits/recordCount", params={"sObjects": objects})
+        )
+        counts = {o["name"]: int(o["count"]) for o in (result or {}).get("sObjects", [])}
+        return {n: counts.get(schema.table(n).sobject, 0) for n in wanted}
+
+    def storage_limits(self) -> StorageLimits:
+        """``DataStorageMB`` from ``/limits``."""
+        result = self._call("storage limits", lambda sf: sf.limits())
+        storage = result["DataStorageMB"]
+        return StorageLimits(max_mb=float(storage["Max"]), remaining_mb=float(storage["Remaining"]))
+
+    # --- deleting -----------------------------------------------------------------------------
+
+    def delete(self, table_name: str, ids: Iterable[str], *, hard: bool = False) -> pl.DataFrame:
+        """Delete by Id through Bulk API 2.0 ingest jobs (``delete`` or ``hardDelete``).
+
+        Ids go in chunks of ``delete_chunk`` per job. Failures do not raise: each Id gets its
+        own row, with Salesforce's error (``CODE:message:fields``) when it failed. The same Id
+        twice in one request fails the second time, as in a local org. ``hard`` skips the
+        Recycle Bin and needs the "Bulk API Hard Delete" permission.
+        """
+        spec = schema.table(table_name)
+        if not self.has_table(table_name):
+            raise OrgError(f"cannot delete from {spec.sobject}: the org has no such object")
+        requested = pl.DataFrame({"id": list(ids)}, schema={"id": pl.String}).with_row_index("_order")
+        unique = requested.filter(pl.col("id").is_first_distinct()).select("id")
+        operation = Operation.hard_delete if hard else Operation.delete
+        outcomes = [
+            self._delete_chunk(spec.sobject, operation, unique.slice(start, self.delete_chunk))
+            for start in range(0, unique.height, self.delete_chunk)
+        ]
+        outcome = (
+            pl.concat(outcomes) if outcomes else pl.DataFrame(schema=DELETE_RESULT_SCHEMA)
+        ).unique("id", keep="first")
+        return (
+            requested.with_columns(first=pl.col("id").is_first_distinct())
+            .join(outcome, on="id", how="left")
+            .sort("_order")
+            .select(
+                "id",
+                success=pl.col("success").fill_null(False) & pl.col("first"),
+                error=pl.when(~pl.col("first"))
+                .then(pl.lit("ENTITY_IS_DELETED: entity is deleted"))
+                .otherwise(pl.col("error")),
+            )
+            .cast(DELETE_RESULT_SCHEMA)
+        )
+
+    def _delete_chunk(self, sobject: str, operation: Operation, chunk: pl.DataFrame) -> pl.DataFrame:
+        what = f"Bulk {operation.value} on {sobject}"
+        try:
+            job = self._call(what, lambda sf: self._bulk(sf, sobject).create_job(operation))
+        except OrgError as error:
+            if operation == Operation.hard_delete:
+                raise OrgError(
+                    f"{error} (hard deletes need the 'Bulk API Hard Delete' permission)"
+                ) from None
+            raise
+        job_id = job["id"]
+        data = chunk.rename({"id": "Id"}).write_csv()
+        self._call(what, lambda sf: self._bulk(sf, sobject).upload_job_data(job_id, data))
+        self._call(what, lambda sf: self._bulk(sf, sobject).close_job(job_id))
+        info = self._wait_for_job(sobject, job_id, is_query=False)
+
+        def results(kind: str) -> pl.DataFrame:
+            text = self._call(
+                f"{what}: {kind}", lambda sf: self._bulk(sf, sobject).get_ingest_results(job_id, kind)
+            )
+            if not text.strip():
+                return pl.DataFrame(schema={"Id": pl.String})
+            return pl.read_csv(io.StringIO(text), infer_schema=False)
+
+        ok = results("successfulResults")
+        failed = results("failedResults")
+        if "sf__Error" not in failed.columns:
+            failed = failed.with_columns(sf__Error=pl.lit(None, pl.String))
+        reported = pl.concat(
+            [
+                ok.select(pl.col("Id").alias("id"), success=pl.lit(True), error=pl.lit(None, pl.String)),
+                failed.select(pl.col("Id").alias("id"), success=pl.lit(False), error=pl.col("sf__Error")),
+            ]
+        )
+        if info["state"] != "JobComplete":
+            self._report(
+                f"{what}: job {job_id} ended {info['state']}: {info.get('errorMessage') or ''}"
+            )
+        unprocessed = f"UNPROCESSED: job {job_id} ended {info['state']}"
+        if info.get("errorMessage"):
+            unprocessed += f": {info['errorMessage']}"
+        return (
+            chunk.join(reported, on="id", how="left")
+            .with_columns(
+                error=pl.when(pl.col("success").is_null())
+                .then(pl.lit(unprocessed))
+                .otherwise(pl.col("error")),
+                success=pl.col("success").fill_null(False),
+            )
+            .cast(DELETE_RESULT_SCHEMA)
+        )

@@ -1,0 +1,974 @@
+"""A Salesforce-like HTTPS server on loopback, for tests that talk to "Salesforce" over real HTTP.
+
+It is stateful and backed by a local org's tables (canonical Parquet tables, renamed to their
+Salesforce API names with ``ierkit.schema``), and answers the endpoints that simple-salesforce
+calls for ierkit's flows. Response shapes follow Salesforce's REST API, Bulk API 2.0 and OAuth
+documentation (developer.salesforce.com: "Query", "Get Results for a Query Job", "Upload
+Complete", "Get Job Failed Record Results", "Record Count", "sObject Layouts", "OAuth 2.0 JWT
+Bearer Flow", SOAP ``login()``).
+
+Behaviours modelled:
+
+- TLS only (a throwaway certificate authority from ``trustme``; clients verify against it).
+- Logins: SOAP ``login()`` (username + password + security token; ``INVALID_LOGIN`` fault on a
+  mismatch), OAuth JWT bearer (RS256 assertion verified against the connected app's public key;
+  ``iss``, ``sub``, ``aud``, ``exp`` checked) and OAuth client credentials (Basic auth). Each
+  login issues a new access token; ``expire_sessions()`` invalidates them all, after which every
+  API call answers 401 ``INVALID_SESSION_ID`` until the client logs in again.
+- REST ``query`` with ``nextRecordsUrl`` paging (``page_size`` records a page, 2,000 like
+  Salesforce by default); records carry ``attributes`` and parent relationships nest as objects.
+- ``sobjects`` (describe global), ``sobjects/<X>/describe`` (fields with type, referenceTo,
+  relationshipName) and ``sobjects/<X>/describe/layouts`` (related lists per layout).
+- ``limits`` (``DataStorageMB``: 2 KB a record) and ``limits/recordCount?sObjects=``.
+- Bulk API 2.0 query jobs: create (state ``UploadComplete``), poll (``InProgress`` for
+  ``polls_until_complete`` polls, then ``JobComplete``), results as CSV pages with
+  ``Sforce-Locator`` (``null`` on the last page) and ``Sforce-NumberOfRecords``; results are a
+  snapshot taken when the job was created.
+- Bulk API 2.0 ingest jobs (``delete``, ``hardDelete``): create (``Open``), upload CSV with an
+  ``Id`` column (201), close (``UploadComplete``), poll, ``successfulResults`` /
+  ``failedResults`` / ``unprocessedrecords`` CSV. Soft-deleted records go to a recycle bin
+  (deleting them again fails ``ENTITY_IS_DELETED``); unknown Ids fail
+  ``INVALID_CROSS_REFERENCE_KEY``; malformed Ids fail ``MALFORMED_ID``.
+- SOQL subset: ``SELECT <fields and parent paths> FROM <object> [WHERE <field> <op> <literal>
+  [AND ...]] [ORDER BY <field> [ASC|DESC]] [LIMIT n]`` with ops ``= != < <= > >= IN`` and
+  string, number, boolean, null, date and datetime literals. Anything else is answered with
+  Salesforce's error shape (``MALFORMED_QUERY``, ``INVALID_FIELD``, ``INVALID_TYPE``), never a
+  guessed result.
+- Faults a test switches on: expired sessions, the next N calls failing with 503 or
+  ``REQUEST_LIMIT_EXCEEDED``, the next job failing, chosen Ids failing to delete, fields an
+  older package lacks (``drop_field``), a page layout without the IER related list.
+
+Not modelled: compression, PK chunking, parallel results, sharing rules, field-level security
+beyond dropped fields, API version differences, the 150 MB upload limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import re
+import secrets
+import ssl
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import jwt
+import polars as pl
+import requests
+import trustme
+
+from ierkit import schema
+
+API_VERSION = "59.0"
+ORG_ID = "00D000000000001EAA"
+USER_ID = "005000000000001AAA"
+DATETIME_CSV = "%Y-%m-%dT%H:%M:%S.%3fZ"
+DATETIME_JSON = "%Y-%m-%dT%H:%M:%S.%3f+0000"
+#: Salesforce counts most records as 2 KB of data storage.
+RECORD_KB = 2
+
+# Parent relationships ierkit reads through: (object, lookup field) -> (parent, relationship).
+RELATIONSHIPS: dict[tuple[str, str], tuple[str, str]] = {
+    ("Contact", "AccountId"): ("Account", "Account"),
+    (
+        schema.INDIVIDUAL_LINKS.sobject,
+        schema.INDIVIDUAL_LINKS.column("individual_email_result_id").api_name,
+    ): (schema.INDIVIDUAL_EMAIL_RESULTS.sobject, "et4ae5__Individual_Email_Result__r"),
+}
+_MC_KEYS = {"job_id", "batch_id", "list_id", "subscriber_id"}
+
+
+class SoqlError(Exception):
+    """A query the server does not answer: carries Salesforce's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _sf_type(table_name: str, column: schema.Column) -> str:
+    if column.api_name == "Id":
+        return "id"
+    if column.name == "campaign_member_id":
+        return "string"  # Text(100), not a lookup
+    if column.dtype == schema.ID and column.name.endswith("_id"):
+        return "reference"
+    if column.name in _MC_KEYS:
+        return "string"  # Text(50)/Text(100) in the package
+    if column.dtype.is_integer():
+        return "double"  # Number(n, 0)
+    if column.dtype == pl.Boolean:
+        return "boolean"
+    if column.dtype == pl.Date:
+        return "date"
+    if isinstance(column.dtype, pl.Datetime):
+        return "datetime"
+    return "string"
+
+
+@dataclass
+class SObject:
+    """One object: its records (columns named by API path), recycle bin and describe."""
+
+    name: str
+    records: pl.DataFrame
+    fields: list[dict[str, Any]]
+    key_prefix: str
+    deleted: pl.DataFrame = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.deleted is None:
+            self.deleted = self.records.clear()
+
+
+def _api_frame(table: schema.Table, frame: pl.DataFrame) -> pl.DataFrame:
+    """A canonical frame with its stored columns renamed to API names, as the server keeps it."""
+    exprs = []
+    for column in table.stored_columns:
+        expr = pl.col(column.name)
+        if column.name in _MC_KEYS:
+            expr = expr.cast(pl.String)
+        elif column.dtype.is_integer():
+            expr = expr.cast(pl.Float64)
+        exprs.append(expr.alias(column.api_name))
+    return frame.select(exprs)
+
+
+def _describe_fields(table: schema.Table) -> list[dict[str, Any]]:
+    fields = []
+    for column in table.stored_columns:
+        if "." in column.api_name:
+            continue
+        kind = _sf_type(table.name, column)
+        entry: dict[str, Any] = {
+            "name": column.api_name,
+            "label": column.description or column.name,
+            "type": kind,
+            "nillable": column.nullable,
+            "custom": column.api_name.endswith("__c"),
+            "referenceTo": [],
+            "relationshipName": None,
+        }
+        parent = RELATIONSHIPS.get((table.sobject, column.api_name))
+        if parent:
+            entry["referenceTo"], entry["relationshipName"] = [parent[0]], parent[1]
+        fields.append(entry)
+    if table.sobject == "Contact":
+        fields.append(
+            {"name": "AccountId", "label": "Account", "type": "reference", "nillable": True,
+             "custom": False, "referenceTo": ["Account"], "relationshipName": "Account"}
+        )
+    return fields
+
+
+class FakeSalesforce:
+    """The state of one fake org, and the switches tests use to inject faults.
+
+    Args:
+        tables: Canonical tables by canonical name (e.g. read from a local org folder).
+        username, password, security_token: The SOAP login credentials that succeed.
+        consumer_key, public_key_pem: A connected app for the JWT bearer flow.
+        client_id, client_secret: A connected app for the client credentials flow.
+        page_size: REST query page size.
+        storage_max_mb: ``DataStorageMB.Max``.
+    """
+
+    def __init__(
+        self,
+        tables: dict[str, pl.DataFrame | pl.LazyFrame],
+        *,
+        username: str = "integration@example.com",
+        password: str = "password",
+        security_token: str = "TOKEN",
+        consumer_key: str | None = None,
+        public_key_pem: bytes | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        page_size: int = 2000,
+        storage_max_mb: float = 10_240.0,
+    ) -> None:
+        self.username, self.password, self.security_token = username, password, security_token
+        self.consumer_key, self.public_key_pem = consumer_key, public_key_pem
+        self.client_id, self.client_secret = client_id, client_secret
+        self.page_size = page_size
+        self.storage_max_mb = storage_max_mb
+        self.polls_until_complete = 1
+        self.lock = threading.RLock()
+        self.tokens: set[str] = set()
+        self.logins: list[str] = []
+        self.requests: list[tuple[str, str, int]] = []
+        self.faults: list[tuple[int, str, str, str]] = []  # (status, code, message, path part)
+        self.fail_next_job_message: str | None = None
+        self.delete_failures: dict[str, str] = {}
+        self.cursors: dict[str, tuple[str, pl.LazyFrame]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.objects: dict[str, SObject] = {}
+        self.layouts: dict[str, list[dict[str, Any]]] = {}
+        self.base_url = ""
+        for name, frame in tables.items():
+            table = schema.table(name)
+            data = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+            data = schema.validate(name, data)
+            records = _api_frame(table, data)
+            if table.sobject == "Contact":
+                records = records.with_columns(AccountId=pl.lit(None, pl.String))
+            prefix = data.get_column("id").head(1).str.slice(0, 3).to_list() or ["a00"]
+            self.objects[table.sobject] = SObject(
+                table.sobject, records, _describe_fields(table), prefix[0]
+            )
+        self.objects.setdefault(
+            "Account",
+            SObject(
+                "Account",
+                pl.DataFrame(schema={"Id": pl.String, "Name": pl.String, "Industry": pl.String}),
+                [{"name": n, "label": n, "type": t, "nillable": n != "Id", "custom": False,
+                  "referenceTo": [], "relationshipName": None}
+                 for n, t in (("Id", "id"), ("Name", "string"), ("Industry", "string"))],
+                "001",
+            ),
+        )
+        ier = schema.INDIVIDUAL_EMAIL_RESULTS
+        for sobject, column in (("Contact", "contact_id"), ("Lead", "lead_id")):
+            self.layouts[sobject] = [
+                {"id": f"00h00000000000{sobject[0]}AAA", "name": f"{sobject} Layout",
+                 "related": [{"sobject": ier.sobject, "field": ier.column(column).api_name,
+                              "name": "et4ae5__IndividualEmailResults__r",
+                              "label": "Individual Email Results"}]}
+            ]
+
+    # --- switches for tests -----------------------------------------------------------------
+
+    def expire_sessions(self) -> None:
+        """Invalidate every access token issued so far (a session timeout)."""
+        with self.lock:
+            self.tokens.clear()
+
+    def fail_next(
+        self, count: int, *, status: int = 503, code: str = "SERVER_UNAVAILABLE",
+        message: str = "Service Unavailable", path_contains: str = "",
+    ) -> None:
+        """The next ``count`` API calls whose path contains ``path_contains`` fail."""
+        with self.lock:
+            self.faults.extend([(status, code, message, path_contains)] * count)
+
+    def fail_next_job(self, message: str = "InternalServerError: job failed") -> None:
+        """The next Bulk job created ends in state ``Failed`` with this ``errorMessage``."""
+        self.fail_next_job_message = message
+
+    def drop_field(self, sobject: str, field_name: str) -> None:
+        """Remove a field, as in an org on an older package version (and paths through it)."""
+        with self.lock:
+            obj = self.objects[sobject]
+            obj.records = obj.records.drop(field_name)
+            obj.deleted = obj.deleted.drop(field_name)
+            obj.fields = [f for f in obj.fields if f["name"] != field_name]
+            for (child, _), (parent, rel) in RELATIONSHIPS.items():
+                if parent == sobject and child in self.objects:
+                    path = f"{rel}.{field_name}"
+                    other = self.objects[child]
+                    other.records = other.records.drop(path, strict=False)
+                    other.deleted = other.deleted.drop(path, strict=False)
+
+    def remove_related_list(self, layout_sobject: str) -> None:
+        """Take the Individual Email Results related list off every layout of an object."""
+        for layout in self.layouts[layout_sobject]:
+            layout["related"] = []
+
+    def count(self, sobject: str) -> int:
+        """Live records of an object."""
+        return self.objects[sobject].records.height
+
+    # --- SOQL -------------------------------------------------------------------------------
+
+    def run_query(self, soql: str) -> tuple[str, pl.LazyFrame, list[str]]:
+        """Evaluate ``soql``: (object, result rows with columns named as selected, fields)."""
+        query = parse_soql(soql)
+        obj = self.objects.get(_match_name(query.sobject, self.objects))
+        if obj is None:
+            raise SoqlError(
+                "INVALID_TYPE",
+                f"sObject type '{query.sobject}' is not supported. If you are attempting to use "
+                "a custom object, be sure to append the '__c' after the entity name.",
+            )
+        columns = {c.lower(): c for c in obj.records.columns}
+
+        def resolve(name: str) -> str:
+            real = columns.get(name.lower())
+            if real is None:
+                raise SoqlError(
+                    "INVALID_FIELD",
+                    f"No such column '{name}' on entity '{obj.name}'. If you are attempting to "
+                    "use a custom field, be sure to append the '__c' after the custom field name.",
+                )
+            return real
+
+        fields = [resolve(f) for f in query.fields]
+        frame = obj.records.lazy()
+        schema_ = obj.records.schema
+        for name, op, value in query.where:
+            real = resolve(name)
+            frame = frame.filter(_condition(real, schema_[real], op, value))
+        if query.order_by:
+            real = resolve(query.order_by)
+            frame = frame.sort(real, descending=query.descending, nulls_last=not query.descending)
+        if query.limit is not None:
+            frame = frame.head(query.limit)
+        return obj.name, frame.select(fields), fields
+
+
+def _match_name(name: str, names: dict[str, Any]) -> str:
+    for candidate in names:
+        if candidate.lower() == name.lower():
+            return candidate
+    return name
+
+
+@dataclass
+class Soql:
+    fields: list[str]
+    sobject: str
+    where: list[tuple[str, str, Any]]
+    order_by: str | None = None
+    descending: bool = False
+    limit: int | None = None
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+    (?P<str>'(?:[^'\\]|\\.)*')
+    |(?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
+    |(?P<date>\d{4}-\d{2}-\d{2})
+    |(?P<num>-?\d+(?:\.\d+)?)
+    |(?P<op><=|>=|!=|<>|=|<|>)
+    |(?P<punct>[,()])
+    |(?P<word>[A-Za-z_][A-Za-z0-9_.]*)
+    )""",
+    re.VERBOSE,
+)
+
+
+def _tokens(soql: str) -> list[tuple[str, str]]:
+    out, pos, text = [], 0, soql.strip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token at: '{text[pos:pos + 20]}'")
+        kind = match.lastgroup
+        out.append((kind, match.group(kind)))
+        pos = match.end()
+    return out
+
+
+def parse_soql(soql: str) -> Soql:
+    """Parse the SOQL subset the server answers; ``SoqlError(MALFORMED_QUERY)`` otherwise."""
+    toks = _tokens(soql)
+    i = 0
+
+    def peek(word: str) -> bool:
+        return i < len(toks) and toks[i][0] == "word" and toks[i][1].upper() == word
+
+    def expect_word(word: str) -> None:
+        nonlocal i
+        if not peek(word):
+            got = toks[i][1] if i < len(toks) else "end of query"
+            raise SoqlError("MALFORMED_QUERY", f"expecting '{word}', unexpected token: '{got}'")
+        i += 1
+
+    expect_word("SELECT")
+    fields: list[str] = []
+    while True:
+        if i >= len(toks) or toks[i][0] != "word" or (i + 1 < len(toks) and toks[i + 1][1] == "("):
+            got = toks[i][1] if i < len(toks) else "end of query"
+            raise SoqlError("MALFORMED_QUERY", f"unsupported select item: '{got}'")
+        fields.append(toks[i][1])
+        i += 1
+        if i < len(toks) and toks[i][1] == ",":
+            i += 1
+            continue
+        break
+    expect_word("FROM")
+    if i >= len(toks) or toks[i][0] != "word":
+        raise SoqlError("MALFORMED_QUERY", "expecting an object name after FROM")
+    sobject = toks[i][1]
+    i += 1
+    query = Soql(fields, sobject, [])
+    if peek("WHERE"):
+        i += 1
+        while True:
+            if i >= len(toks):
+                raise SoqlError("MALFORMED_QUERY", "incomplete WHERE clause")
+            name_kind, name = toks[i]
+            if name_kind != "word":
+                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{name}'")
+            i += 1
+            if peek("IN"):
+                i += 1
+                if i >= len(toks) or toks[i][1] != "(":
+                    raise SoqlError("MALFORMED_QUERY", "expecting '(' after IN")
+                i += 1
+                values = []
+                while i < len(toks) and toks[i][1] != ")":
+                    values.append(_literal(toks[i]))
+                    i += 1
+                    if i < len(toks) and toks[i][1] == ",":
+                        i += 1
+                if i >= len(toks):
+                    raise SoqlError("MALFORMED_QUERY", "expecting ')'")
+                i += 1
+                query.where.append((name, "IN", values))
+            else:
+                if i >= len(toks) or toks[i][0] != "op" or i + 1 >= len(toks):
+                    raise SoqlError("MALFORMED_QUERY", f"unsupported condition on '{name}'")
+                op = "!=" if toks[i][1] == "<>" else toks[i][1]
+                query.where.append((name, op, _literal(toks[i + 1])))
+                i += 2
+            if peek("AND"):
+                i += 1
+                continue
+            break
+    if peek("ORDER"):
+        i += 1
+        expect_word("BY")
+        if i >= len(toks) or toks[i][0] != "word":
+            raise SoqlError("MALFORMED_QUERY", "expecting a field after ORDER BY")
+        query.order_by = toks[i][1]
+        i += 1
+        if peek("ASC") or peek("DESC"):
+            query.descending = toks[i][1].upper() == "DESC"
+            i += 1
+    if peek("LIMIT"):
+        i += 1
+        if i >= len(toks) or toks[i][0] != "num":
+            raise SoqlError("MALFORMED_QUERY", "expecting a number after LIMIT")
+        query.limit = int(toks[i][1])
+        i += 1
+    if i != len(toks):
+        raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{toks[i][1]}'")
+    return query
+
+
+def _literal(token: tuple[str, str]) -> Any:
+    kind, text = token
+    if kind == "str":
+        return text[1:-1].replace("\\'", "'").replace("\\\\", "\\")
+    if kind == "num":
+        return float(text) if "." in text else int(text)
+    if kind == "datetime":
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return value.astimezone(dt.UTC)
+    if kind == "date":
+        return dt.date.fromisoformat(text)
+    if kind == "word" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if kind == "word" and text.lower() == "null":
+        return None
+    raise SoqlError("MALFORMED_QUERY", f"unexpected literal: '{text}'")
+
+
+def _condition(column: str, dtype: pl.DataType, op: str, value: Any) -> pl.Expr:
+    col = pl.col(column)
+    if op == "IN":
+        return col.is_in(value)
+    if value is None:
+        if op == "=":
+            return col.is_null()
+        if op == "!=":
+            return col.is_not_null()
+        raise SoqlError("MALFORMED_QUERY", f"null can only be compared with = or != ('{column}')")
+    if isinstance(dtype, pl.Datetime) != isinstance(value, dt.datetime):
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"value of filter criterion for field '{column}' must be of type {dtype} "
+            "and should not be enclosed in quotes",
+        )
+    lit = pl.lit(value)
+    return {
+        "=": col == lit, "!=": col != lit, "<": col < lit, "<=": col <= lit,
+        ">": col > lit, ">=": col >= lit,
+    }[op].fill_null(False)
+
+
+# --- response formatting ------------------------------------------------------------------
+
+
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.col(pl.Datetime).dt.convert_time_zone("UTC").dt.strftime(DATETIME_JSON)
+    )
+
+
+def _json_records(sobject: str, page: pl.DataFrame) -> list[dict[str, Any]]:
+    rows = _as_text(page).to_dicts()
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {
+            "attributes": {"type": sobject,
+                           "url": f"/services/data/v{API_VERSION}/sobjects/{sobject}/{row.get('Id')}"}
+        }
+        for key, value in row.items():
+            if "." in key:
+                rel, name = key.split(".", 1)
+                parent = record.setdefault(rel, {"attributes": {"type": rel}})
+                parent[name] = value
+            else:
+                record[key] = value
+        for key, value in list(record.items()):
+            # A parent whose fields are all null is a null lookup.
+            if isinstance(value, dict) and key != "attributes":
+                if all(v is None for k, v in value.items() if k != "attributes"):
+                    record[key] = None
+        records.append(record)
+    return records
+
+
+def _csv(frame: pl.DataFrame) -> bytes:
+    return frame.write_csv(
+        datetime_format=DATETIME_CSV, date_format="%Y-%m-%d", quote_style="non_numeric"
+    ).encode()
+
+
+def _error(code: str, message: str) -> list[dict[str, str]]:
+    return [{"message": message, "errorCode": code}]
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
+        pass
+
+    # Plumbing.
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+        with self.server.org.lock:
+            self.server.org.requests.append((self.command, self.path, status))
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json;charset=UTF-8", headers)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        org = self.server.org
+        parsed = urllib.parse.urlsplit(self.path)
+        path, params = parsed.path.rstrip("/"), dict(urllib.parse.parse_qsl(parsed.query))
+        body = self._body()
+        try:
+            if path == "/services/oauth2/token" and self.command == "POST":
+                return self._oauth(body)
+            if path.startswith("/services/Soap/u/") and self.command == "POST":
+                return self._soap_login(body)
+            prefix = f"/services/data/v{API_VERSION}"
+            if not path.startswith(prefix):
+                return self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
+            with org.lock:
+                for index, (status, code, message, part) in enumerate(org.faults):
+                    if part in path:
+                        del org.faults[index]
+                        return self._json(status, _error(code, message))
+            token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+            if token not in org.tokens:
+                return self._json(401, _error("INVALID_SESSION_ID", "Session expired or invalid"))
+            self._api(path[len(prefix):], params, body)
+        except SoqlError as error:
+            self._json(400, _error(error.code, error.message))
+
+    # Logins.
+    def _session(self, how: str) -> str:
+        org = self.server.org
+        token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
+        with org.lock:
+            org.tokens.add(token)
+            org.logins.append(f"{how}@{self.headers.get('X-Sfserver-Login-Host', '')}")
+        return token
+
+    def _oauth(self, body: bytes) -> None:
+        org = self.server.org
+        form = dict(urllib.parse.parse_qsl(body.decode()))
+        grant = form.get("grant_type", "")
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            try:
+                claims = jwt.decode(
+                    form.get("assertion", ""), org.public_key_pem, algorithms=["RS256"],
+                    options={"verify_aud": False, "require": ["exp", "iss", "sub", "aud"]},
+                )
+            except Exception:  # any invalid assertion: Salesforce says invalid_grant
+                return self._json(400, {"error": "invalid_grant", "error_description": "invalid assertion"})
+            if claims["iss"] != org.consumer_key:
+                return self._json(400, {"error": "invalid_client_id", "error_description": "client identifier invalid"})
+            if claims["sub"] != org.username:
+                return self._json(400, {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"})
+            if not str(claims["aud"]).startswith("https://") or not str(claims["aud"]).endswith("salesforce.com"):
+                return self._json(400, {"error": "invalid_grant", "error_description": "audience is invalid"})
+            token = self._session("jwt")
+        elif grant == "client_credentials":
+            auth = (self.headers.get("Authorization") or "").removeprefix("Basic ")
+            try:
+                key, _, secret = base64.b64decode(auth).decode().partition(":")
+            except ValueError:
+                key, secret = "", ""
+            if key != org.client_id or secret != org.client_secret or not key:
+                return self._json(400, {"error": "invalid_client", "error_description": "invalid client credentials"})
+            token = self._session("client_credentials")
+        else:
+            return self._json(400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"})
+        self._json(200, {
+            "access_token": token, "instance_url": org.base_url,
+            "id": f"{org.base_url}/id/{ORG_ID}/{USER_ID}", "token_type": "Bearer",
+            "issued_at": str(int(dt.datetime.now(dt.UTC).timestamp() * 1000)), "scope": "api",
+        })
+
+    def _soap_login(self, body: bytes) -> None:
+        org = self.server.org
+        text = body.decode()
+        user = re.search(r"<(?:\w+:)?username>(.*?)</(?:\w+:)?username>", text, re.S)
+        word = re.search(r"<(?:\w+:)?password>(.*?)</(?:\w+:)?password>", text, re.S)
+        expected = escape(org.password + org.security_token)
+        if not user or not word or user.group(1) != escape(org.username) or word.group(1) != expected:
+            fault = (
+                '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+                'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                'xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault>'
+                "<faultcode>sf:INVALID_LOGIN</faultcode><faultstring>INVALID_LOGIN: Invalid "
+                "username, password, security token; or user locked out.</faultstring><detail>"
+                "<sf:LoginFault><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode>"
+                "<sf:exceptionMessage>Invalid username, password, security token; or user "
+                "locked out.</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault>"
+                "</soapenv:Body></soapenv:Envelope>"
+            )
+            return self._send(500, fault.encode(), "text/xml;charset=UTF-8")
+        token = self._session("soap")
+        ok = (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
+            f"<metadataServerUrl>{org.base_url}/services/Soap/m/{API_VERSION}/{ORG_ID}</metadataServerUrl>"
+            "<passwordExpired>false</passwordExpired><sandbox>false</sandbox>"
+            f"<serverUrl>{org.base_url}/services/Soap/u/{API_VERSION}/{ORG_ID}</serverUrl>"
+            f"<sessionId>{token}</sessionId><userId>{USER_ID}</userId>"
+            "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
+        )
+        self._send(200, ok.encode(), "text/xml;charset=UTF-8")
+
+    # The API.
+    def _api(self, path: str, params: dict[str, str], body: bytes) -> None:
+        org = self.server.org
+        parts = path.strip("/").split("/")
+        method = self.command
+        if parts == ["query"] and method == "GET":
+            sobject, frame, _ = org.run_query(params.get("q", ""))
+            cursor = f"01g{secrets.token_hex(6)}"
+            with org.lock:
+                org.cursors[cursor] = (sobject, frame)
+            return self._query_page(cursor, 0)
+        if len(parts) == 2 and parts[0] == "query" and method == "GET":
+            cursor, _, offset = parts[1].rpartition("-")
+            if cursor not in org.cursors or not offset.isdigit():
+                return self._json(400, _error("INVALID_QUERY_LOCATOR", "invalid query locator"))
+            return self._query_page(cursor, int(offset))
+        if parts == ["sobjects"] and method == "GET":
+            return self._json(200, {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": [
+                {"name": o.name, "label": o.name, "keyPrefix": o.key_prefix, "queryable": True,
+                 "custom": o.name.endswith("__c"), "deletable": True}
+                for o in org.objects.values()]})
+        if len(parts) >= 3 and parts[0] == "sobjects" and parts[2] == "describe" and method == "GET":
+            name = _match_name(parts[1], org.objects)
+            if name not in org.objects:
+                return self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
+            obj = org.objects[name]
+            if parts[3:] == ["layouts"]:
+                return self._json(200, {
+                    "layouts": [
+                        {"id": lay["id"], "detailLayoutSections": [], "editLayoutSections": [],
+                         "relatedLists": lay["related"], "saveOptions": []}
+                        for lay in org.layouts.get(name, [])],
+                    "recordTypeMappings": [], "recordTypeSelectorRequired": [False]})
+            if len(parts) == 3:
+                return self._json(200, {"name": obj.name, "label": obj.name, "queryable": True,
+                                        "keyPrefix": obj.key_prefix, "fields": obj.fields})
+        if parts == ["limits"] and method == "GET":
+            used_kb = sum(o.records.height + o.deleted.height for o in org.objects.values()) * RECORD_KB
+            return self._json(200, {
+                "DataStorageMB": {"Max": org.storage_max_mb, "Remaining": org.storage_max_mb - used_kb / 1024},
+                "DailyApiRequests": {"Max": 100000, "Remaining": 99000}})
+        if parts == ["limits", "recordCount"] and method == "GET":
+            wanted = [n for n in params.get("sObjects", "").split(",") if n]
+            return self._json(200, {"sObjects": [
+                {"count": o.records.height, "name": o.name}
+                for o in org.objects.values() if not wanted or o.name in wanted]})
+        if parts[:1] == ["jobs"] and len(parts) >= 2:
+            return self._jobs(parts[1], parts[2:], params, body)
+        self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
+
+    def _query_page(self, cursor: str, offset: int) -> None:
+        org = self.server.org
+        sobject, frame = org.cursors[cursor]
+        total = frame.select(pl.len()).collect().item()
+        page = frame.slice(offset, org.page_size).collect()
+        done = offset + page.height >= total
+        payload: dict[str, Any] = {"totalSize": total, "done": done,
+                                   "records": _json_records(sobject, page)}
+        if not done:
+            payload["nextRecordsUrl"] = f"/services/data/v{API_VERSION}/query/{cursor}-{offset + page.height}"
+        self._json(200, payload)
+
+    # Bulk API 2.0.
+    def _job_info(self, job: dict[str, Any]) -> dict[str, Any]:
+        keys = ("id", "operation", "object", "createdById", "createdDate", "systemModstamp",
+                "state", "concurrencyMode", "contentType", "apiVersion", "lineEnding",
+                "columnDelimiter", "numberRecordsProcessed", "numberRecordsFailed",
+                "errorMessage", "retries", "totalProcessingTime")
+        return {k: job[k] for k in keys if k in job}
+
+    def _jobs(self, kind: str, rest: list[str], params: dict[str, str], body: bytes) -> None:
+        org = self.server.org
+        method = self.command
+        if kind not in ("query", "ingest"):
+            return self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
+        if not rest and method == "POST":
+            spec = json.loads(body or b"{}")
+            now = dt.datetime.now(dt.UTC).strftime(DATETIME_JSON)
+            job: dict[str, Any] = {
+                "id": f"750{secrets.token_hex(6)[:12]}AAA"[:18], "operation": spec.get("operation"),
+                "createdById": USER_ID, "createdDate": now, "systemModstamp": now,
+                "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(API_VERSION),
+                "lineEnding": spec.get("lineEnding", "LF"),
+                "columnDelimiter": spec.get("columnDelimiter", "COMMA"),
+                "numberRecordsProcessed": 0, "numberRecordsFailed": 0, "retries": 0,
+                "totalProcessingTime": 0, "polls": 0, "kind": kind,
+            }
+            if kind == "query":
+                if spec.get("operation") not in ("query", "queryAll"):
+                    return self._json(400, _error("INVALIDJOB", "Invalid operation for a query job"))
+                sobject, frame, _ = org.run_query(spec.get("query", ""))
+                job.update(object=sobject, state="UploadComplete", frame=frame)
+            else:
+                if spec.get("operation") not in ("delete", "hardDelete"):
+                    return self._json(400, _error("INVALIDJOB", "This server models delete and hardDelete only"))
+                name = _match_name(spec.get("object", ""), org.objects)
+                if name not in org.objects:
+                    return self._json(400, _error("INVALIDJOB", f"Invalid object: {spec.get('object')}"))
+                job.update(object=name, state="Open", data=b"")
+            if org.fail_next_job_message:
+                job["fail"], org.fail_next_job_message = org.fail_next_job_message, None
+            with org.lock:
+                org.jobs[job["id"]] = job
+            return self._json(200, self._job_info(job))
+        job = org.jobs.get(rest[0]) if rest else None
+        if job is None or job["kind"] != kind:
+            return self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
+        tail = rest[1:]
+        if not tail and method == "GET":
+            self._advance(job)
+            return self._json(200, self._job_info(job))
+        if not tail and method == "PATCH":
+            state = json.loads(body or b"{}").get("state")
+            if state == "Aborted":
+                job["state"] = "Aborted"
+            elif state == "UploadComplete" and kind == "ingest" and job["state"] == "Open":
+                job["state"] = "UploadComplete"
+            else:
+                return self._json(400, _error("INVALIDJOBSTATE", f"cannot set state {state}"))
+            return self._json(200, self._job_info(job))
+        if tail == ["batches"] and method == "PUT" and kind == "ingest":
+            if job["state"] != "Open":
+                return self._json(400, _error("INVALIDJOBSTATE", "Job is not open"))
+            job["data"] += body
+            return self._send(201, b"", "text/plain")
+        if tail == ["results"] and method == "GET" and kind == "query":
+            if job["state"] != "JobComplete":
+                return self._json(400, _error("INVALIDJOBSTATE", "Job is not complete"))
+            return self._results_page(job, params)
+        if kind == "ingest" and len(tail) == 1 and method == "GET" and tail[0] in (
+            "successfulResults", "failedResults", "unprocessedrecords"
+        ):
+            results = job.get("results", {})
+            return self._send(200, results.get(tail[0], b"Id\n" if tail[0] == "unprocessedrecords" else b""), "text/csv")
+        self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
+
+    def _advance(self, job: dict[str, Any]) -> None:
+        """Move a job on one poll: InProgress for a while, then its outcome."""
+        org = self.server.org
+        if job["state"] not in ("UploadComplete", "InProgress"):
+            return
+        job["polls"] += 1
+        if job["polls"] <= org.polls_until_complete:
+            job["state"] = "InProgress"
+            return
+        if "fail" in job:
+            job.update(state="Failed", errorMessage=job["fail"])
+            if job["kind"] == "ingest":
+                job["results"] = {"unprocessedrecords": job["data"] or b"Id\n"}
+            return
+        if job["kind"] == "query":
+            job["total"] = job["frame"].select(pl.len()).collect().item()
+            job["numberRecordsProcessed"] = job["total"]
+        else:
+            self._process_ingest(job)
+        job["state"] = "JobComplete"
+
+    def _process_ingest(self, job: dict[str, Any]) -> None:
+        org = self.server.org
+        ids = pl.read_csv(io.BytesIO(job["data"]), schema={"Id": pl.String}) if job["data"] else pl.DataFrame(schema={"Id": pl.String})
+        with org.lock:
+            obj = org.objects[job["object"]]
+            live = set(obj.records.get_column("Id").to_list())
+            binned = set(obj.deleted.get_column("Id").to_list())
+            ok, failed, seen = [], [], set()
+            for record_id in ids.get_column("Id").to_list():
+                # Per-record outcomes: a small loop over a test-sized upload.
+                if record_id in org.delete_failures:
+                    failed.append((record_id, org.delete_failures[record_id], record_id))
+                elif record_id is None or not re.fullmatch(r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?", record_id):
+                    failed.append(("", f"MALFORMED_ID:bad id {record_id}:--", record_id))
+                    continue
+                elif record_id in seen or (record_id in binned and job["operation"] == "delete"):
+                    failed.append((record_id, "ENTITY_IS_DELETED:entity is deleted:--", record_id))
+                elif record_id in live or (record_id in binned and job["operation"] == "hardDelete"):
+                    ok.append(record_id)
+                    seen.add(record_id)
+                else:
+                    failed.append((record_id, "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--", record_id))
+            gone = obj.records.filter(pl.col("Id").is_in(ok))
+            obj.records = obj.records.filter(~pl.col("Id").is_in(ok))
+            if job["operation"] == "delete":
+                obj.deleted = pl.concat([obj.deleted, gone])
+            else:
+                obj.deleted = obj.deleted.filter(~pl.col("Id").is_in(ok))
+        job["numberRecordsProcessed"] = len(ok) + len(failed)
+        job["numberRecordsFailed"] = len(failed)
+        success = pl.DataFrame({"sf__Id": ok, "sf__Created": ["false"] * len(ok), "Id": ok},
+                               schema={"sf__Id": pl.String, "sf__Created": pl.String, "Id": pl.String})
+        failure = pl.DataFrame(
+            {"sf__Id": [f[0] for f in failed], "sf__Error": [f[1] for f in failed],
+             "Id": [f[2] for f in failed]},
+            schema={"sf__Id": pl.String, "sf__Error": pl.String, "Id": pl.String})
+        # Salesforce quotes the sf__ headers; the original columns follow as uploaded.
+        job["results"] = {
+            "successfulResults": success.write_csv(quote_style="always").encode(),
+            "failedResults": failure.write_csv(quote_style="always").encode(),
+            "unprocessedrecords": b"Id\n",
+        }
+
+    def _results_page(self, job: dict[str, Any], params: dict[str, str]) -> None:
+        try:
+            offset = int(base64.urlsafe_b64decode(params["locator"]).decode()) if params.get("locator") else 0
+            size = int(params.get("maxRecords") or 50_000)
+        except (ValueError, KeyError):
+            return self._json(400, _error("INVALIDLOCATOR", "invalid locator"))
+        page = job["frame"].slice(offset, size).collect()
+        end = offset + page.height
+        locator = "null" if end >= job["total"] else base64.urlsafe_b64encode(str(end).encode()).decode()
+        self._send(200, _csv(page), "text/csv", {
+            "Sforce-Locator": locator, "Sforce-NumberOfRecords": str(page.height)})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    org: FakeSalesforce
+
+
+@dataclass
+class RunningServer:
+    """A started server: its org, its base URL and the CA file clients must trust."""
+
+    org: FakeSalesforce
+    base_url: str
+    ca_path: Path
+    _server: _Server
+
+    def session(self) -> requests.Session:
+        """A requests session that trusts the test CA and sends ``*.salesforce.com`` here."""
+        return LoopbackSession(self.base_url, self.ca_path)
+
+
+class LoopbackSession(requests.Session):
+    """Sends login calls for ``https://<domain>.salesforce.com`` to the loopback server.
+
+    simple-salesforce builds login URLs from the domain (``login``, ``test`` or a My Domain);
+    this keeps the path and records the host asked for, so tests can check the domain used.
+    """
+
+    def __init__(self, base_url: str, ca_path: Path) -> None:
+        super().__init__()
+        self._base = base_url
+        self.verify = str(ca_path)
+        # REQUESTS_CA_BUNDLE (and proxies) from the environment would override the test CA.
+        self.trust_env = False
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        parts = urllib.parse.urlsplit(url)
+        if parts.hostname and parts.hostname.endswith("salesforce.com"):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers["X-Sfserver-Login-Host"] = parts.hostname
+            kwargs["headers"] = headers
+            url = self._base + parts.path + (f"?{parts.query}" if parts.query else "")
+        return super().request(method, url, *args, **kwargs)
+
+
+@contextmanager
+def serve(org: FakeSalesforce, workdir: Path) -> Iterator[RunningServer]:
+    """Run ``org`` on 127.0.0.1 over TLS (a throwaway CA) until the block ends."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_path = Path(workdir) / "sfserver-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.org = org
+    org.base_url = f"https://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield RunningServer(org, org.base_url, ca_path, server)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def load_local_org(path: Path) -> dict[str, pl.DataFrame]:
+    """Every canonical table found in a local org folder."""
+    return {
+        name: pl.read_parquet(Path(path) / f"{name}.parquet")
+        for name in schema.TABLES
+        if (Path(path) / f"{name}.parquet").is_file()
+    }

@@ -791,15 +791,21 @@ class _Run:
     def _verify(self) -> None:
         self.ledger.begin("verify")
         manifest = self.store.read_json(self.store.manifest_path(self.run_id))
-        table = verify_archive(self.org, self.store, manifest, self.criteria)
-        problems = [
+        # Bytes first: a file changed since the manifest is not read for Ids at all.
+        problems = check_files(
+            self.store, [f for t in ARCHIVED_TABLES for f in manifest["tables"][t]["files"]]
+        )
+        table = pl.DataFrame(schema=_VERIFY_SCHEMA)
+        if not problems:
+            try:
+                table = verify_archive(self.org, self.store, manifest, self.criteria)
+            except (pl.exceptions.PolarsError, OSError) as error:
+                problems.append(f"archive {self.store.location} cannot be read back: {error}")
+        problems += [
             f"{r['table']} {r['year']}-{r['month']:02d}: {r['selected']:,} selected in the org, "
             f"{r['archived']:,} archived{'' if r['ids_match'] else ', Ids differ'}"
             for r in table.filter(~pl.col("ok")).iter_rows(named=True)  # only the failures
         ]
-        problems += check_files(
-            self.store, [f for t in ARCHIVED_TABLES for f in manifest["tables"][t]["files"]]
-        )
         rows = table.to_dicts()
         if problems:
             self.ledger.write("verify", "failed", problems=problems, rows=rows)

@@ -197,11 +197,141 @@ def _add_aggregate(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
+def _add_cleanup(sub: argparse._SubParsersAction) -> Runner:
+    parser = sub.add_parser(
+        "cleanup",
+        help="archive and delete IERs older than a retention window (dry run by default)",
+        description="Select IERs sent before as-of minus the retention window, with their link "
+        "details and link details already orphaned; archive them to Parquet, verify the archive "
+        "and delete them, children first. Without --execute, only the plan is printed and "
+        "nothing is written. A run killed part-way resumes when started again with its --run-id.",
+    )
+    _add_source(parser)
+    parser.add_argument(
+        "--retention-days", type=int, required=True, help="keep IERs sent in the last N days"
+    )
+    parser.add_argument("--archive", required=True, help="archive folder or fsspec URL (s3://...)")
+    parser.add_argument("--execute", action="store_true", help="archive and delete (not a dry run)")
+    parser.add_argument(
+        "--hard-delete", action="store_true", help="skip the Recycle Bin (Salesforce hardDelete)"
+    )
+    parser.add_argument("--run-id", default=None, help="resume this run, or name a new one")
+    parser.add_argument(
+        "--as-of", type=parse_date, default=None,
+        help="the retention window ends on this day (default: today; the demo's date for demo)",
+    )
+    parser.add_argument(
+        "--programme", action="append", default=None, help="only this programme (repeatable)"
+    )
+    parser.add_argument(
+        "--send", action="append", default=None, help="only this Email/Triggered Send Id (repeatable)"
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, help="Ids per delete request (default 10,000)"
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        from ierkit import cleanup
+        from ierkit.orgs import open_org
+
+        criteria = cleanup.cleanup_criteria(
+            args.retention_days,
+            as_of=args.as_of or default_as_of(args.source),
+            programmes=args.programme,
+            sends=args.send,
+        )
+        result = cleanup.run_cleanup(
+            open_org(args.source),
+            archive=args.archive,
+            criteria=criteria,
+            run_id=args.run_id,
+            execute=args.execute,
+            hard_delete=args.hard_delete,
+            chunk_size=args.chunk_size or cleanup.DELETE_CHUNK_SIZE,
+        )
+        print(result)
+        return 1 if result.failures is not None and result.failures.height else 0
+
+    return run
+
+
+def _add_restore(sub: argparse._SubParsersAction) -> Runner:
+    parser = sub.add_parser(
+        "restore",
+        help="put archived IERs and link details back into a local org",
+        description="Re-create the IERs and link details of a cleanup archive in a local org "
+        "(records already there are left alone). Salesforce orgs are not supported: restored "
+        "IERs would be new records whose Email Send and Contact or Lead must still exist.",
+    )
+    _add_source(parser)
+    parser.add_argument("--archive", required=True, help="archive folder or fsspec URL")
+    parser.add_argument("--run-id", default=None, help="only this run's records (default: all)")
+
+    def run(args: argparse.Namespace) -> int:
+        from ierkit import cleanup
+        from ierkit.orgs import open_org
+
+        counts = cleanup.restore_archive(open_org(args.source), args.archive, run_id=args.run_id)
+        for row in counts.iter_rows(named=True):  # one row per table
+            print(
+                f"{row['table']}: {row['restored']:,} restored, {row['already_present']:,} "
+                f"already present (of {row['archived']:,} archived)"
+            )
+        return 0
+
+    return run
+
+
+def _add_check(sub: argparse._SubParsersAction) -> Runner:
+    parser = sub.add_parser(
+        "check",
+        help="check the prerequisites IERs need, against an org",
+        description="Check that Marketing Cloud Connect's objects are readable, the Individual "
+        "Email Results related list is on the Contact and Lead layouts, recent sends have "
+        "individual tracking on and IERs keep arriving, and (with --extract) that Subscriber "
+        "Keys are 18-character Contact or Lead Ids. Prints pass / fail / cannot tell with the "
+        "fix; exits 1 when a check fails.",
+    )
+    _add_source(parser)
+    parser.add_argument("--extract", default=None, help="a recent tracking extract (zip/folder)")
+    parser.add_argument("--days", type=int, default=30, help="how far back recent sends go")
+    parser.add_argument(
+        "--as-of", type=parse_date, default=None,
+        help="judge as of the end of this day (default: now, or a local org's last activity)",
+    )  # fmt: skip
+
+    def run(args: argparse.Namespace) -> int:
+        from ierkit import prereq
+        from ierkit.orgs import open_org
+
+        events = None
+        if args.extract:
+            from ierkit import extract
+
+            events = extract.read_extract(args.extract)
+        as_of = None
+        if args.as_of is not None:
+            as_of = dt.datetime.combine(args.as_of, dt.time.max, tzinfo=dt.UTC)
+        result = prereq.check_prerequisites(
+            open_org(args.source), events=events, as_of=as_of, days=args.days
+        )
+        for check, status, detail, fix in result.iter_rows():  # seven rows
+            print(f"[{status.upper()}] {check}: {detail}")
+            if fix:
+                print(f"    fix: {fix}")
+        return 1 if (result.get_column("status") == prereq.FAIL).any() else 0
+
+    return run
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [
     _add_demo,
     _add_storage,
     _add_weekly,
     _add_aggregate,
+    _add_check,
+    _add_cleanup,
+    _add_restore,
 ]
 
 

@@ -686,6 +686,46 @@ def run_cleanup(
             )
 
 
+def archive_and_verify(
+    org: Org,
+    *,
+    archive: str | os.PathLike[str],
+    criteria: CleanupCriteria,
+    run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> CleanupResult:
+    """The first half of a run: plan, archive, manifest and verification; nothing is deleted.
+
+    The steps go to the run's ledger like those of ``run_cleanup``: calling ``run_cleanup`` with
+    ``execute=True`` and the same run id later deletes what this verified, without archiving
+    again. Lets a notebook show the verified archive before anyone decides to delete.
+
+    Args:
+        org: The org.
+        archive: Archive folder or fsspec URL.
+        criteria: The selection.
+        run_id: Resume this run, or start a run with this id; a new id when None.
+        progress: See ``ProgressCallback``.
+
+    Returns:
+        The result with ``verification`` and the manifest; ``deleted`` counts are zero.
+
+    Raises:
+        VerificationError: The archive did not match the selection.
+    """
+    store = ArchiveStore(archive)
+    run = _Run(org, store, criteria, check_run_id(run_id or new_run_id()), False, 1, progress)
+    run.ledger.open()
+    try:
+        return run.go(delete=False)
+    finally:
+        run.ledger.close()
+        if not store.is_local and run.ledger.path.exists():
+            store.fs.put_file(
+                str(run.ledger.path), store.path(f"{store.run_dir(run.run_id)}/ledger.jsonl")
+            )
+
+
 class _Run:
     def __init__(
         self,
@@ -703,7 +743,7 @@ class _Run:
         self.ledger = Ledger(ledger_path(store, run_id))
         self.resumed = bool(self.ledger.entries)
 
-    def go(self) -> CleanupResult:
+    def go(self, *, delete: bool = True) -> CleanupResult:
         self._check_resume()
         plan = self._plan()
         if self.ledger.state("finish") != "done":
@@ -711,6 +751,8 @@ class _Run:
                 self._archive()
                 self._manifest()
                 self._verify()
+            if not delete:
+                return self._result(plan)
             manifest = self.store.read_json(self.store.manifest_path(self.run_id))
             for table in ARCHIVED_TABLES:  # children first
                 self._delete(table, manifest)

@@ -462,3 +462,20 @@ def test_demo_cleanup_archives_selection_and_keeps_the_rest(
         assert archived.height + kept.height == totals[table]
         assert kept.join(archived, on="id", how="semi").is_empty()
     assert expected[IERS].height > 0
+
+
+def test_archive_and_verify_deletes_nothing_and_a_later_run_deletes(
+    org: LocalOrg, tmp_path: Path
+) -> None:
+    from ierkit.cleanup import archive_and_verify
+
+    before = _folder_hashes(org.path)
+    checked = archive_and_verify(org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1")
+    assert checked.verification["ok"].all()
+    assert checked.deleted["deleted"].to_list() == [0, 0]
+    assert _folder_hashes(org.path) == before
+    manifest_bytes = (tmp_path / "a/runs/r1/manifest.json").read_bytes()
+    done = run_cleanup(org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True)
+    assert done.deleted["deleted"].to_list() == [6, 5]
+    # The deletes used the archive already verified: it was not written again.
+    assert (tmp_path / "a/runs/r1/manifest.json").read_bytes() == manifest_bytes

@@ -197,6 +197,15 @@ def _add_aggregate(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
+def _refuse_cached_demo(source: str, command: str) -> None:
+    """The cached demo is shared by every notebook and test: never change it in place."""
+    if source.split("+archive:", 1)[0] == "demo":
+        raise IerkitError(
+            f"{command} changes the org, and --source demo is the shared cached demo: copy it "
+            "first (ierkit demo --out DIR) and pass --source DIR"
+        )
+
+
 def _add_cleanup(sub: argparse._SubParsersAction) -> Runner:
     parser = sub.add_parser(
         "cleanup",
@@ -234,6 +243,8 @@ def _add_cleanup(sub: argparse._SubParsersAction) -> Runner:
         from ierkit import cleanup
         from ierkit.orgs import open_org
 
+        if args.execute:
+            _refuse_cached_demo(args.source, "ierkit cleanup --execute")
         criteria = cleanup.cleanup_criteria(
             args.retention_days,
             as_of=args.as_of or default_as_of(args.source),
@@ -271,6 +282,7 @@ def _add_restore(sub: argparse._SubParsersAction) -> Runner:
         from ierkit import cleanup
         from ierkit.orgs import open_org
 
+        _refuse_cached_demo(args.source, "ierkit restore")
         counts = cleanup.restore_archive(open_org(args.source), args.archive, run_id=args.run_id)
         for row in counts.iter_rows(named=True):  # one row per table
             print(

@@ -479,3 +479,19 @@ def test_archive_and_verify_deletes_nothing_and_a_later_run_deletes(
     assert done.deleted["deleted"].to_list() == [6, 5]
     # The deletes used the archive already verified: it was not written again.
     assert (tmp_path / "a/runs/r1/manifest.json").read_bytes() == manifest_bytes
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cleanup", "--retention-days", "90", "--archive", "A", "--execute"],
+        ["restore", "--archive", "A"],
+    ],
+)
+def test_cli_never_changes_the_cached_demo(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ierkit.cli import main
+
+    assert main([*argv, "--source", "demo"]) == 2
+    assert "copy it first" in capsys.readouterr().err

@@ -111,7 +111,9 @@ def measure(org_dir: str, as_of: str, archive: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
-    parser.add_argument("--measure", nargs=3, metavar=("ORG", "AS_OF", "ARCHIVE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--measure", nargs=3, metavar=("ORG", "AS_OF", "ARCHIVE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.measure:
         measure(*args.measure)

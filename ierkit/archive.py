@@ -156,7 +156,8 @@ class ArchiveStore:
         def file_path(args: pl.io.partition.FileProviderArgs) -> str:
             keys = args.partition_keys
             year, month = int(keys["year"][0]), int(keys["month"][0])
-            return f"year={year:04d}/month={month:02d}/{run_id}-{args.index_in_partition:04d}.parquet"
+            name = f"{run_id}-{args.index_in_partition:04d}.parquet"
+            return f"year={year:04d}/month={month:02d}/{name}"
 
         frame.sink_parquet(
             pl.PartitionBy(
@@ -208,7 +209,10 @@ class ArchiveStore:
 
     def archived_files(self, table_name: str, *, run_id: str | None = None) -> list[str]:
         """Files of ``table_name`` that manifests list (one run's, or every run's)."""
-        manifests = self.manifests() if run_id is None else [self.read_json(self.manifest_path(run_id))]
+        if run_id is None:
+            manifests = self.manifests()
+        else:
+            manifests = [self.read_json(self.manifest_path(run_id))]
         return sorted(
             entry["path"]
             for manifest in manifests
@@ -257,7 +261,8 @@ def table_entry(files: list[dict[str, Any]]) -> dict[str, Any]:
     ``ids_sha256`` of a table hashes the lines ``"<path> <ids_sha256>"`` of its files in path
     order: it pins every Id list without sorting all Ids of a large run at once.
     """
-    lines = "\n".join(f"{f['path']} {f['ids_sha256']}" for f in sorted(files, key=lambda f: f["path"]))
+    ordered = sorted(files, key=lambda f: f["path"])
+    lines = "\n".join(f"{f['path']} {f['ids_sha256']}" for f in ordered)
     return {
         "records": sum(f["records"] for f in files),
         "ids_sha256": hashlib.sha256(lines.encode()).hexdigest(),

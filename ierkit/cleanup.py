@@ -430,7 +430,11 @@ def plan_cleanup(org: Org, criteria: CleanupCriteria) -> CleanupPlan:
         links.group_by("programme", "month", "send_id").agg(links=pl.len().cast(pl.Int64)).collect()
     )
     groups = ier_groups.join(
-        link_groups, on=["programme", "month", "send_id"], how="full", coalesce=True, nulls_equal=True
+        link_groups,
+        on=["programme", "month", "send_id"],
+        how="full",
+        coalesce=True,
+        nulls_equal=True,
     ).with_columns(pl.col("iers", "links").fill_null(0))
 
     def rollup(keys: list[str]) -> pl.DataFrame:
@@ -613,7 +617,8 @@ class CleanupResult:
                 f"{self.archive} and delete {self.plan.total_records:,} records."
             )
             return "\n".join(lines)
-        lines.append(f"Run {self.run_id}{' (resumed)' if self.resumed else ''}: archive {self.archive}")
+        resumed = " (resumed)" if self.resumed else ""
+        lines.append(f"Run {self.run_id}{resumed}: archive {self.archive}")
         if self.verification is not None:
             ok = bool(self.verification["ok"].all())
             lines.append(f"  archive verified: {'yes' if ok else 'NO'}")

@@ -52,6 +52,7 @@ import re
 import secrets
 import ssl
 import threading
+import traceback
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -215,14 +216,18 @@ class FakeSalesforce:
         self.objects: dict[str, SObject] = {}
         self.layouts: dict[str, list[dict[str, Any]]] = {}
         self.base_url = ""
-        for name, frame in tables.items():
+        # Standard objects exist in every org; the package's objects only where given.
+        standard = {n: schema.table(n).empty() for n, t in schema.TABLES.items()
+                    if not t.sobject.startswith("et4ae5__")}
+        for name, frame in {**standard, **tables}.items():
             table = schema.table(name)
             data = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
             data = schema.validate(name, data)
             records = _api_frame(table, data)
             if table.sobject == "Contact":
                 records = records.with_columns(AccountId=pl.lit(None, pl.String))
-            prefix = data.get_column("id").head(1).str.slice(0, 3).to_list() or ["a00"]
+            prefix = data.get_column("id").head(1).str.slice(0, 3).to_list() or [
+                {"Contact": "003", "Lead": "00Q", "User": "005", "Task": "00T"}.get(table.sobject, "a00")]
             self.objects[table.sobject] = SObject(
                 table.sobject, records, _describe_fields(table), prefix[0]
             )
@@ -503,7 +508,8 @@ def _condition(column: str, dtype: pl.DataType, op: str, value: Any) -> pl.Expr:
 
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
-        pl.col(pl.Datetime).dt.convert_time_zone("UTC").dt.strftime(DATETIME_JSON)
+        pl.col(pl.Datetime).dt.convert_time_zone("UTC").dt.strftime(DATETIME_JSON),
+        pl.col(pl.Date).dt.strftime("%Y-%m-%d"),
     )
 
 
@@ -609,6 +615,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._api(path[len(prefix):], params, body)
         except SoqlError as error:
             self._json(400, _error(error.code, error.message))
+        except Exception:  # a server bug: say so loudly rather than drop the connection
+            traceback.print_exc()
+            self._json(500, _error("UNKNOWN_EXCEPTION", "sfserver failed; see stderr"))
 
     # Logins.
     def _session(self, how: str) -> str:

@@ -407,6 +407,7 @@ def test_storage_facts(server: RunningServer, rsa_key: tuple[Path, bytes]) -> No
     assert org.record_counts(["individual_email_results", "individual_links", "tasks"]) == {
         "individual_email_results": 250,
         "individual_links": 5,
+        "tasks": 0,
     }
     limits = org.storage_limits()
     records = 250 + 5 + 20 + 2

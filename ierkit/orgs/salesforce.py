@@ -287,10 +287,12 @@ class SalesforceOrg(Org):
     # --- describe -----------------------------------------------------------------------------
 
     def sobject_names(self) -> set[str]:
-        """API names of the objects the user can see (describe global)."""
+        """API names of the objects the user can query (describe global)."""
         if self._sobject_names is None:
             result = self._call("describe global", lambda sf: sf.describe())
-            self._sobject_names = {o["name"] for o in (result or {}).get("sobjects", [])}
+            self._sobject_names = {
+                o["name"] for o in (result or {}).get("sobjects", []) if o.get("queryable", True)
+            }
         return self._sobject_names
 
     def describe(self, sobject: str) -> dict[str, Any] | None:

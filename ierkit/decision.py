@@ -82,6 +82,10 @@ class DecisionError(IerkitError, ValueError):
 class DecisionThresholds:
     """Where the recommendation changes. All shares are fractions (0.05 = 5%).
 
+    The defaults are starting points, not Salesforce figures: under 1 follow-up in 50
+    engagements, reps hardly use the IERs (a newsletter that only Tasks logged by chance land
+    on sits near 1%); 1 in 33 or more is a programme reps work. Tune them to the org.
+
     Attributes:
         min_actionability: Track outright when at least this share of engaged recipients got a
             follow-up (and storage is not too dear).
@@ -93,7 +97,7 @@ class DecisionThresholds:
         retention_days: Window recommended with ``track with retention``.
     """
 
-    min_actionability: float = 0.05
+    min_actionability: float = 0.03
     skip_below: float = 0.02
     max_mb_per_followup: float = 1.0
     max_mb_per_month: float | None = None
@@ -517,9 +521,11 @@ def decide(
     per_month = _mb_text(pl.col("mb_per_month"))
     keep = f"Track with retention (keep {_days_text(t.retention_days)})"
     low_share = pl.format(
-        "{}: {}, under the {} that justifies keeping them; each follow-up costs {} of IER storage.",
+        "{}: {} (between {} and {}): reps act on a few, and only within days; each follow-up "
+        "costs {} of IER storage.",
         pl.lit(keep),
         share,
+        _pct_text(pl.lit(t.skip_below)),
         _pct_text(pl.lit(t.min_actionability)),
         per_followup,
     )
@@ -566,8 +572,10 @@ def decide(
         .when(pl.col("recommendation") == SKIP)
         .then(
             pl.format(
-                "Skip: {}; each follow-up costs {} of IER storage ({} a month).",
+                "Skip: only {} (under {}), so reps hardly use these IERs; each follow-up costs "
+                "{} of IER storage and the programme writes {} a month.",
                 share,
+                _pct_text(pl.lit(t.skip_below)),
                 per_followup,
                 per_month,
             )

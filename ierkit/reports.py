@@ -42,11 +42,12 @@ from ierkit.orgs.base import Org
 from ierkit.programmes import programme_expr
 
 __all__ = [
+    "REPORT_NAMES",
     "ReportError",
     "ReportTables",
+    "all_reports",
     "campaign_summary",
     "click_heatmap",
-    "engagement_summary",
     "engagement_worklist",
     "link_interest",
     "no_response",
@@ -56,6 +57,7 @@ __all__ = [
     "segment_summary",
     "programme_trend",
     "recipients",
+    "rollup",
     "sends",
 ]
 
@@ -202,11 +204,15 @@ _UNSUBSCRIBED = pl.col("unsubscribed").fill_null(False) | pl.col("date_unsubscri
 
 
 def _ier_facts(iers: pl.LazyFrame) -> pl.LazyFrame:
-    """IERs with recipient, send and programme keys and the engagement flags derived."""
+    """IERs with recipient and send keys and the engagement flags derived.
+
+    Filter the raw IERs (with ``_CLICKED`` etc.) before calling this where a report can: the
+    derived columns then cost only the rows kept. The programme is derived later still, on
+    few rows or on distinct email names.
+    """
     return iers.with_columns(
         recipient_id=pl.coalesce("contact_id", "lead_id"),
         send_id=pl.coalesce("email_send_id", "triggered_send_id"),
-        programme=programme_expr("name"),
         is_bounced=_BOUNCED,
         is_opened=_OPENED,
         is_clicked=_CLICKED,
@@ -228,9 +234,15 @@ def recipients(
         ``email``, ``owner_id``, ``owner_name`` (``NO_OWNER`` when unknown), ``owner_email``, then
         ``extra_fields``; sorted by ``recipient_id``.
     """
-    tables = _tables(source)
+    return _recipients(_tables(source), extra_fields).sort("recipient_id")
+
+
+def _recipients(tables: ReportTables, extra_fields: Sequence[str] = ()) -> pl.LazyFrame:
+    """``recipients`` unsorted: for joins, where sorting 1M+ rows would be wasted work."""
     for name in extra_fields:
         _check_segment(name)
+    # "company" is always there; asking for it as a segment must not select it twice.
+    extra_fields = [n for n in dict.fromkeys(extra_fields) if n != "company"]
 
     def part(frame: pl.LazyFrame, kind: str) -> pl.LazyFrame:
         return frame.select(
@@ -263,7 +275,6 @@ def recipients(
             "owner_email",
             *extra_fields,
         )
-        .sort("recipient_id")
     )
 
 
@@ -323,18 +334,30 @@ _RECIPIENT_COLUMNS = (
 )
 
 
-def _click_times(tables: ReportTables) -> pl.LazyFrame:
-    """Per IER with link details: the latest click and the links clicked (sorted, "; ")."""
+def _last_link_clicks(tables: ReportTables) -> pl.LazyFrame:
+    """Per IER with link details: ``id`` and its latest ``last_link_click``."""
     return (
         tables.links.filter(pl.col("individual_email_result_id").is_not_null())
+        .group_by(id=pl.col("individual_email_result_id"))
+        .agg(last_link_click=pl.col("last_clicked").max())
+    )
+
+
+def _link_lists(tables: ReportTables, ier_ids: pl.LazyFrame) -> pl.LazyFrame:
+    """Per IER of ``ier_ids`` (column ``ier_id``): the links clicked, sorted and joined by "; ".
+
+    Only for the IERs a report keeps: joining strings per group costs more than the max above.
+    """
+    return (
+        tables.links.join(
+            ier_ids, left_on="individual_email_result_id", right_on="ier_id", how="semi"
+        )
         .with_columns(link=pl.coalesce("link_name", "link_url"))
-        .group_by("individual_email_result_id")
+        .group_by(ier_id=pl.col("individual_email_result_id"))
         .agg(
-            last_link_click=pl.col("last_clicked").max(),
             links=pl.col("link").drop_nulls().unique().sort().str.join("; "),
             link_urls=pl.col("link_url").drop_nulls().unique().sort().str.join("; "),
         )
-        .rename({"individual_email_result_id": "id"})
     )
 
 
@@ -368,9 +391,8 @@ def engagement_worklist(
     end = _as_of(as_of)
     start = end - _days(days, "days")
     clicks = (
-        _ier_facts(tables.iers)
-        .filter(pl.col("is_clicked"))
-        .join(_click_times(tables), on="id", how="left")
+        _ier_facts(tables.iers.filter(_CLICKED))
+        .join(_last_link_clicks(tables), on="id", how="left")
         .with_columns(
             clicked_at=pl.coalesce("last_link_click", "tracking_as_of", "date_opened"),
             clicked_at_source=pl.when(pl.col("last_link_click").is_not_null())
@@ -381,6 +403,7 @@ def engagement_worklist(
             .then(pl.lit("date opened")),
         )
         .filter((pl.col("clicked_at") > start) & (pl.col("clicked_at") <= end))
+        .with_columns(programme_expr("name"))
         .select(
             pl.col("id").alias("ier_id"),
             "recipient_id",
@@ -392,8 +415,6 @@ def engagement_worklist(
             "clicked_at_source",
             "unique_clicks",
             "total_clicks",
-            "links",
-            "link_urls",
         )
     )
     follow_ups = (
@@ -405,7 +426,8 @@ def engagement_worklist(
         .agg(first_follow_up_at=pl.col("task_created").min())
     )
     return (
-        clicks.join(recipients(tables), on="recipient_id", how="left")
+        clicks.join(_recipients(tables), on="recipient_id", how="left")
+        .join(_link_lists(tables, clicks.select("ier_id")), on="ier_id", how="left")
         .join(follow_ups, on="ier_id", how="left")
         .with_columns(
             pl.col("owner_name").fill_null(NO_OWNER),
@@ -454,7 +476,7 @@ def no_response(
     *,
     as_of: dt.datetime | dt.date,
     wait_days: int | float | dt.timedelta = 3,
-    max_age_days: int | float | dt.timedelta | None = 28,
+    max_age_days: int | float | dt.timedelta | None = 14,
 ) -> pl.LazyFrame:
     """Recipients a send reached who never opened it, once the wait period has passed.
 
@@ -468,8 +490,9 @@ def no_response(
         source: The tables, or an org.
         as_of: The report's "now" (UTC; a date means the end of that day).
         wait_days: How long to give recipients before counting them as no response.
-        max_age_days: Only sends at most this old (the list is for acting on, and old sends
-            are past acting on); None for all.
+        max_age_days: Only IERs sent at most this long before ``as_of`` (the list is for
+            acting on, and old sends are past acting on; 14 days lets a weekly run show each
+            send at least once after its wait); None for all.
 
     Returns:
         One row per recipient and send: owner, recipient, ``ier_id``, ``send_id``, ``send_type``,
@@ -484,14 +507,10 @@ def no_response(
     if max_age_days is not None:
         window &= pl.col("date_sent") >= end - _days(max_age_days, "max_age_days")
     silent = (
-        _ier_facts(tables.iers)
-        .filter(
-            window
-            & ~pl.col("is_bounced")
-            & ~pl.col("is_opened")
-            & ~pl.col("is_clicked")
-            & ~pl.col("is_unsubscribed")
+        _ier_facts(
+            tables.iers.filter(window & ~_BOUNCED & ~_OPENED & ~_CLICKED & ~_UNSUBSCRIBED)
         )
+        .with_columns(programme_expr("name"))
         .select(
             pl.col("id").alias("ier_id"),
             "recipient_id",
@@ -507,7 +526,7 @@ def no_response(
     )
     return (
         silent.join(send_info, on="send_id", how="left")
-        .join(recipients(tables), on="recipient_id", how="left")
+        .join(_recipients(tables), on="recipient_id", how="left")
         .with_columns(
             pl.col("owner_name").fill_null(NO_OWNER),
             pl.col("campaign_name").fill_null(NO_CAMPAIGN),
@@ -540,7 +559,7 @@ def no_response_by_send(
     *,
     as_of: dt.datetime | dt.date,
     wait_days: int | float | dt.timedelta = 3,
-    max_age_days: int | float | dt.timedelta | None = 28,
+    max_age_days: int | float | dt.timedelta | None = 14,
 ) -> pl.LazyFrame:
     """Per send past its wait period: how many delivered recipients have not responded.
 
@@ -564,12 +583,10 @@ def no_response_by_send(
     )
     silent = ~pl.col("is_opened") & ~pl.col("is_clicked") & ~pl.col("is_unsubscribed")
     return (
-        _ier_facts(tables.iers)
-        .filter(window & ~pl.col("is_bounced"))
+        _ier_facts(tables.iers.filter(window & ~_BOUNCED))
         .group_by("send_id")
         .agg(
             email_name=pl.col("name").drop_nulls().min(),
-            programme=pl.col("programme").min(),
             subject_line=pl.col("subject_line").drop_nulls().min(),
             first_sent=pl.col("date_sent").min(),
             delivered=pl.len().cast(pl.Int64),
@@ -577,6 +594,7 @@ def no_response_by_send(
         )
         .join(send_info, on="send_id", how="left")
         .with_columns(
+            programme_expr("email_name"),
             pl.col("campaign_name").fill_null(NO_CAMPAIGN),
             subject_line=pl.coalesce("subject_line", "subject_of_send"),
             no_response_share=pl.col("no_response") / pl.col("delivered"),
@@ -655,17 +673,17 @@ def link_interest(
         link_url=pl.col("link_url"),
         total_clicks=pl.col("total_clicks"),
     )
-    iers = _ier_facts(tables.iers).select(
+    iers = _ier_facts(tables.iers.filter(_CLICKED)).select(
         ier_id=pl.col("id"),
         recipient_id=pl.col("recipient_id"),
         send_id=pl.col("send_id"),
         email_name=pl.col("name"),
-        programme=pl.col("programme"),
         date_sent=pl.col("date_sent"),
     )
     return (
         matched.join(iers, on="ier_id", how="left")
-        .join(recipients(tables), on="recipient_id", how="left")
+        .with_columns(programme_expr("email_name"))
+        .join(_recipients(tables), on="recipient_id", how="left")
         .with_columns(pl.col("owner_name").fill_null(NO_OWNER))
         .select(
             "last_clicked",
@@ -690,8 +708,22 @@ def link_interest(
 
 # --- summaries -------------------------------------------------------------------------------
 
-#: Metrics of a summary, in output order.
+#: Counts of a summary, in output order.
 SUMMARY_COUNTS = ("sent", "delivered", "bounces", "unique_opens", "unique_clicks", "unsubscribes")
+
+#: Rates of a summary, in output order: each metric over sent and over delivered.
+RATE_COLUMNS = (
+    "open_rate_over_sent",
+    "open_rate_over_delivered",
+    "click_rate_over_sent",
+    "click_rate_over_delivered",
+    "unsubscribe_rate_over_sent",
+    "unsubscribe_rate_over_delivered",
+    "bounce_rate_over_sent",
+)
+
+# The additive counts; delivered and the rates are derived from them after every roll-up.
+_ADDITIVE = ("sent", "bounces", "unique_opens", "unique_clicks", "unsubscribes")
 
 
 def _rate(numerator: str, denominator: str) -> pl.Expr:
@@ -702,67 +734,80 @@ def _rate(numerator: str, denominator: str) -> pl.Expr:
     )
 
 
-def _metric_aggs() -> list[pl.Expr]:
+def _count_aggs() -> list[pl.Expr]:
+    # Sums of the raw flags: the IERs need not go through _ier_facts first (cheaper).
     return [
         pl.len().cast(pl.Int64).alias("sent"),
-        pl.col("is_bounced").sum().cast(pl.Int64).alias("bounces"),
-        pl.col("is_opened").sum().cast(pl.Int64).alias("unique_opens"),
-        pl.col("is_clicked").sum().cast(pl.Int64).alias("unique_clicks"),
-        pl.col("is_unsubscribed").sum().cast(pl.Int64).alias("unsubscribes"),
+        _BOUNCED.sum().cast(pl.Int64).alias("bounces"),
+        _OPENED.sum().cast(pl.Int64).alias("unique_opens"),
+        _CLICKED.sum().cast(pl.Int64).alias("unique_clicks"),
+        _UNSUBSCRIBED.sum().cast(pl.Int64).alias("unsubscribes"),
     ]
 
 
-def _with_rates(frame: pl.LazyFrame) -> pl.LazyFrame:
-    return frame.with_columns(delivered=pl.col("sent") - pl.col("bounces")).with_columns(
-        open_rate_over_sent=_rate("unique_opens", "sent"),
-        open_rate_over_delivered=_rate("unique_opens", "delivered"),
-        click_rate_over_sent=_rate("unique_clicks", "sent"),
-        click_rate_over_delivered=_rate("unique_clicks", "delivered"),
-        unsubscribe_rate_over_sent=_rate("unsubscribes", "sent"),
-        unsubscribe_rate_over_delivered=_rate("unsubscribes", "delivered"),
-        bounce_rate_over_sent=_rate("bounces", "sent"),
-    )
-
-
-_RATE_COLUMNS = (
-    "open_rate_over_sent",
-    "open_rate_over_delivered",
-    "click_rate_over_sent",
-    "click_rate_over_delivered",
-    "unsubscribe_rate_over_sent",
-    "unsubscribe_rate_over_delivered",
-    "bounce_rate_over_sent",
-)
-
-
-def _period(
-    frame: pl.LazyFrame, since: dt.datetime | dt.date | None, until: dt.datetime | dt.date | None
+def rollup(
+    counts: pl.LazyFrame, by: Sequence[str], *, sort_by: Sequence[str] | None = None
 ) -> pl.LazyFrame:
-    if since is not None:
-        frame = frame.filter(pl.col("date_sent") >= _utc(since, "since"))
-    if until is not None:
-        frame = frame.filter(pl.col("date_sent") < _utc(until, "until"))
-    return frame
-
-
-def engagement_summary(
-    facts: pl.LazyFrame, by: Sequence[str], *, sort_by: Sequence[str] | None = None
-) -> pl.LazyFrame:
-    """Counts and rates of IER facts grouped by ``by`` (the core of the summaries).
+    """Sum summary counts by ``by`` and add delivered and the rates over sent and delivered.
 
     Args:
-        facts: IERs with the flags ``is_bounced``, ``is_opened``, ``is_clicked``,
-            ``is_unsubscribed`` and the ``by`` columns (as the summaries build them).
+        counts: Rows with the additive counts ``sent``, ``bounces``, ``unique_opens``,
+            ``unique_clicks``, ``unsubscribes`` (e.g. a summary's output) and the ``by`` columns.
         by: Grouping columns.
         sort_by: Output order; ``by`` when None.
 
     Returns:
-        ``by``, then ``SUMMARY_COUNTS``, then the rate columns over sent and over delivered.
+        ``by``, then ``SUMMARY_COUNTS``, then ``RATE_COLUMNS``.
     """
+    summed = counts.group_by(list(by)).agg(pl.col(c).sum().cast(pl.Int64) for c in _ADDITIVE)
     return (
-        _with_rates(facts.group_by(list(by)).agg(_metric_aggs()))
-        .select(*by, *SUMMARY_COUNTS, *_RATE_COLUMNS)
+        summed.with_columns(delivered=pl.col("sent") - pl.col("bounces"))
+        .with_columns(
+            open_rate_over_sent=_rate("unique_opens", "sent"),
+            open_rate_over_delivered=_rate("unique_opens", "delivered"),
+            click_rate_over_sent=_rate("unique_clicks", "sent"),
+            click_rate_over_delivered=_rate("unique_clicks", "delivered"),
+            unsubscribe_rate_over_sent=_rate("unsubscribes", "sent"),
+            unsubscribe_rate_over_delivered=_rate("unsubscribes", "delivered"),
+            bounce_rate_over_sent=_rate("bounces", "sent"),
+        )
+        .select(*by, *SUMMARY_COUNTS, *RATE_COLUMNS)
         .sort(list(sort_by or by), nulls_last=True)
+    )
+
+
+def _period(
+    iers: pl.LazyFrame, since: dt.datetime | dt.date | None, until: dt.datetime | dt.date | None
+) -> pl.LazyFrame:
+    if since is not None:
+        iers = iers.filter(pl.col("date_sent") >= _utc(since, "since"))
+    if until is not None:
+        iers = iers.filter(pl.col("date_sent") < _utc(until, "until"))
+    return iers
+
+
+def _per_send(
+    tables: ReportTables, since: dt.datetime | dt.date | None, until: dt.datetime | dt.date | None
+) -> pl.LazyFrame:
+    """Counts per send and email name: few rows, from the low-cardinality columns only."""
+    return (
+        _period(tables.iers, since, until)
+        .group_by("email_send_id", "triggered_send_id", "name")
+        .agg(_count_aggs())
+        .with_columns(send_id=pl.coalesce("email_send_id", "triggered_send_id"))
+    )
+
+
+def _per_recipient(
+    tables: ReportTables, since: dt.datetime | dt.date | None, until: dt.datetime | dt.date | None
+) -> pl.LazyFrame:
+    """Counts per recipient. Owner and segment summaries build on the same plan, so
+    ``pl.collect_all`` computes it once for both (common subplan elimination)."""
+    return (
+        _period(tables.iers, since, until)
+        .group_by("contact_id", "lead_id")
+        .agg(_count_aggs())
+        .with_columns(recipient_id=pl.coalesce("contact_id", "lead_id"))
     )
 
 
@@ -774,21 +819,23 @@ def campaign_summary(
 ) -> pl.LazyFrame:
     """Sent, delivered, opens, clicks, bounces, unsubscribes and rates per campaign.
 
-    Counted from the IERs (one per recipient per send) sent in ``[since, until)``. IERs of sends
-    without a campaign (triggered sends) are grouped under ``NO_CAMPAIGN``.
+    Counted from the IERs (one per recipient per send) sent in ``[since, until)`` (a date means
+    00:00 UTC that day). IERs of sends without a campaign (triggered sends) are grouped under
+    ``NO_CAMPAIGN``.
 
     Returns:
-        ``campaign_id``, ``campaign_name``, ``campaign_type``, counts, rates; by campaign name.
+        ``campaign_id``, ``campaign_name``, ``campaign_type``, ``SUMMARY_COUNTS``,
+        ``RATE_COLUMNS``; by campaign name, campaign Id.
     """
     tables = _tables(source)
     send_info = sends(tables).select("send_id", "campaign_id", "campaign_name", "campaign_type")
-    facts = (
-        _period(_ier_facts(tables.iers), since, until)
+    counts = (
+        _per_send(tables, since, until)
         .join(send_info, on="send_id", how="left")
         .with_columns(pl.col("campaign_name").fill_null(NO_CAMPAIGN))
     )
-    return engagement_summary(
-        facts,
+    return rollup(
+        counts,
         ["campaign_id", "campaign_name", "campaign_type"],
         sort_by=["campaign_name", "campaign_id"],
     )
@@ -803,16 +850,16 @@ def owner_summary(
     """Engagement per record owner of the recipients (the rep whose book it is).
 
     Returns:
-        ``owner_id``, ``owner_name``, counts, rates; by owner name, owner Id.
+        ``owner_id``, ``owner_name``, ``SUMMARY_COUNTS``, ``RATE_COLUMNS``; by owner name, Id.
     """
     tables = _tables(source)
-    owners = recipients(tables).select("recipient_id", "owner_id", "owner_name")
-    facts = (
-        _period(_ier_facts(tables.iers), since, until)
+    owners = _recipients(tables).select("recipient_id", "owner_id", "owner_name")
+    counts = (
+        _per_recipient(tables, since, until)
         .join(owners, on="recipient_id", how="left")
         .with_columns(pl.col("owner_name").fill_null(NO_OWNER))
     )
-    return engagement_summary(facts, ["owner_id", "owner_name"], sort_by=["owner_name", "owner_id"])
+    return rollup(counts, ["owner_id", "owner_name"], sort_by=["owner_name", "owner_id"])
 
 
 def segment_summary(
@@ -831,19 +878,17 @@ def segment_summary(
         until: Latest send date, exclusive.
 
     Returns:
-        ``segment`` (the field's name), ``segment_value`` (``NO_SEGMENT`` when empty), counts,
-        rates; by segment value.
+        ``segment`` (the field's name), ``segment_value`` (``NO_SEGMENT`` when empty),
+        ``SUMMARY_COUNTS``, ``RATE_COLUMNS``; by segment value.
 
     Raises:
         ReportError: When ``segment`` is not one of ``SEGMENT_FIELDS``.
     """
     _check_segment(segment)
     tables = _tables(source)
-    values = recipients(tables, extra_fields=[segment]).select(
-        "recipient_id", segment_value=pl.col(segment)
-    )
-    facts = (
-        _period(_ier_facts(tables.iers), since, until)
+    values = _recipients(tables, [segment]).select("recipient_id", segment_value=pl.col(segment))
+    counts = (
+        _per_recipient(tables, since, until)
         .join(values, on="recipient_id", how="left")
         .with_columns(
             segment=pl.lit(segment),
@@ -852,7 +897,7 @@ def segment_summary(
             .otherwise(pl.col("segment_value")),
         )
     )
-    return engagement_summary(facts, ["segment", "segment_value"])
+    return rollup(counts, ["segment", "segment_value"])
 
 
 def programme_trend(
@@ -868,13 +913,19 @@ def programme_trend(
     UTC.
 
     Returns:
-        ``week_start`` (Date), ``programme``, counts, rates; by week then programme.
+        ``week_start`` (Date), ``programme``, ``SUMMARY_COUNTS``, ``RATE_COLUMNS``; by week
+        then programme.
     """
     tables = _tables(source)
-    facts = _period(_ier_facts(tables.iers), since, until).filter(
-        pl.col("date_sent").is_not_null()
-    ).with_columns(week_start=pl.col("date_sent").dt.truncate("1w").dt.date())
-    return engagement_summary(facts, ["week_start", "programme"])
+    counts = (
+        _period(tables.iers, since, until)
+        .filter(pl.col("date_sent").is_not_null())
+        .group_by(week_start=pl.col("date_sent").dt.truncate("1w").dt.date(), name=pl.col("name"))
+        .agg(_count_aggs())
+        # The programme rule runs on distinct email names, not on every IER.
+        .with_columns(programme_expr("name"))
+    )
+    return rollup(counts, ["week_start", "programme"])
 
 
 def click_heatmap(
@@ -929,3 +980,76 @@ def click_heatmap(
         .sort("weekday", "hour")
     )
 
+
+
+#: Names of the reports ``all_reports`` returns, in order.
+REPORT_NAMES = (
+    "engagement_worklist",
+    "no_response",
+    "no_response_by_send",
+    "link_interest",
+    "campaign_summary",
+    "owner_summary",
+    "segment_summary",
+    "programme_trend",
+    "click_heatmap",
+)
+
+
+def all_reports(
+    source: ReportTables | Org,
+    *,
+    as_of: dt.datetime | dt.date,
+    worklist_days: int | float | dt.timedelta = 7,
+    wait_days: int | float | dt.timedelta = 3,
+    max_age_days: int | float | dt.timedelta | None = 14,
+    link_pattern: str = "pricing",
+    link_days: int | float | dt.timedelta = 30,
+    segment: str = "industry",
+    since: dt.datetime | dt.date | None = None,
+    time_zone: str = "UTC",
+) -> dict[str, pl.DataFrame]:
+    """Every report for one as-of, collected together (shared scans are read once).
+
+    ``pl.collect_all`` runs the plans as one: the owner and segment summaries share their
+    per-recipient counts, and the tables are scanned once where plans overlap.
+
+    Args:
+        source: The tables, or an org.
+        as_of: The reports' "now" (a date means the end of that day, UTC).
+        worklist_days: Window of the engagement worklist.
+        wait_days: Wait before a recipient counts as no response.
+        max_age_days: Oldest sends in the no-response lists; None for all.
+        link_pattern: Pattern of ``link_interest``.
+        link_days: Window of ``link_interest``, ending at ``as_of``.
+        segment: Field of ``segment_summary``.
+        since: Start of the summaries, trend and heat map (all history when None); they end
+            at ``as_of``.
+        time_zone: Zone of the click heat map.
+
+    Returns:
+        The collected reports by name (``REPORT_NAMES``).
+    """
+    tables = _tables(source)
+    end = _as_of(as_of)
+    plans = {
+        "engagement_worklist": engagement_worklist(tables, as_of=end, days=worklist_days),
+        "no_response": no_response(
+            tables, as_of=end, wait_days=wait_days, max_age_days=max_age_days
+        ),
+        "no_response_by_send": no_response_by_send(
+            tables, as_of=end, wait_days=wait_days, max_age_days=max_age_days
+        ),
+        "link_interest": link_interest(
+            tables,
+            pattern=link_pattern,
+            since=end - _days(link_days, "link_days"),
+            until=end,
+        ),
+        "campaign_summary": campaign_summary(tables, since=since, until=end),
+        "owner_summary": owner_summary(tables, since=since, until=end),
+        "segment_summary": segment_summary(tables, segment=segment, since=since, until=end),
+        "programme_trend": programme_trend(tables, since=since, until=end),
+        "click_heatmap": click_heatmap(tables, since=since, until=end, time_zone=time_zone),
+    }
+    return dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))

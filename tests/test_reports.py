@@ -512,3 +512,20 @@ def test_summary_period_accepts_dates() -> None:
     assert reports.campaign_summary(
         summary_tables(), since=AS_OF.date() - DAY, until=AS_OF.date()
     ).collect().height == 0
+
+
+def test_all_reports_match_the_single_reports() -> None:
+    t = worklist_tables()
+    everything = reports.all_reports(t, as_of=AS_OF, segment="company", link_pattern="case")
+    assert tuple(everything) == reports.REPORT_NAMES
+    assert everything["engagement_worklist"].equals(
+        reports.engagement_worklist(t, as_of=AS_OF).collect()
+    )
+    assert everything["link_interest"]["link_id"].to_list() == ["a0LE2"]
+    assert everything["segment_summary"].equals(
+        reports.segment_summary(t, segment="company", until=AS_OF).collect()
+    )
+    assert everything["no_response_by_send"].equals(
+        reports.no_response_by_send(t, as_of=AS_OF).collect()
+    )
+    assert everything["click_heatmap"]["links_clicked"].sum() == 4

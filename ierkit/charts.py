@@ -22,9 +22,12 @@ __all__ = [
     "ChartError",
     "MAX_ROWS",
     "chart_data",
+    "cleanup_chart",
     "click_heatmap_chart",
+    "decision_chart",
     "rate_bars",
     "save_chart",
+    "storage_projection_chart",
     "trend_chart",
 ]
 
@@ -347,3 +350,111 @@ def save_chart(
     else:
         target.write_text(vl_convert.vegalite_to_svg(spec), encoding="utf-8")
     return target
+
+
+def decision_chart(
+    decisions: pl.DataFrame | pl.LazyFrame,
+    *,
+    title: str = "Storage a month against actionability, per programme",
+) -> alt.Chart:
+    """One point per programme: MB of IERs written a month against the share followed up.
+
+    Args:
+        decisions: Output of ``ierkit.decision.decide`` (``programme``, ``mb_per_month``,
+            ``actionability``, ``recommendation``).
+        title: Chart title.
+    """
+    frame = _frame(
+        decisions,
+        ("programme", "mb_per_month", "actionability", "recommendation"),
+        "decision_chart",
+    )
+    data = _check_rows(
+        frame.select(
+            "programme",
+            "recommendation",
+            pl.col("mb_per_month").fill_null(0.0),
+            pl.col("actionability").fill_null(0.0),
+        ).sort("programme"),
+        "decision_chart",
+    )
+    points = alt.Chart(data, title=title).mark_circle(size=160, opacity=0.85).encode(
+        x=alt.X("actionability:Q", title="Engaged recipients followed up", axis=alt.Axis(format="%")),
+        y=alt.Y("mb_per_month:Q", title="IER and link storage written a month (MB)"),
+        color=alt.Color("recommendation:N", title="Recommendation"),
+        tooltip=["programme", "recommendation", alt.Tooltip("actionability:Q", format=".1%"),
+                 alt.Tooltip("mb_per_month:Q", format=",.1f")],  # fmt: skip
+    )
+    labels = points.mark_text(align="left", dx=9, fontSize=11).encode(text="programme:N")
+    return (points + labels).properties(width=560, height=340)
+
+
+def storage_projection_chart(
+    projections: dict[str, pl.DataFrame | pl.LazyFrame],
+    *,
+    allocation_mb: float,
+    threshold: float,
+    title: str = "Projected data storage in use",
+) -> alt.LayerChart:
+    """Lines of used storage month by month, one per scenario, with the threshold marked.
+
+    Args:
+        projections: Scenario name to ``ierkit.storage.project_storage`` output
+            (``month_start``, ``used_mb``).
+        allocation_mb: The org's allocation, drawn as a line.
+        threshold: Share of the allocation that counts as full, drawn as a dashed line.
+        title: Chart title.
+    """
+    frames = [
+        _frame(p, ("month_start", "used_mb"), "storage_projection_chart")
+        .select("month_start", "used_mb")
+        .with_columns(scenario=pl.lit(name))
+        for name, p in projections.items()
+    ]
+    data = _check_rows(pl.concat(frames).sort("scenario", "month_start"), "storage_projection_chart")
+    lines = alt.Chart(data, title=title).mark_line(point=True).encode(
+        x=alt.X("month_start:T", title="Month"),
+        y=alt.Y("used_mb:Q", title="Data storage in use (MB)"),
+        color=alt.Color("scenario:N", title="Scenario"),
+        tooltip=["scenario", "month_start:T", alt.Tooltip("used_mb:Q", format=",.0f")],
+    )
+    rules = pl.DataFrame(
+        {"level": ["allocation", f"{threshold:.0%} threshold"],
+         "mb": [allocation_mb, allocation_mb * threshold]}  # fmt: skip
+    )
+    marks = alt.Chart(rules).mark_rule(strokeDash=[6, 4], color="firebrick").encode(
+        y="mb:Q", tooltip=["level", alt.Tooltip("mb:Q", format=",.0f")]
+    )
+    return (lines + marks).properties(width=620, height=320)
+
+
+def cleanup_chart(
+    by_month: pl.DataFrame | pl.LazyFrame,
+    *,
+    title: str = "What a cleanup deletes, by month sent",
+) -> alt.Chart:
+    """Stacked bars of IERs and link details selected per month, with the storage they free.
+
+    Args:
+        by_month: ``CleanupPlan.by_month`` (``month``, ``iers``, ``links``, ``storage_mb``).
+        title: Chart title.
+    """
+    frame = _frame(by_month, ("month", "iers", "links"), "cleanup_chart")
+    data = _check_rows(
+        frame.unpivot(index="month", on=["iers", "links"], variable_name="object",
+                      value_name="records")  # fmt: skip
+        .with_columns(
+            pl.col("object").replace(
+                {"iers": "Individual Email Results", "links": "Link details"}
+            )
+        )
+        .sort("month", "object"),
+        "cleanup_chart",
+    )
+    return alt.Chart(data, title=title).mark_bar().encode(
+        x=alt.X("month:T", title="Month sent", timeUnit="yearmonth"),
+        y=alt.Y("records:Q", title="Records selected"),
+        color=alt.Color("object:N", title="Object"),
+        tooltip=["object", alt.Tooltip("month:T", timeUnit="yearmonth"),
+                 alt.Tooltip("records:Q", format=",")],  # fmt: skip
+    ).properties(width=560, height=300)

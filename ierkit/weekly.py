@@ -133,6 +133,15 @@ def _frame_html(frame: pl.DataFrame) -> str:
     return f"<table border='1' cellspacing='0' cellpadding='4'><tr>{header}</tr>{rows}</table>"
 
 
+def flat_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """List columns (the links a recipient clicked) joined with "; ", so CSV can hold them."""
+    return frame.with_columns(
+        pl.col(name).cast(pl.List(pl.String)).list.join("; ")
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.List)
+    )
+
+
 def owner_documents(
     worklist: pl.DataFrame, *, week: str
 ) -> list[tuple[str, str | None, str, pl.DataFrame, str]]:
@@ -155,8 +164,10 @@ def owner_documents(
     )
     for owner_id, owner_name, owner_email in owners.rows():
         name = owner_name or owner_id or "Unassigned"
-        rows = worklist.filter(pl.col("owner_id").eq_missing(owner_id)).drop(
-            "owner_id", "owner_name", "owner_email"
+        rows = flat_columns(
+            worklist.filter(pl.col("owner_id").eq_missing(owner_id)).drop(
+                "owner_id", "owner_name", "owner_email"
+            )
         )
         title = f"Your engagement worklist, week {week}: {len(rows)} recipients to follow up"
         page = (

@@ -192,7 +192,10 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
 
 
 def outputs_dir() -> Path:
-    """The project's ``outputs/`` folder (run results; never committed)."""
+    """Where notebooks write run results: ``$IERKIT_OUTPUTS_DIR``, else the project's ``outputs/``."""
+    configured = os.environ.get("IERKIT_OUTPUTS_DIR")
+    if configured:
+        return Path(configured).expanduser()
     return Path(__file__).resolve().parent.parent / "outputs"
 
 

@@ -113,8 +113,9 @@ def test_decision_on_known_programmes(three_programmes: ReportTables) -> None:
     assert news["actionability"] == pytest.approx(0.005)
     assert news["mb_per_followup"] == pytest.approx(1_000 * 2 / 1024)
     assert news["reason"] == (
-        "Skip: 0.5% of 200 engaged recipients got a follow-up within 7 days; each follow-up "
-        "costs 2.0 MB of IER storage (1.2 MB a month)."
+        "Skip: only 0.5% of 200 engaged recipients got a follow-up within 7 days (under 2.0%), "
+        "so reps hardly use these IERs; each follow-up costs 2.0 MB of IER storage and the "
+        "programme writes 1.2 MB a month."
     )
     assert sales["actionability"] == pytest.approx(21 / 40)
     assert sales["reason"] == (
@@ -227,7 +228,9 @@ def test_track_with_retention_between_the_thresholds_and_when_dear() -> None:
     # 50% followed up, but 1,000 IERs for 5 follow-ups: 0.39 MB each, over a 0.1 MB limit.
     dear = _iers("Big", "a0S000000000000002", n=1_000, opened=10, tag="DEA")
     tasks = _tasks(_contacts("MID", 4) + _contacts("DEA", 5))
-    thresholds = decision.DecisionThresholds(max_mb_per_followup=0.1, retention_days=60)
+    thresholds = decision.DecisionThresholds(
+        min_actionability=0.05, max_mb_per_followup=0.1, retention_days=60
+    )
     got = decision.decide(
         ReportTables.of(iers=pl.concat([mid, dear]), tasks=tasks),
         as_of=AS_OF,
@@ -238,8 +241,8 @@ def test_track_with_retention_between_the_thresholds_and_when_dear() -> None:
     assert rows["Nurture"]["retention_days"] == 60
     assert rows["Nurture"]["reason"] == (
         "Track with retention (keep 60 days): 4.0% of 100 engaged recipients got a follow-up "
-        "within 7 days, under the 5.0% that justifies keeping them; each follow-up costs 0.49 MB "
-        "of IER storage."
+        "within 7 days (between 2.0% and 5.0%): reps act on a few, and only within days; each "
+        "follow-up costs 0.49 MB of IER storage."
     )
     assert rows["Big"]["recommendation"] == "track with retention"
     assert rows["Big"]["reason"].startswith(
@@ -375,3 +378,61 @@ def test_apply_decisions_turns_off_skipped_and_sets_retention() -> None:
 def test_thousands_separators(value: float, text: str) -> None:
     got = pl.select(decision._int_text(pl.lit(value))).item()
     assert got == text
+
+
+def test_default_thresholds_track_from_three_percent() -> None:
+    # 3 of 100 engaged followed up: exactly min_actionability tracks; 2 of 100: retention.
+    three = _iers("Three", "a0S000000000000001", n=100, opened=100, tag="TH3")
+    two = _iers("Two", "a0S000000000000002", n=100, opened=100, tag="TH2")
+    tasks = _tasks(_contacts("TH3", 3) + _contacts("TH2", 2))
+    got = decision.decide(ReportTables.of(iers=pl.concat([three, two]), tasks=tasks), as_of=AS_OF)
+    assert dict(got.select("programme", "recommendation").collect().rows()) == {
+        "Three": "track",
+        "Two": "track with retention",
+    }
+
+
+# --- the demo org --------------------------------------------------------------------------------
+
+
+def test_demo_decision_tracks_sales_and_nurture_and_skips_the_newsletter(demo_org) -> None:
+    from ierkit import demo
+
+    got = decision.decide(demo_org, as_of=demo.as_of_instant(demo.DEMO_AS_OF)).collect()
+    rows = _by_programme(got)
+    assert rows["Sales Outreach"]["recommendation"] == "track"
+    assert rows["Product Nurture"]["recommendation"] == "track"
+    newsletter = rows["Monthly Newsletter"]
+    assert newsletter["recommendation"] == "skip"
+    assert newsletter["actionability"] < 0.02
+    assert newsletter["reason"].startswith("Skip: only 1.")
+    assert "so reps hardly use these IERs" in newsletter["reason"]
+    # The announcement sent three hours before the as-of instant cannot be judged yet.
+    assert rows["Product Announcement"]["recommendation"] == "too new"
+    # Rates are shown over sent and over delivered; delivered excludes bounces.
+    assert newsletter["open_rate_over_delivered"] > newsletter["open_rate_over_sent"]
+    assert 0.18 < newsletter["open_rate_over_sent"] < 0.26
+    assert rows["Sales Outreach"]["actionability"] > 0.4
+
+
+def test_demo_plan_projects_from_history(demo_org) -> None:
+    from ierkit import demo
+
+    as_of = demo.as_of_instant(demo.DEMO_AS_OF)
+    plan = decision.plan_from_history(demo_org, as_of=as_of, months=3).collect()
+    rows = _by_programme(plan)
+    newsletter = rows["Monthly Newsletter"]
+    assert 2 <= newsletter["sends_per_month"] * 3 <= 4
+    assert 15_000 < newsletter["list_size"] < 30_000
+    assert 3 < rows["Product Nurture"]["sends_per_month"] < 5
+    decisions = decision.decide(demo_org, as_of=as_of)
+    followed = decision.apply_decisions(plan, decisions).collect()
+    assert not _by_programme(followed)["Monthly Newsletter"]["tracked"]
+    usage = storage.project_storage(
+        followed, start=as_of.date(), used_mb=1_000.0, allocation_mb=10_640.0
+    ).collect()
+    keep_all = storage.project_storage(
+        plan, start=as_of.date(), used_mb=1_000.0, allocation_mb=10_640.0
+    ).collect()
+    # Following the decision writes less than keeping everything.
+    assert usage.item(-1, "used_mb") < keep_all.item(-1, "used_mb")

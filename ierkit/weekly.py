@@ -310,6 +310,11 @@ def run_weekly(
     """
     if email and smtp is None:
         smtp = SmtpSettings.from_env()
+    if worklist is None:
+        from ierkit.orgs import open_org
+
+        # Fail on a wrong source now, not in the first notebook's fourth cell.
+        open_org(source)
     week = iso_week_label(as_of)
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)

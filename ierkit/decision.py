@@ -593,13 +593,24 @@ def decide(
             )
         )
     )
+    # Sends too new to judge inside a programme that can be judged: say they were left out.
+    unjudged = pl.col("sends") - pl.col("sends_judged")
+    not_yet = (
+        pl.when((pl.col("recommendation") != TOO_NEW) & (unjudged > 0))
+        .then(
+            pl.format(
+                " {} newer send(s) too new to judge are left out of the rates.", _int_text(unjudged)
+            )
+        )
+        .otherwise(pl.lit(""))
+    )
     return (
         measures.with_columns(recommendation=recommendation)
         .with_columns(
             retention_days=pl.when(pl.col("recommendation") == TRACK_WITH_RETENTION)
             .then(pl.lit(t.retention_days, pl.Int64))
             .otherwise(pl.lit(None, pl.Int64)),
-            reason=reason,
+            reason=pl.concat_str(reason, not_yet),
         )
         .select("programme", "recommendation", "retention_days", "reason", pl.exclude(
             "programme", "recommendation", "retention_days", "reason"

@@ -392,6 +392,25 @@ def test_default_thresholds_track_from_three_percent() -> None:
     }
 
 
+def test_newer_sends_of_a_judged_programme_are_left_out_and_said_so() -> None:
+    old = _iers("Weekly", "a0S000000000000001", n=100, opened=50, tag="WOL")
+    new = _iers(
+        "Weekly",
+        "a0S000000000000002",
+        n=100,
+        opened=100,
+        sent=AS_OF - dt.timedelta(days=3),
+        tag="WNE",
+    )
+    tasks = _tasks(_contacts("WOL", 25))
+    row = decision.decide(
+        ReportTables.of(iers=pl.concat([old, new]), tasks=tasks), as_of=AS_OF
+    ).collect().row(0, named=True)
+    assert (row["sends"], row["sends_judged"], row["iers"], row["sent"]) == (2, 1, 200, 100)
+    assert row["engaged"] == 50 and row["actionability"] == 0.5
+    assert row["reason"].endswith(" 1 newer send(s) too new to judge are left out of the rates.")
+
+
 # --- the demo org --------------------------------------------------------------------------------
 
 

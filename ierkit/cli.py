@@ -378,6 +378,61 @@ def _add_check(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
+def _add_diagnose(sub: argparse._SubParsersAction) -> Runner:
+    parser = sub.add_parser(
+        "diagnose",
+        help="match a tracking extract's sends against the org's IERs and explain the missing",
+        description="Match every Sent row of a Marketing Cloud tracking extract to the org's "
+        "Individual Email Results, give every recipient without one a reason (email or "
+        "15-character Subscriber Key, unknown Id, tracking off, imported audience, still "
+        "syncing, ...), and print the coverage per send and what to fix first.",
+    )
+    _add_source(parser)
+    parser.add_argument(
+        "--extract", default=None,
+        help="tracking extract (zip or folder); default: the demo's own for the demo",
+    )  # fmt: skip
+    parser.add_argument(
+        "--as-of", default=None,
+        help="judge as of this day (YYYY-MM-DD, its end) or instant (YYYY-MM-DDTHH:MM, UTC); "
+        "default: the demo's own, a snapshot's last change, or now",
+    )  # fmt: skip
+    parser.add_argument(
+        "--grace-hours", type=float, default=2.0,
+        help="a send younger than this is never called broken (default 2)",
+    )  # fmt: skip
+    parser.add_argument("--cycle", choices=("hourly", "daily"), default="hourly",
+                        help="the Connect sync frequency (default hourly)")  # fmt: skip
+
+    def run(args: argparse.Namespace) -> int:
+        import polars as pl
+
+        from ierkit import matching
+        from ierkit.orgs import open_org
+
+        org = open_org(args.source)
+        result = matching.diagnose(
+            org,
+            matching.default_extract(args.source, args.extract),
+            as_of=matching.resolve_as_of(args.as_of, source=args.source, org=org),
+            grace=dt.timedelta(hours=args.grace_hours),
+            cycle=args.cycle,
+        )
+        print(f"Sync health as of {result.as_of:%Y-%m-%d %H:%M} UTC")
+        table = result.coverage.select(
+            "date_sent", "email_name", "sent", "iers", "coverage", "status", "main_reason",
+            "expected_completion",
+        ).with_columns(pl.col("coverage").round(3), pl.col("date_sent").dt.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+        with pl.Config(tbl_rows=40, tbl_cols=-1, tbl_width_chars=160, fmt_str_lengths=45,
+                       tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):  # fmt: skip
+            print(table)
+        print()
+        print(result.summary)
+        return 0
+
+    return run
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [
     _add_demo,
     _add_storage,
@@ -387,6 +442,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [
     _add_cleanup,
     _add_restore,
     _add_check,
+    _add_diagnose,
 ]
 
 

@@ -35,14 +35,16 @@ import datetime as dt
 import math
 import os
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-import altair as alt
 import polars as pl
 
 from ierkit import extract, ids, reasons, schema
 from ierkit.errors import IerkitError
 from ierkit.orgs.base import Org
+
+if TYPE_CHECKING:
+    import altair as alt
 
 #: Marketing Cloud makes 99% of events visible within 60 minutes and the Connect sync runs hourly
 #: at best (domain notes): a send younger than this is never called broken.
@@ -834,7 +836,7 @@ def summary_text(
         for number, row in enumerate(actionable.iter_rows(named=True), start=1):  # one per reason
             lines.append(
                 f"  {number}. {row['reason']}: {row['missing']:,} missing IERs in "
-                f"{row['sends']:,} sends. {row['fix']}"
+                f"{_sends(row['sends'])}. {row['fix']}"
             )
     else:
         lines.append("Nothing to fix: every missing IER is explained by the sync or by design.")
@@ -867,7 +869,7 @@ def summary_text(
     deleted = by_reason.filter(pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD)
     if deleted.height:
         lines.append(
-            f"{deleted.item(0, 'missing'):,} opens and clicks in {deleted.item(0, 'sends'):,} sends "
+            f"{deleted.item(0, 'missing'):,} opens and clicks in {_sends(deleted.item(0, 'sends'))} "
             "came with a blank Subscriber Key (subscribers deleted in Marketing Cloud): they "
             "cannot be attributed to anyone."
         )
@@ -875,15 +877,39 @@ def summary_text(
     return "\n".join(lines)
 
 
+def _sends(n: int) -> str:
+    return f"{n:,} send" if n == 1 else f"{n:,} sends"
+
+
 def missing_by_reason_chart(by_reason: pl.DataFrame, *, title: str | None = None) -> alt.Chart:
     """A horizontal bar chart of missing IERs per reason (``missing_by_reason`` output)."""
-    data = by_reason.select("reason", "missing", "sends", "fix")
+    import altair as alt  # only charts need it: keeps the command line quick to start
+
+    data = by_reason.select(
+        "reason",
+        "missing",
+        "sends",
+        "fix",
+        what=pl.when(pl.col("reason") == reasons.IN_SYNC_WINDOW)
+        .then(pl.lit("wait"))
+        .when(pl.col("reason").is_in([reasons.LEAD_CONVERTED, reasons.DELETED_IN_MARKETING_CLOUD]))
+        .then(pl.lit("not repairable"))
+        .otherwise(pl.lit("fix")),
+    )
     return (
         alt.Chart(data, title=title or "Missing IERs by reason")
         .mark_bar()
         .encode(
             x=alt.X("missing:Q", title="missing IERs (events for deleted_in_marketing_cloud)"),
             y=alt.Y("reason:N", sort="-x", title=None),
+            color=alt.Color(
+                "what:N",
+                title=None,
+                scale=alt.Scale(
+                    domain=["fix", "wait", "not repairable"],
+                    range=["#c44e52", "#8c8c8c", "#4c72b0"],
+                ),
+            ),
             tooltip=["reason", "missing", "sends", "fix"],
         )
         .properties(width=480, height=alt.Step(24))
@@ -933,6 +959,87 @@ def read_tracking(path: str | os.PathLike[str]) -> tuple[pl.DataFrame, pl.DataFr
             ),
         ])  # fmt: skip
     return sent, blank
+
+
+def resolve_as_of(
+    as_of: str | dt.date | dt.datetime | None, *, source: str, org: Org | None = None
+) -> dt.datetime:
+    """The instant a diagnosis judges from, from a notebook or command-line value.
+
+    Args:
+        as_of: An instant (``datetime`` or ISO text with a time), a day (``date`` or
+            ``YYYY-MM-DD``), or empty/None for the default.
+        source: The source name; the demo's instant for a day is that day at 12:00 UTC, its own
+            "now" (``ierkit.demo.as_of_instant``).
+        org: The org, for the default of a local snapshot.
+
+    Returns:
+        A UTC instant. A day means its end (the demo: its noon). The default is the demo's own
+        instant for the demo, the last change to a send or IER for a local org (a snapshot is
+        frozen when it was pulled), and now otherwise.
+
+    Raises:
+        MatchingError: When ``as_of`` is not a date or a date and time.
+    """
+    if isinstance(as_of, dt.datetime):
+        return _utc(as_of)
+    text = "" if as_of is None else str(as_of).strip()
+    if isinstance(as_of, dt.date):
+        day: dt.date | None = as_of
+    elif not text:
+        day = None
+    elif len(text) == 10:
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise MatchingError(f"as_of: {text!r} is not a date of the form YYYY-MM-DD") from None
+    else:
+        try:
+            return _utc(dt.datetime.fromisoformat(text))
+        except ValueError:
+            raise MatchingError(
+                f"as_of: {text!r} is not a date (YYYY-MM-DD) or date and time (YYYY-MM-DDTHH:MM)"
+            ) from None
+    if str(source) == "demo":
+        from ierkit import demo
+
+        return demo.as_of_instant(day or demo.DEMO_AS_OF)
+    if day is not None:
+        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    if org is None or hasattr(org, "describe_layouts"):
+        # A Salesforce org is live: judge it now.
+        return dt.datetime.now(dt.UTC)
+    stamps = ("date_sent", "created_date", "system_modstamp", "tracking_as_of")
+    latest = [
+        org.table(name).select(pl.max_horizontal(*(pl.col(c).max() for c in stamps)))
+        for name in ("email_sends", "individual_email_results")
+        if org.has_table(name)
+    ]
+    values = [v for v in pl.concat(latest).collect().to_series().to_list() if v] if latest else []
+    return _utc(max(values)) if values else dt.datetime.now(dt.UTC)
+
+
+def default_extract(source: str, extract_path: str | os.PathLike[str] | None) -> str:
+    """The extract to read: the given path, else the demo's own ``tracking_extract.zip``.
+
+    A local org folder that holds a ``tracking_extract.zip`` (a generated demo) uses it too.
+
+    Raises:
+        MatchingError: When no path is given for a source other than the demo.
+    """
+    if extract_path is not None and str(extract_path).strip():
+        return os.fspath(extract_path)
+    if str(source) == "demo":
+        from ierkit import demo
+
+        return os.fspath(demo.ensure_demo() / "tracking_extract.zip")
+    beside = os.path.join(os.fspath(source), "tracking_extract.zip")
+    if os.path.isfile(beside):
+        return beside
+    raise MatchingError(
+        f"source {source!r}: give the tracking extract to match against (a .zip or folder from "
+        "Marketing Cloud's Tracking Extract)"
+    )
 
 
 def diagnose(

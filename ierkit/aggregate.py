@@ -60,7 +60,6 @@ IER_KEY: Final = ("job_id", "batch_id", "subscriber_key", "subscriber_id")
 # Key prefixes of the objects an IER can hang on (Salesforce standard key prefixes).
 _CONTACT_PREFIX: Final = "003"
 _LEAD_PREFIX: Final = "00Q"
-_SUFFIX_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 IER_TABLE: Final = "individual_email_results"
 LINK_TABLE: Final = "individual_links"
@@ -76,32 +75,70 @@ def _ier_id() -> pl.Expr:
     )
 
 
-def _valid_person_id(key: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(is a valid 18-char Contact Id, is a valid 18-char Lead Id) for a string column.
-
-    The case suffix is checked without a per-character loop: uppercase letters become 1 and
-    everything else 0, each 5-character chunk reversed reads as the binary suffix index.
-    """
-    shape = key.str.contains(r"^(003|00Q)[0-9A-Za-z]{12}[A-Z0-5]{3}$")
-    bits = key.str.slice(0, 15).str.replace_all("[^A-Z]", "0").str.replace_all("[A-Z]", "1")
-    suffix = pl.concat_str(
-        [
-            bits.str.slice(start, 5)
-            .str.reverse()
-            .str.to_integer(base=2, strict=False)
-            .replace_strict(
-                list(range(32)), list(_SUFFIX_ALPHABET), default=None, return_dtype=pl.String
-            )
-            for start in (0, 5, 10)
-        ]
+def _word(key: pl.Expr, start: int) -> pl.Expr:
+    """Characters ``start`` to ``start + 7`` of an ASCII string as a little-endian UInt64."""
+    return (
+        key.str.slice(start, 8)
+        .cast(pl.Binary)
+        .bin.reinterpret(dtype=pl.UInt64, endianness="little")
     )
-    valid = shape & (key.str.slice(15, 3) == suffix)
-    prefix = key.str.slice(0, 3)
-    return valid & (prefix == _CONTACT_PREFIX), valid & (prefix == _LEAD_PREFIX)
+
+
+def _u64(value: int) -> pl.Expr:
+    return pl.lit(value, pl.UInt64)
+
+
+_BYTES: Final = 0x0101010101010101
+
+
+def _upper_bits(word: pl.Expr) -> pl.Expr:
+    """Bit 7 of each byte set where that byte is A-Z (bytes below 0x80; SWAR, no carries)."""
+    at_least_a = word + _u64((0x80 - ord("A")) * _BYTES)
+    beyond_z = word + _u64((0x80 - ord("Z") - 1) * _BYTES)
+    return at_least_a & ~beyond_z & _u64(0x80 * _BYTES)
+
+
+def with_person_ids(frame: pl.LazyFrame, key: str = "subscriber_key") -> pl.LazyFrame:
+    """Add ``contact_id`` / ``lead_id``: the key when it is a valid 18-char Contact/Lead Id.
+
+    The case-encoding suffix (see ``ierkit.ids``) is checked with integer arithmetic on the
+    bytes, eight characters at a time (computed once per row in helper columns): string
+    operations per character would cost more than the whole aggregation.
+    """
+    k = pl.col(key)
+    shape = k.str.contains(r"^(003|00Q)[0-9A-Za-z]{12}[A-Z0-5]{3}$")
+    staged = frame.with_columns(
+        _shape=shape,
+        _low=_upper_bits(_word(k, 0)),
+        _high=_upper_bits(_word(k, 7)),
+        _suffix=_word(k, 10),  # characters 15-17 are its bytes 5-7
+    )
+    # One bit per character of the 15-character Id: bit i set where character i is uppercase.
+    bits = []
+    for i in range(15):
+        word, byte = ("_low", i) if i < 8 else ("_high", i - 7)
+        bits.append((pl.col(word) // _u64(1 << (8 * byte + 7))) % _u64(2) * _u64(1 << i))
+    staged = staged.with_columns(_mask=pl.sum_horizontal(bits))
+    valid = pl.col("_shape")
+    for chunk in range(3):
+        index = (pl.col("_mask") // _u64(1 << (5 * chunk))) % _u64(32)
+        # Alphabet "A".."Z" then "0".."5": index 26 is "0" (ASCII 48 = 26 + 65 - 43).
+        expected = index + _u64(ord("A")) - (index >= 26).cast(pl.UInt64) * _u64(43)
+        actual = (pl.col("_suffix") // _u64(1 << (8 * (5 + chunk)))) % _u64(256)
+        valid = valid & (expected == actual)
+    prefix = k.str.slice(0, 3)
+    return staged.with_columns(
+        contact_id=pl.when(valid & (prefix == _CONTACT_PREFIX)).then(k),
+        lead_id=pl.when(valid & (prefix == _LEAD_PREFIX)).then(k),
+    ).drop("_shape", "_low", "_high", "_suffix", "_mask")
 
 
 def _rollup(events: pl.LazyFrame) -> pl.LazyFrame:
-    """The single group_by: one row per IER key with every event-derived figure."""
+    """The single group_by: one row per IER key with every event-derived figure.
+
+    Distinct links clicked are not counted here: ``n_unique`` inside a group_by costs more
+    than everything else together; they come from the (small) link rollup instead.
+    """
     kind = pl.col("event_type")
     time = pl.col("event_time")
     is_sent, is_open, is_click = kind == "Sent", kind == "Open", kind == "Click"
@@ -109,18 +146,29 @@ def _rollup(events: pl.LazyFrame) -> pl.LazyFrame:
     return events.group_by(IER_KEY).agg(
         list_id=pl.col("list_id").max(),
         date_sent=time.filter(is_sent).min(),
-        has_sent_row=is_sent.any(),
         opens=is_open.sum().cast(schema.COUNT),
         first_open=time.filter(is_open).min(),
         last_open=time.filter(is_open).max(),
         total_clicks=is_click.sum().cast(schema.COUNT),
-        unique_clicks=pl.col("url").filter(is_click).n_unique().cast(schema.COUNT),
         first_click=time.filter(is_click).min(),
         hard_bounce=(is_bounce & (pl.col("bounce_category") == "Hard")).any(),
-        bounced=is_bounce.any(),
         date_bounced=time.filter(is_bounce).min(),
         date_unsubscribed=time.filter(is_unsub).min(),
         tracking_as_of=time.max(),
+    )
+
+
+def _link_rollup(events: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per IER key and URL clicked."""
+    return (
+        events.filter(pl.col("event_type") == "Click")
+        .group_by(*IER_KEY, "url")
+        .agg(
+            link_name=pl.col("link_name").max(),
+            total_clicks=pl.len().cast(schema.COUNT),
+            last_clicked=pl.col("event_time").max(),
+            created_date=pl.col("event_time").min(),
+        )
     )
 
 
@@ -140,20 +188,25 @@ def aggregate_iers(
         ``has_sent_row`` (false when the extract holds no Sent event for the IER). Row order is
         not defined: sort before showing or writing.
     """
-    rolled = _rollup(events)
+    links_per_ier = (
+        _link_rollup(events).group_by(IER_KEY).agg(unique_clicks=pl.len().cast(schema.COUNT))
+    )
+    rolled = (
+        _rollup(events)
+        .join(links_per_ier, on=IER_KEY, how="left", nulls_equal=True)
+        .with_columns(pl.col("unique_clicks").fill_null(0))
+    )
     implied = (pl.col("opens") == 0) & (pl.col("total_clicks") > 0)
     date_opened = pl.min_horizontal("first_open", "first_click")
-    is_contact, is_lead = _valid_person_id(pl.col("subscriber_key"))
-    frame = rolled.with_columns(
+    frame = with_person_ids(rolled).with_columns(
         id=_ier_id(),
-        contact_id=pl.when(is_contact).then(pl.col("subscriber_key")),
-        lead_id=pl.when(is_lead).then(pl.col("subscriber_key")),
+        has_sent_row=pl.col("date_sent").is_not_null(),
         opened=(pl.col("opens") > 0) | (pl.col("total_clicks") > 0),
         date_opened=date_opened,
         open_count=pl.when(implied).then(pl.lit(1, schema.COUNT)).otherwise(pl.col("opens")),
         last_opened=pl.when(implied).then(date_opened).otherwise(pl.col("last_open")),
         clicked=pl.col("unique_clicks") > 0,
-        soft_bounce=pl.col("bounced") & ~pl.col("hard_bounce"),
+        soft_bounce=pl.col("date_bounced").is_not_null() & ~pl.col("hard_bounce"),
         unsubscribed=pl.col("date_unsubscribed").is_not_null(),
     )
     if send_jobs is not None:
@@ -191,13 +244,7 @@ def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
         The columns of schema table ``individual_links`` in canonical order (row order not
         defined). ``link_name`` is the link's Alias (the greatest, should it vary).
     """
-    clicks = events.filter(pl.col("event_type") == "Click")
-    rolled = clicks.group_by(*IER_KEY, "url").agg(
-        link_name=pl.col("link_name").max(),
-        total_clicks=pl.len().cast(schema.COUNT),
-        last_clicked=pl.col("event_time").max(),
-        created_date=pl.col("event_time").min(),
-    )
+    rolled = _link_rollup(events)
     ier_id = _ier_id()
     frame = rolled.with_columns(
         individual_email_result_id=ier_id,
@@ -276,11 +323,14 @@ def aggregate_store(
                         pl.PartitionBy(ier_root, key="job_id", include_key=True),
                         mkdir=True,
                         lazy=True,
+                        # A cache rewritten into the output: cheap compression.
+                        compression="lz4",
                     ),
                     links.sink_parquet(
                         pl.PartitionBy(link_root, key="job_id", include_key=True),
                         mkdir=True,
                         lazy=True,
+                        compression="lz4",
                     ),
                 ]
             )

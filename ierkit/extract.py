@@ -205,8 +205,8 @@ def _read_header(path: Path, name: str) -> tuple[str, tuple[str, ...]] | None:
     return separator, names
 
 
-def _describe(path: Path, name: str) -> ExtractFile | None:
-    kind = file_kind(name)
+def _describe(path: Path, name: str, *, member: str | None = None) -> ExtractFile | None:
+    kind = file_kind(member or name)
     if kind is None:
         return None
     header = _read_header(path, name)
@@ -275,7 +275,7 @@ def open_extract(path: str | os.PathLike[str]) -> Iterator[list[ExtractFile]]:
                 target = tmp / f"{len(files):03d}-{member}"
                 with archive.open(info) as raw, open(target, "wb") as out:
                     shutil.copyfileobj(raw, out, _COPY_BUFFER)
-                described = _describe(target, f"{source.name}:{info.filename}")
+                described = _describe(target, f"{source.name}:{info.filename}", member=member)
                 if described is not None:
                     files.append(described)
         _require_some(files, source)

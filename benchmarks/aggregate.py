@@ -1,0 +1,427 @@
+"""Benchmark: tracking events to IERs (ierkit.aggregate) against the engine's floor and pandas.
+
+Run on demand (not by pytest), one heavy job at a time on the shared machine:
+
+    flock /tmp/ierkit-bench.lock .venv/bin/python benchmarks/aggregate.py --sizes 10M 100M
+
+Data: events synthesised with the demo org's distribution (``ierkit.demo`` programmes: monthly
+newsletter to everyone, weekly nurture of ~3,000, sales outreach of 50-300, weekly journey of
+500, monthly event invite of 5,000, one daily-batched triggered welcome send; opens ~30% with
+repeat opens, clicks ~4% over 3-6 links with repeat clicks and ~10% of clickers without a
+tracked open, bounces ~1.5% across Hard/Soft/Block/Technical, unsubscribes ~0.5%, ~0.2% of
+recipients deleted in Marketing Cloud: opens and clicks with a blank key and no Sent row),
+scaled up by the size of the audience (the number of sends stays as in the demo, so a
+100-million-event run has newsletter sends of ~6 million recipients). The same events are
+written as the canonical event store (Parquet, one folder per send) and as a Tracking Extract
+zip (CSV, ``M/D/YYYY h:mm:ss AM`` in UTC-6).
+
+Cases, each in its own subprocess (seconds and peak RSS of that process), over the same data:
+- ``bare_count``: ``group_by(job_id, batch_id, subscriber_key).len()`` sunk to Parquet: the floor.
+- ``plain_query``: the plainest single polars query computing the IER columns, sunk to Parquet.
+- ``plain_query_links``: the same plus link details (two sinks sharing the scan).
+- ``ierkit_parquet``: ``aggregate_store`` + ``write_outputs``: IERs and link details, schema
+  validation, contact/lead Ids, per-send groups (bounded memory), atomic writes.
+- ``ierkit_csv``: ``aggregate_extracts`` from the CSV zip into an empty store: unzip, strict
+  parsing with validation, landing (dedup), aggregation and writes.
+- ``pandas``: pandas ``groupby`` computing the same IER columns on the first 10 million events
+  (only the aggregation is timed; loading the frame is not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ierkit import aggregate, extract  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "aggregate.json"
+EVENTS_PER_SCALE = 450_000  # about what the demo at scale 1 writes
+KEY = ["job_id", "batch_id", "subscriber_key"]
+START = dt.datetime(2026, 5, 20, 14, 0)
+PANDAS_ROWS = 10_000_000
+
+
+# --- synthetic data -----------------------------------------------------------------------
+
+
+def _sends(scale: float) -> list[tuple[int, int, int, int, float]]:
+    """(job_id, batch_id, recipients, audience offset, hours after START) per send."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    population = int(26_000 * scale)
+    sends = []
+    job = 100_000
+
+    def add(batch: int, n: int, hours: float) -> None:
+        sends.append((job, batch, max(1, n), int(rng.integers(0, population)), hours))
+
+    for week in range(26):
+        hours = week * 168.0
+        if week % 4 == 0:
+            job += 1
+            add(0, population, hours + 2)  # Monthly Newsletter: everyone
+            job += 1
+            add(0, int(5_000 * scale), hours + 50)  # Event Invite
+        job += 1
+        add(0, int(3_000 * scale), hours + 26)  # Product Nurture
+        job += 1
+        add(0, int(500 * scale), hours + 74)  # Journey Onboarding
+        for day in (1, 3):  # Sales Outreach, twice a week
+            job += 1
+            add(0, int(rng.integers(50, 300) * scale), hours + day * 24 + 5)
+    job += 1
+    for day in range(182):  # Welcome Email: one triggered send, daily batches
+        add(day + 1, int(30 * scale), day * 24.0 + 9)
+    return sends
+
+
+def synthesise(n_events: int, store: Path) -> int:
+    """Write about ``n_events`` events into an event store folder; returns the exact count."""
+    import numpy as np
+
+    scale = n_events / EVENTS_PER_SCALE
+    population = int(26_000 * scale)
+    rng = np.random.default_rng(42)
+    base = extract.events_dir(store)
+    total = 0
+    chunk_rows = 2_000_000
+    for job_id, batch_id, n, offset, hours in _sends(scale):
+        for part, first in enumerate(range(0, n, chunk_rows)):
+            m = min(chunk_rows, n - first)
+            who = (offset + first + np.arange(m)) % population
+            sent_at = START + dt.timedelta(hours=hours)
+            frame = _events_for(rng, who, population, job_id, batch_id, sent_at, job_id % 7)
+            folder = extract.job_folder(base, job_id)
+            folder.mkdir(parents=True, exist_ok=True)
+            frame.write_parquet(folder / f"b{batch_id:04d}-{part:03d}.parquet")
+            total += frame.height
+    return total
+
+
+def _events_for(rng, who, population, job_id, batch_id, sent_at, link_seed) -> pl.DataFrame:  # noqa: ANN001
+    import numpy as np
+
+    m = len(who)
+    deleted = rng.random(m) < 0.002
+    opens = np.where(rng.random(m) < 0.30, rng.geometric(0.6, m), 0)
+    clickers = rng.random(m) < 0.04
+    # Most clickers opened; ~10% clicked with images blocked (no tracked open).
+    opens = np.where(clickers & (opens == 0) & (rng.random(m) < 0.9), 1, opens)
+    clicks = np.where(clickers, rng.geometric(0.55, m), 0)
+    bounced = (~deleted) & (rng.random(m) < 0.015) & (opens == 0) & ~clickers
+    unsub = (~deleted) & (~bounced) & (rng.random(m) < 0.005)
+
+    parts = []
+    sent_idx = np.nonzero(~deleted)[0]
+    parts.append((sent_idx, np.zeros(len(sent_idx)), 0))
+    open_idx = np.repeat(np.arange(m), opens)
+    parts.append((open_idx, rng.exponential(20 * 3600, len(open_idx)) + 60, 1))
+    click_idx = np.repeat(np.arange(m), clicks)
+    parts.append((click_idx, rng.exponential(20 * 3600, len(click_idx)) + 120, 2))
+    bounce_idx = np.nonzero(bounced)[0]
+    parts.append((bounce_idx, rng.exponential(600, len(bounce_idx)) + 5, 3))
+    unsub_idx = np.nonzero(unsub)[0]
+    parts.append((unsub_idx, rng.exponential(30 * 3600, len(unsub_idx)) + 300, 4))
+    idx = np.concatenate([p[0] for p in parts])
+    seconds = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    kind = np.concatenate([np.full(len(p[0]), p[2], dtype=np.int8) for p in parts])
+    n_links = 3 + link_seed % 4
+    link = rng.integers(0, n_links, len(idx))
+    category = rng.choice(4, len(idx), p=[0.4, 0.3, 0.2, 0.1])
+    subscriber = who[idx]
+    frame = pl.DataFrame(
+        {
+            "subscriber": subscriber,
+            "seconds": seconds,
+            "kind": kind,
+            "link": link,
+            "category": category,
+            "deleted": deleted[idx],
+        }
+    )
+    is_lead = pl.col("subscriber") % 13 >= 10  # ~23% leads, as in the demo
+    digits = pl.col("subscriber").cast(pl.String).str.zfill(12)
+    key = pl.when(is_lead).then(pl.lit("00Q") + digits + pl.lit("EAA")).otherwise(
+        pl.lit("003") + digits + pl.lit("AAA")
+    )
+    url = pl.lit(f"https://www.example.com/{job_id % 50}/") + pl.col("link").cast(pl.String)
+    link_names = ["Pricing", "Case Study", "Webinar Signup", "Blog", "Demo", "Docs"]
+    return frame.select(
+        job_id=pl.lit(job_id, pl.Int64),
+        batch_id=pl.lit(batch_id, pl.Int64),
+        subscriber_key=pl.when(pl.col("deleted")).then(None).otherwise(key),
+        subscriber_id=pl.col("subscriber").cast(pl.Int64) + 1_000_000,
+        list_id=pl.lit(500 + job_id % 3, pl.Int64),
+        email=pl.when(pl.col("deleted"))
+        .then(None)
+        .otherwise(pl.lit("p") + pl.col("subscriber").cast(pl.String) + pl.lit("@example.org")),
+        event_type=pl.col("kind").replace_strict(
+            list(range(5)), list(extract.EVENT_TYPES), return_dtype=extract.EventType
+        ),
+        event_time=pl.lit(sent_at).dt.replace_time_zone("UTC")
+        + pl.duration(seconds=pl.col("seconds")),
+        url=pl.when(pl.col("kind") == 2).then(url),
+        link_name=pl.when(pl.col("kind") == 2).then(
+            pl.col("link").replace_strict(list(range(6)), link_names, return_dtype=pl.String)
+        ),
+        bounce_category=pl.when(pl.col("kind") == 3).then(
+            pl.col("category").replace_strict(
+                [0, 1, 2, 3], ["Hard", "Soft", "Block", "Technical"], return_dtype=pl.String
+            )
+        ),
+        is_unique=pl.lit(None, pl.Boolean),
+    ).sort("subscriber_key", "subscriber_id", "event_time")
+
+
+_CSV_FILES = {"Sent": "Sent.csv", "Open": "Opens.csv", "Click": "Clicks.csv",
+              "Bounce": "Bounces.csv", "Unsub": "Unsubs.csv"}  # fmt: skip
+_CATEGORY_TEXT = {"Hard": "Hard bounce", "Soft": "Soft bounce", "Block": "Block bounce",
+                  "Technical": "Technical or other bounce"}  # fmt: skip
+
+
+def write_extract_zip(store: Path, target: Path) -> None:
+    """The store's events as a Tracking Extract zip (CSV files, dates in UTC-6)."""
+    work = target.with_suffix(".parts")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    events = extract.scan_events(store)
+    mc_time = (
+        (pl.col("event_time").dt.replace_time_zone(None) - pl.duration(hours=6))
+        .dt.strftime("%-m/%-d/%Y %-I:%M:%S %p")
+    )
+    common = {
+        "ClientID": pl.lit(7_000_001),
+        "SendID": pl.col("job_id"),
+        "SubscriberKey": pl.col("subscriber_key"),
+        "EmailAddress": pl.col("email"),
+        "SubscriberID": pl.col("subscriber_id"),
+        "ListID": pl.col("list_id"),
+        "EventDate": mc_time,
+        "EventType": pl.col("event_type").cast(pl.String),
+        "BatchID": pl.col("batch_id"),
+        "TriggeredSendExternalKey": pl.lit(None, pl.String),
+    }
+    for kind, name in _CSV_FILES.items():
+        columns = dict(common)
+        if kind == "Click":
+            columns |= {"SendURLID": pl.lit(1), "URLID": pl.lit(2), "URL": pl.col("url"),
+                        "Alias": pl.col("link_name")}  # fmt: skip
+        if kind == "Bounce":
+            columns |= {
+                "BounceCategory": pl.col("bounce_category").replace_strict(_CATEGORY_TEXT),
+                "SMTPCode": pl.lit(550), "BounceReason": pl.lit("mailbox unavailable"),
+            }  # fmt: skip
+        events.filter(pl.col("event_type") == kind).select(**columns).sink_csv(work / name)
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name in _CSV_FILES.values():
+            z.write(work / name, name)
+    shutil.rmtree(work)
+
+
+# --- measured cases (each runs in a child process) -----------------------------------------
+
+
+def _scan(store: Path) -> pl.LazyFrame:
+    return extract.scan_events(store)
+
+
+def _plain_iers(events: pl.LazyFrame) -> pl.LazyFrame:
+    kind, t = pl.col("event_type"), pl.col("event_time")
+    return events.group_by(KEY).agg(
+        date_sent=t.filter(kind == "Sent").min(),
+        open_count=(kind == "Open").sum(),
+        date_opened=t.filter((kind == "Open") | (kind == "Click")).min(),
+        last_opened=t.filter(kind == "Open").max(),
+        total_clicks=(kind == "Click").sum(),
+        unique_clicks=pl.col("url").filter(kind == "Click").n_unique(),
+        hard_bounce=((kind == "Bounce") & (pl.col("bounce_category") == "Hard")).any(),
+        soft_bounce=((kind == "Bounce") & (pl.col("bounce_category") != "Hard")).any(),
+        date_bounced=t.filter(kind == "Bounce").min(),
+        date_unsubscribed=t.filter(kind == "Unsub").min(),
+    )
+
+
+def _plain_links(events: pl.LazyFrame) -> pl.LazyFrame:
+    return (
+        events.filter(pl.col("event_type") == "Click")
+        .group_by(*KEY, "url")
+        .agg(total_clicks=pl.len(), last_clicked=pl.col("event_time").max())
+    )
+
+
+def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
+    store = data / "store"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    started = time.perf_counter()
+    rows: int | None = None
+    if case == "bare_count":
+        _scan(store).group_by(KEY).len().sink_parquet(out / "count.parquet")
+    elif case == "plain_query":
+        _plain_iers(_scan(store)).sink_parquet(out / "iers.parquet")
+    elif case == "plain_query_links":
+        events = _scan(store)
+        pl.collect_all([
+            _plain_iers(events).sink_parquet(out / "iers.parquet", lazy=True),
+            _plain_links(events).sink_parquet(out / "links.parquet", lazy=True),
+        ])  # fmt: skip
+    elif case == "ierkit_parquet":
+        # The store is the landed Parquet event table; results go into a copy's folders.
+        work = out / "store"
+        work.mkdir()
+        os.symlink(extract.events_dir(store), extract.events_dir(work))
+        aggregate.aggregate_store(work)
+        result = aggregate.write_outputs(work, out)
+        rows = result.iers
+    elif case == "ierkit_csv":
+        landed, result = aggregate.aggregate_extracts([data / "tracking_extract.zip"], out)
+        rows = result.iers
+    elif case == "pandas":
+        import pandas as pd
+
+        sample = _scan(store).head(PANDAS_ROWS).collect()
+        frame = pd.DataFrame({c: sample.get_column(c).to_numpy() for c in sample.columns
+                              if c not in ("event_type",)})  # fmt: skip
+        frame["event_type"] = sample.get_column("event_type").cast(pl.String).to_numpy()
+        del sample
+        started = time.perf_counter()
+        _pandas_iers(frame)
+    else:
+        raise SystemExit(f"unknown case {case}")
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"case": case, "seconds": round(seconds, 3), "peak_rss_mib": round(peak_kib / 1024),
+            "iers": rows}  # fmt: skip
+
+
+def _pandas_iers(frame):  # noqa: ANN001, ANN202
+    kind = frame["event_type"]
+    t = frame["event_time"]
+    frame = frame.assign(
+        sent_t=t.where(kind == "Sent"),
+        open_n=(kind == "Open"),
+        open_t=t.where(kind == "Open"),
+        click_n=(kind == "Click"),
+        openclick_t=t.where(kind.isin(["Open", "Click"])),
+        click_url=frame["url"].where(kind == "Click"),
+        hard=(kind == "Bounce") & (frame["bounce_category"] == "Hard"),
+        soft=(kind == "Bounce") & (frame["bounce_category"] != "Hard"),
+        bounce_t=t.where(kind == "Bounce"),
+        unsub_t=t.where(kind == "Unsub"),
+    )
+    grouped = frame.groupby(KEY, dropna=False, sort=False)
+    iers = grouped.agg(
+        date_sent=("sent_t", "min"), open_count=("open_n", "sum"),
+        date_opened=("openclick_t", "min"), last_opened=("open_t", "max"),
+        total_clicks=("click_n", "sum"), unique_clicks=("click_url", "nunique"),
+        hard_bounce=("hard", "any"), soft_bounce=("soft", "any"),
+        date_bounced=("bounce_t", "min"), date_unsubscribed=("unsub_t", "min"),
+    )  # fmt: skip
+    clicks = frame[frame["click_n"]]
+    links = clicks.groupby([*KEY, "url"], dropna=False, sort=False).agg(
+        total_clicks=("url", "size"), last_clicked=("event_time", "max")
+    )
+    return iers, links
+
+
+def _child(case: str, data: Path) -> dict[str, object]:
+    out = data / f"out-{case}"
+    command = [sys.executable, __file__, "--child", case, "--data", str(data)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise SystemExit(f"{case} failed:\n{completed.stderr[-3000:]}")
+    shutil.rmtree(out, ignore_errors=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _size(text: str) -> int:
+    text = text.upper()
+    factor = {"K": 1_000, "M": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("KM")) * factor)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["10M", "100M"])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/ierkit-bench-aggregate"))
+    parser.add_argument("--cases", nargs="+", default=None)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = run_case(args.child, args.data, args.data / f"out-{args.child}")
+        print(json.dumps(result))
+        return
+    report = {
+        "benchmark": "aggregate",
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "group_limit_events": extract.MAX_EVENTS_PER_GROUP,
+        "runs": [],
+    }
+    if RESULTS.exists():
+        previous = json.loads(RESULTS.read_text())
+        report["runs"] = [r for r in previous.get("runs", []) if r["size"] not in args.sizes]
+    for size in args.sizes:
+        n = _size(size)
+        data = args.data / size
+        store = data / "store"
+        if not (data / "ready").exists():
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(parents=True)
+            t0 = time.perf_counter()
+            events = synthesise(n, store)
+            write_extract_zip(store, data / "tracking_extract.zip")
+            (data / "ready").write_text(str(events))
+            print(f"{size}: synthesised {events:,} events in {time.perf_counter() - t0:.0f} s",
+                  flush=True)  # fmt: skip
+        events = int((data / "ready").read_text())
+        cases = args.cases or ["bare_count", "plain_query", "plain_query_links",
+                               "ierkit_parquet", "ierkit_csv", "pandas"]  # fmt: skip
+        if n > PANDAS_ROWS and "pandas" in cases and args.cases is None:
+            cases.remove("pandas")  # pandas runs on a 10 million sample only
+        run = {"size": size, "events": events, "cases": {}}
+        for case in cases:
+            result = _child(case, data)
+            rows = PANDAS_ROWS if case == "pandas" else events
+            result["events_per_second"] = round(min(rows, events) / result["seconds"])
+            run["cases"][case] = result
+            print(f"{size} {case:18s} {result['seconds']:8.2f} s  "
+                  f"{result['events_per_second']:>12,} events/s  "
+                  f"peak {result['peak_rss_mib']:>6,} MiB", flush=True)  # fmt: skip
+        c = run["cases"]
+        if "ierkit_parquet" in c and "plain_query_links" in c and "bare_count" in c:
+            run["ratios"] = {
+                "ierkit_vs_plain_query": round(c["ierkit_parquet"]["seconds"]
+                                               / c["plain_query"]["seconds"], 2),
+                "ierkit_vs_plain_query_links": round(c["ierkit_parquet"]["seconds"]
+                                                     / c["plain_query_links"]["seconds"], 2),
+                "ierkit_vs_bare_count": round(c["ierkit_parquet"]["seconds"]
+                                              / c["bare_count"]["seconds"], 2),
+                "plain_query_vs_bare_count": round(c["plain_query"]["seconds"]
+                                                   / c["bare_count"]["seconds"], 2),
+            }  # fmt: skip
+            print(json.dumps(run["ratios"]))
+        report["runs"] = [r for r in report["runs"] if r["size"] != size] + [run]
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

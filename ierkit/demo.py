@@ -44,6 +44,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
@@ -64,6 +65,8 @@ from ierkit.demo_random import (
 from ierkit.errors import IerkitError
 
 DEMO_SEED: Final = 42
+#: Engine for the many small per-send queries (start-up cost matters more than parallelism).
+ENGINE: Final = "in-memory"
 DEMO_AS_OF: Final = dt.date(2026, 11, 20)
 
 UTC: Final = dt.timezone.utc
@@ -381,6 +384,7 @@ class _Sync:
         self.cutoff = cutoff
         self.used: dict[int, int] = {}
         self.base = dt.datetime(2000, 1, 1, 0, SYNC_MINUTE, tzinfo=UTC)
+        self.base_lit = pl.lit(self.base)
 
     def cycle_index(self, t: dt.datetime) -> int:
         """Index of the first cycle at or after ``t``."""
@@ -428,9 +432,9 @@ class _Sync:
 
     def ceil_expr(self, t: pl.Expr) -> pl.Expr:
         """The first cycle at or after each time (when the sync picks an update up)."""
-        seconds = (t - pl.lit(self.base)).dt.total_seconds()
+        seconds = (t - self.base_lit).dt.total_seconds()
         hours = (seconds + 3599) // 3600
-        return pl.lit(self.base) + pl.duration(hours=hours)
+        return self.base_lit + pl.duration(hours=hours)
 
 
 def _secs(expr: pl.Expr) -> pl.Expr:
@@ -438,39 +442,66 @@ def _secs(expr: pl.Expr) -> pl.Expr:
 
 
 class _Writer:
-    """Collects generated chunks: Parquet parts per table, CSV files per extract file."""
+    """Collects generated chunks: Parquet parts per table, CSV files per extract file.
+
+    Small chunks are buffered in memory and written once ``FLUSH_ROWS`` rows have gathered, so
+    the many small sends do not each cost a file.
+    """
+
+    FLUSH_ROWS: Final = 200_000
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.parts: dict[str, list[Path]] = {}
+        self.buffers: dict[str, list[pl.DataFrame]] = {}
+        self.buffered: dict[str, int] = {}
         self.rows: dict[str, int] = {}
-        self.csv_handles: dict[str, Any] = {}
+        self.columns: dict[str, tuple[str, ...]] = {}
         (folder / "parts").mkdir(parents=True)
         (folder / "extract").mkdir(parents=True)
 
-    def part(self, name: str, frame: pl.DataFrame) -> None:
-        if frame.height == 0:
-            return
-        paths = self.parts.setdefault(name, [])
-        path = self.folder / "parts" / f"{name}-{len(paths):06d}.parquet"
-        frame.write_parquet(path)
-        paths.append(path)
+    def _add(self, name: str, frame: pl.DataFrame) -> None:
+        self.buffers.setdefault(name, []).append(frame)
+        self.buffered[name] = self.buffered.get(name, 0) + frame.height
         self.rows[name] = self.rows.get(name, 0) + frame.height
+        if self.buffered[name] >= self.FLUSH_ROWS:
+            self._flush(name)
 
-    def csv(self, name: str, frame: pl.DataFrame, columns: tuple[str, ...]) -> None:
-        handle = self.csv_handles.get(name)
-        if handle is None:
-            handle = open(self.folder / "extract" / name, "wb")  # noqa: SIM115 (closed in close())
-            handle.write((",".join(columns) + "\n").encode())
-            self.csv_handles[name] = handle
+    def _flush(self, name: str) -> None:
+        frames = self.buffers.pop(name, [])
+        self.buffered[name] = 0
+        if not frames:
+            return
+        frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+        if name.endswith(".csv"):
+            path = self.folder / "extract" / name
+            with open(path, "ab") as handle:
+                frame.write_csv(handle, include_header=False)
+        else:
+            paths = self.parts.setdefault(name, [])
+            path = self.folder / "parts" / f"{name}-{len(paths):06d}.parquet"
+            # Parts are read back once by ``merge``: fast compression is enough.
+            frame.write_parquet(path, compression="lz4")
+            paths.append(path)
+
+    def part(self, name: str, frame: pl.DataFrame) -> None:
+        """Append rows to a table."""
+        if frame.height:
+            self._add(name, frame)
+
+    def csv(self, name: str, frame: pl.DataFrame) -> None:
+        """Append rows to an extract file (the header is written with the first call)."""
+        if name not in self.columns:
+            self.columns[name] = tuple(frame.columns)
+            (self.folder / "extract" / name).write_bytes((",".join(frame.columns) + "\n").encode())
             self.rows.setdefault(name, 0)
         if frame.height:
-            frame.select(columns).write_csv(handle, include_header=False)
-            self.rows[name] += frame.height
+            self._add(name, frame)
 
-    def close_csv(self) -> None:
-        for handle in self.csv_handles.values():
-            handle.close()
+    def finish(self) -> None:
+        """Write what is still buffered."""
+        for name in list(self.buffers):
+            self._flush(name)
 
     def merge(self, name: str, target: Path, empty: pl.DataFrame) -> int:
         """Concatenate the parts of ``name`` into ``target`` (streaming, order kept)."""
@@ -500,6 +531,8 @@ class _Generator:
         if self.sync.cycle_time(last) > self.now:
             last -= 1
         self.cutoff = self.sync.cycle_time(last)
+        self.cutoff_lit = pl.lit(self.cutoff)
+        self.now_lit = pl.lit(self.now)
         self.writer = _Writer(folder / "_work")
         self.counters = {
             name: counter_start(seed, name)
@@ -872,8 +905,17 @@ class _Generator:
     def audience(self, send: _Send) -> pl.DataFrame:
         """Recipients of one send: people rows plus ``batch_id``, ``date_sent``, ``member_id``."""
         people = self.people
-        sent = pl.lit(send.date_sent)
         p = pl.col("p")
+        if send.audience == "welcome":
+            # New records get the Welcome Email in the daily batch after their creation.
+            first = self.window_start.date()
+            people = people.filter(pl.col("welcome_batch").is_not_null()).with_columns(
+                batch_id=pl.col("welcome_batch"),
+                date_sent=pl.lit(self.at(first, 13)) + pl.duration(days=pl.col("welcome_batch")),
+            )
+            sent = pl.col("date_sent")
+        else:
+            sent = pl.lit(send.date_sent)
         alive = (
             (pl.col("created_date") < sent)
             & (pl.col("converted_at").is_null() | (pl.col("converted_at") > sent))
@@ -904,12 +946,9 @@ class _Generator:
             ).select("p", member_id=pl.col("id"))
             frame = people.join(members, on="p", how="inner", maintain_order="left").filter(alive)
         elif send.audience == "welcome":
-            frame = people.filter(pl.col("welcome_batch").is_not_null()).with_columns(member_id)
-            first = self.window_start.date()
-            frame = frame.with_columns(
-                batch_id=pl.col("welcome_batch"),
-                date_sent=pl.lit(self.at(first, 13)) + pl.duration(days=pl.col("welcome_batch")),
-            ).filter(pl.col("date_sent") < pl.lit(self.now - dt.timedelta(hours=20)))
+            frame = people.filter(
+                alive & (pl.col("date_sent") < pl.lit(self.now - dt.timedelta(hours=20)))
+            ).with_columns(member_id)
             # Ordered by batch so the sync queue sees each day's batch in turn.
             return frame.sort(["batch_id", "p"])
         elif send.audience == "csv":
@@ -948,25 +987,30 @@ class _Generator:
     # --- one send ----------------------------------------------------------------------------
 
     def run_send(self, send: _Send) -> None:
+        """Generate one send, block by block, and record its totals."""
         programme = PROGRAMMES[send.programme]
-        rows = self.audience(send)
-        rows = rows.select(
-            "p", "kind", pl.col("id").alias("recipient_id"), "email", "mc_key", "owner_id", "engage",
-            "base_reason", "mc_deleted_at", "subscriber_id", "member_id", "batch_id", "date_sent",
-        )
         # Row-level reason before the sync: send-level modes first, then the person's.
         reason = (
-            pl.when(pl.lit(send.tracking_disabled)).then(pl.lit(reasons.TRACKING_OFF)).otherwise(pl.col("base_reason"))
+            pl.lit(reasons.TRACKING_OFF) if send.tracking_disabled else pl.col("base_reason")
         )
-        rows = rows.with_columns(reason=reason).with_columns(
-            would_have_ier=pl.col("reason").is_in(
-                [reasons.HEALTHY, reasons.LEAD_CONVERTED, reasons.DELETED_IN_MARKETING_CLOUD]
-            )
+        would = pl.col("reason").is_in(
+            [reasons.HEALTHY, reasons.LEAD_CONVERTED, reasons.DELETED_IN_MARKETING_CLOUD]
         )
-        rows = rows.with_columns(
-            sync_ordinal=pl.when(pl.col("would_have_ier")).then(
-                pl.col("would_have_ier").cast(pl.Int64).cum_sum() - 1
+        rows = (
+            self.audience(send)
+            .lazy()
+            .select(
+                "p", "kind", pl.col("id").alias("recipient_id"), "email", "mc_key", "owner_id",
+                "engage", "base_reason", "mc_deleted_at", "subscriber_id", "member_id", "batch_id",
+                "date_sent", reason=reason,
             )
+            .with_columns(would_have_ier=would)
+            .with_columns(
+                sync_ordinal=pl.when(pl.col("would_have_ier")).then(
+                    pl.col("would_have_ier").cast(pl.Int64).cum_sum() - 1
+                )
+            )
+            .collect(engine=ENGINE)
         )
         n_ier = int(rows["would_have_ier"].sum())
         if send.kind == "triggered":
@@ -979,25 +1023,25 @@ class _Generator:
              "number_unique_clicks", "number_unsubscribed"), 0
         )
         tracking_as_of: dt.datetime | None = None
-        for offset in range(0, max(rows.height, 1), BLOCK_ROWS):
+        for offset in range(0, rows.height, BLOCK_ROWS):
             block = rows.slice(offset, BLOCK_ROWS)
-            if block.height == 0:
-                break
-            result = self.simulate(send, programme, block, allocation)
-            for key, value in result["totals"].items():
+            block_totals, block_tracking = self.simulate(send, programme, block, allocation)
+            for key, value in block_totals.items():
                 totals[key] += value
-            if result["tracking_as_of"] is not None:
-                tracking_as_of = max(tracking_as_of or result["tracking_as_of"], result["tracking_as_of"])
+            if block_tracking is not None:
+                tracking_as_of = max(tracking_as_of or block_tracking, block_tracking)
         send.totals = totals
         send.tracking_as_of = tracking_as_of
 
     def allocate_batches(self, rows: pl.DataFrame) -> pl.DataFrame:
         """Sync allocation for a triggered send: each daily batch joins the queue when sent."""
         batches = (
-            rows.filter(pl.col("would_have_ier"))
-            .group_by("batch_id", maintain_order=True)
+            rows.lazy()
+            .filter(pl.col("would_have_ier"))
+            .group_by("batch_id")
             .agg(pl.col("date_sent").first(), pl.col("sync_ordinal").min().alias("first"), pl.len())
             .sort("batch_id")
+            .collect(engine=ENGINE)
         )
         frames = []
         for first, sent, n in zip(batches["first"], batches["date_sent"], batches["len"], strict=True):
@@ -1009,87 +1053,107 @@ class _Generator:
 
     def simulate(
         self, send: _Send, programme: Programme, rows: pl.DataFrame, allocation: pl.DataFrame
-    ) -> dict[str, Any]:
-        """Engagement, IERs, links, tasks, extract rows and ground truth for a block of rows."""
+    ) -> tuple[dict[str, int], dt.datetime | None]:
+        """Engagement, IERs, links, tasks, extract rows and ground truth for a block of rows.
+
+        Returns:
+            The block's send totals and its latest IER ``tracking_as_of``.
+        """
         job = send.job_id
-        key = (pl.lit(job, dtype=pl.Int64) * (1 << 28) + pl.col("p")).alias("rk")
         n_links = len(send.links)
-        cutoff = pl.lit(self.cutoff)
+        cutoff = self.cutoff_lit
         deleted = pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD
-        rows = rows.with_columns(rk=key)
         rk = pl.col("rk")
         u = self.u
         open_p = (programme.open_rate * pl.col("engage")).clip(0, 0.95)
-        rows = rows.with_columns(
-            bounce_cat=pl.when((u(rk, "bounce") < BOUNCE_RATE) & ~deleted).then(
-                pick(u(rk, "bcat"), list(BOUNCE_CATEGORIES), list(BOUNCE_WEIGHTS))
-            ),
-            first_open=(pl.col("date_sent") + _secs(60 + exponential(rk, salt(self.seed, "odelay"), 8 * 3600).clip(0, 10 * 86400))),
-            n_opens=1 + geometric_extra(rk, salt(self.seed, "ocount"), 0.9, 11),
-            open_gap=exponential(rk, salt(self.seed, "ogap"), 20 * 3600) + 60,
-            u_open=u(rk, "open"),
-            u_click=u(rk, "click"),
-            n_clicked=(1 + geometric_extra(rk, salt(self.seed, "nlinks"), 0.6, n_links - 1)),
-            link_start=(u(rk, "lstart") * n_links).floor().cast(pl.Int64),
-            u_unsub=u(rk, "unsub"),
-            unsub_delay=60 + u(rk, "unsub-delay") * 1800,
-        ).with_columns(
-            date_bounced=pl.when(pl.col("bounce_cat").is_not_null()).then(
-                (pl.col("date_sent") + _secs(30 + u(rk, "bdelay") * 900))
-            ),
-            opened_any=pl.col("bounce_cat").is_null() & (pl.col("u_open") < open_p),
-        ).with_columns(
-            # What happened (Marketing Cloud's view) by the cutoff.
-            mc_opened=pl.col("opened_any") & (pl.col("first_open") <= cutoff),
-            clicker=pl.col("opened_any") & (pl.col("u_click") < programme.click_rate / programme.open_rate),
-            date_unsub=pl.when(
-                pl.col("opened_any") & (pl.col("u_unsub") < UNSUB_GIVEN_OPEN) & ~deleted
-            ).then(pl.col("first_open") + _secs(pl.col("unsub_delay"))),
-        ).with_columns(
-            date_unsub=pl.when(pl.col("date_unsub") <= cutoff).then(pl.col("date_unsub")),
-            # IERs see events up to the cutoff, and for people deleted in Marketing Cloud only
-            # those before the deletion.
-            ier_cut=pl.when(deleted).then(pl.min_horizontal(cutoff, pl.col("mc_deleted_at"))).otherwise(cutoff),
-        )
-        # The sync: which IERs exist, and when each was created.
-        rows = self.assign_sync(rows, allocation)
-        rows = rows.with_columns(
-            reason=pl.when(pl.col("would_have_ier") & pl.col("ier_created").is_null())
-            .then(pl.lit(reasons.IN_SYNC_WINDOW))
-            .otherwise(pl.col("reason")),
-            has_ier=pl.col("would_have_ier") & pl.col("ier_created").is_not_null(),
-        )
-        n_new_ier = int(rows["has_ier"].sum())
-        ier_start = self.take_counter("ier", n_new_ier)
-        rows = rows.with_columns(
-            ier_id=pl.when(pl.col("has_ier")).then(
-                sf_ids("a0R", pl.lit(ier_start, dtype=pl.Int64) + pl.col("has_ier").cast(pl.Int64).cum_sum() - 1)
+        rows = (
+            rows.lazy()
+            .with_columns(rk=pl.lit(job, dtype=pl.Int64) * (1 << 28) + pl.col("p"))
+            .with_columns(
+                bounce_cat=pl.when((u(rk, "bounce") < BOUNCE_RATE) & ~deleted).then(
+                    pick(u(rk, "bcat"), list(BOUNCE_CATEGORIES), list(BOUNCE_WEIGHTS))
+                ),
+                first_open=pl.col("date_sent")
+                + _secs(60 + exponential(rk, salt(self.seed, "odelay"), 8 * 3600).clip(0, 10 * 86400)),
+                n_opens=1 + geometric_extra(rk, salt(self.seed, "ocount"), 0.9, 11),
+                open_gap=exponential(rk, salt(self.seed, "ogap"), 20 * 3600) + 60,
+                u_open=u(rk, "open"),
+                u_click=u(rk, "click"),
+                n_clicked=(1 + geometric_extra(rk, salt(self.seed, "nlinks"), 0.6, n_links - 1)),
+                link_start=(u(rk, "lstart") * n_links).floor().cast(pl.Int64),
+                u_unsub=u(rk, "unsub"),
+                unsub_delay=60 + u(rk, "unsub-delay") * 1800,
+                bounce_delay=30 + u(rk, "bdelay") * 900,
             )
+            .with_columns(
+                date_bounced=pl.when(pl.col("bounce_cat").is_not_null()).then(
+                    pl.col("date_sent") + _secs(pl.col("bounce_delay"))
+                ),
+                opened_any=pl.col("bounce_cat").is_null() & (pl.col("u_open") < open_p),
+            )
+            .with_columns(
+                # What happened (Marketing Cloud's view) by the cutoff.
+                mc_opened=pl.col("opened_any") & (pl.col("first_open") <= cutoff),
+                clicker=pl.col("opened_any")
+                & (pl.col("u_click") < programme.click_rate / programme.open_rate),
+                date_unsub=pl.when(
+                    pl.col("opened_any") & (pl.col("u_unsub") < UNSUB_GIVEN_OPEN) & ~deleted
+                ).then(pl.col("first_open") + _secs(pl.col("unsub_delay"))),
+            )
+            .with_columns(
+                date_unsub=pl.when(pl.col("date_unsub") <= cutoff).then(pl.col("date_unsub")),
+                # IERs see events up to the cutoff; for people deleted in Marketing Cloud only
+                # those before the deletion.
+                ier_cut=pl.when(deleted)
+                .then(pl.min_horizontal(cutoff, pl.col("mc_deleted_at")))
+                .otherwise(cutoff),
+                ier_created=self.sync_created(allocation),
+            )
+            .with_columns(
+                reason=pl.when(pl.col("would_have_ier") & pl.col("ier_created").is_null())
+                .then(pl.lit(reasons.IN_SYNC_WINDOW))
+                .otherwise(pl.col("reason")),
+                has_ier=pl.col("would_have_ier") & pl.col("ier_created").is_not_null(),
+            )
+            .with_columns(
+                ier_id=pl.when(pl.col("has_ier")).then(
+                    sf_ids(
+                        "a0R",
+                        pl.lit(self.counters["ier"], dtype=pl.Int64)
+                        + pl.col("has_ier").cast(pl.Int64).cum_sum()
+                        - 1,
+                    )
+                )
+            )
+            .collect(engine=ENGINE)
         )
+        self.counters["ier"] += int(rows["has_ier"].sum())
+        lazy = rows.lazy()
         # Opens: one event row per open.
         opens = (
-            rows.filter(pl.col("opened_any"))
+            lazy.filter(pl.col("opened_any"))
             .select("rk", "first_open", "open_gap", j=pl.int_ranges(0, pl.col("n_opens")))
             .explode("j")
             .with_columns(
                 t=pl.col("first_open")
-                + _secs(pl.col("j") * pl.col("open_gap") + pl.when(pl.col("j") > 0).then(u(rk * 16 + pl.col("j"), "ojit") * 3600).otherwise(0))
+                + _secs(
+                    pl.col("j") * pl.col("open_gap")
+                    + pl.when(pl.col("j") > 0)
+                    .then(u(rk * 16 + pl.col("j"), "ojit") * 3600)
+                    .otherwise(0)
+                )
             )
             .filter(pl.col("t") <= cutoff)
             .select("rk", "t")
         )
         # Clicks: per clicked link, one event row per click.
-        link_urls = pl.Series([url for url, _ in send.links], dtype=pl.String)
-        link_names = pl.Series([name for _, name in send.links], dtype=pl.String)
         clicks = (
-            rows.filter(pl.col("clicker"))
+            lazy.filter(pl.col("clicker"))
             .select("rk", "first_open", "link_start", m=pl.int_ranges(0, pl.col("n_clicked")))
             .explode("m")
             .with_columns(link=(pl.col("link_start") + pl.col("m")) % n_links)
-            .with_columns(
-                lk=pl.col("rk") * 8 + pl.col("link"),
-                n=1 + geometric_extra(pl.col("rk") * 8 + pl.col("link"), salt(self.seed, "nclick"), 0.7, 7),
-            )
+            .with_columns(lk=pl.col("rk") * 8 + pl.col("link"))
+            .with_columns(n=1 + geometric_extra(pl.col("lk"), salt(self.seed, "nclick"), 0.7, 7))
             .with_columns(k=pl.int_ranges(0, pl.col("n")))
             .explode("k")
             .with_columns(
@@ -1098,20 +1162,27 @@ class _Generator:
                     20
                     + pl.col("m") * 40
                     + u(pl.col("lk"), "cfirst") * 240
-                    + pl.col("k") * exponential(pl.col("lk") * 16 + pl.col("k"), salt(self.seed, "cgap"), 12 * 3600)
+                    + pl.col("k")
+                    * exponential(pl.col("lk") * 16 + pl.col("k"), salt(self.seed, "cgap"), 12 * 3600)
                 )
             )
             .filter(pl.col("t") <= cutoff)
             .select("rk", "link", "t")
         )
-        totals = self.totals(rows, clicks)
-        # IER view of the engagement.
-        ier_rows = rows.filter(pl.col("has_ier"))
-        cut = ier_rows.select("rk", "ier_cut", "ier_created", "ier_id")
+        # Each event frame is used several times below: materialise once.
+        opens, clicks = pl.collect_all([opens, clicks], engine=ENGINE)
+        # The IER view of the engagement.
+        ier_rows = lazy.filter(pl.col("has_ier"))
         ier_links = (
-            clicks.join(cut, on="rk", how="inner", maintain_order="left")
+            clicks.lazy()
+            .join(
+                ier_rows.select("rk", "ier_cut", "ier_created", "ier_id"),
+                on="rk",
+                how="inner",
+                maintain_order="left",
+            )
             .filter(pl.col("t") <= pl.col("ier_cut"))
-            .group_by(["rk", "link"], maintain_order=True)
+            .group_by(["rk", "link"])
             .agg(
                 total_clicks=pl.len().cast(pl.Int32),
                 first_clicked=pl.col("t").min(),
@@ -1120,21 +1191,12 @@ class _Generator:
                 ier_created=pl.col("ier_created").first(),
             )
             .sort(["rk", "link"])
-        )
-        per_ier = (
-            ier_links.group_by("rk", maintain_order=True)
-            .agg(
-                total_clicks=pl.col("total_clicks").sum().cast(pl.Int32),
-                unique_clicks=pl.len().cast(pl.Int32),
-                last_click=pl.col("last_clicked").max(),
-                first_click=pl.col("first_clicked").min(),
-            )
-        )
-        ier_rows = ier_rows.join(per_ier, on="rk", how="left", maintain_order="left").with_columns(
-            pl.col("total_clicks").fill_null(0),
-            pl.col("unique_clicks").fill_null(0),
-            ier_opened=pl.col("opened_any") & (pl.col("first_open") <= pl.col("ier_cut")),
-            ier_unsub=pl.when(pl.col("date_unsub") <= pl.col("ier_cut")).then(pl.col("date_unsub")),
+        ).collect(engine=ENGINE)
+        per_ier = ier_links.lazy().group_by("rk").agg(
+            total_clicks=pl.col("total_clicks").sum().cast(pl.Int32),
+            unique_clicks=pl.len().cast(pl.Int32),
+            last_click=pl.col("last_clicked").max(),
+            first_click=pl.col("first_clicked").min(),
         )
         last_event = pl.max_horizontal(
             pl.when(pl.col("ier_opened")).then(pl.col("first_open")),
@@ -1142,22 +1204,52 @@ class _Generator:
             pl.col("date_bounced"),
             pl.col("ier_unsub"),
         )
-        ier_rows = ier_rows.with_columns(
-            tracking_as_of=pl.max_horizontal(pl.col("ier_created"), self.sync.ceil_expr(last_event)),
+        iers = (
+            ier_rows.join(per_ier, on="rk", how="left", maintain_order="left")
+            .with_columns(
+                pl.col("total_clicks").fill_null(0),
+                pl.col("unique_clicks").fill_null(0),
+                ier_opened=pl.col("opened_any") & (pl.col("first_open") <= pl.col("ier_cut")),
+                ier_unsub=pl.when(pl.col("date_unsub") <= pl.col("ier_cut")).then(
+                    pl.col("date_unsub")
+                ),
+            )
+            .with_columns(
+                tracking_as_of=pl.max_horizontal(
+                    pl.col("ier_created"), self.sync.ceil_expr(last_event)
+                )
+            )
         )
-        self.write_iers(send, programme, ier_rows)
-        self.write_links(send, ier_links)
-        self.write_tasks(send, programme, ier_rows)
-        self.write_extract(send, rows, opens, clicks)
-        self.write_ground_truth(send, rows)
-        self.suppress(rows)
-        tracking = ier_rows["tracking_as_of"].max() if ier_rows.height else None
-        return {"totals": totals, "tracking_as_of": tracking}
+        outputs: dict[str, pl.LazyFrame] = {
+            "individual_email_results": self.ier_frame(send, programme, iers),
+            "tasks": self.task_frame(send, programme, iers),
+            "ground_truth": self.ground_truth_frame(send, lazy),
+            "_totals": self.totals_frame(lazy, clicks.lazy()),
+            "_tracking": iers.select(pl.col("tracking_as_of").max()),
+            "_suppress": self.suppress_frame(lazy),
+            **self.extract_frames(send, lazy, opens.lazy(), clicks.lazy()),
+        }
+        if ier_links.height:
+            outputs["individual_links"] = self.link_frame(send, ier_links.lazy())
+        frames = dict(zip(outputs, pl.collect_all(list(outputs.values()), engine=ENGINE), strict=True))
+        self.counters["link"] += ier_links.height
+        self.counters["task"] += frames["tasks"].height
+        for name, frame in frames.items():
+            if name.endswith(".csv"):
+                self.writer.csv(name, frame)
+            elif not name.startswith("_"):
+                self.writer.part(name, frame)
+        counts = frames["ground_truth"].group_by("reason").len()
+        for reason, n in zip(counts["reason"], counts["len"], strict=True):
+            self.planted[reason] += int(n)
+        self.apply_suppression(frames["_suppress"])
+        totals = {k: int(v) for k, v in frames["_totals"].row(0, named=True).items()}
+        return totals, frames["_tracking"].item()
 
-    def assign_sync(self, rows: pl.DataFrame, allocation: pl.DataFrame) -> pl.DataFrame:
+    def sync_created(self, allocation: pl.DataFrame) -> pl.Expr:
         """``ier_created`` per row from its sync ordinal; null where no cycle took it yet."""
         if allocation.height == 0:
-            return rows.with_columns(ier_created=pl.lit(None, dtype=schema.UTC_DATETIME))
+            return pl.lit(None, dtype=schema.UTC_DATETIME)
         starts = allocation["start"]
         ordinal = pl.col("sync_ordinal")
         idx = (pl.lit(starts).search_sorted(ordinal, side="right").cast(pl.Int64) - 1).clip(0)
@@ -1167,19 +1259,23 @@ class _Generator:
         in_range = ordinal.is_not_null() & (within < pl.lit(allocation["count"]).gather(idx))
         per_record = SYNC_WRITE_MINUTES * 60.0 / self.sync.throughput
         created = cycle + _secs(slot.cast(pl.Float64) * per_record)
-        return rows.with_columns(ier_created=pl.when(in_range).then(created))
+        return pl.when(in_range).then(created)
 
-    def totals(self, rows: pl.DataFrame, clicks: pl.DataFrame) -> dict[str, int]:
-        clicked = clicks.select(pl.col("rk").n_unique()).item() if clicks.height else 0
-        t = rows.select(
-            number_sent=pl.len(),
-            number_hard_bounces=(pl.col("bounce_cat") == "Hard bounce").sum(),
-            number_soft_bounces=pl.col("bounce_cat").is_in(["Soft bounce", "Block bounce"]).sum(),
-            number_unique_opens=pl.col("mc_opened").sum(),
-            number_unsubscribed=pl.col("date_unsub").is_not_null().sum(),
-        ).row(0, named=True)
-        t["number_unique_clicks"] = clicked
-        return {k: int(v) for k, v in t.items()}
+    def totals_frame(self, rows: pl.LazyFrame, clicks: pl.LazyFrame) -> pl.LazyFrame:
+        """Marketing Cloud's send totals for the block (every recipient counts)."""
+        return rows.select(
+            number_sent=pl.len().cast(pl.Int64),
+            number_hard_bounces=(pl.col("bounce_cat") == "Hard bounce").sum().cast(pl.Int64),
+            number_soft_bounces=pl.col("bounce_cat")
+            .is_in(["Soft bounce", "Block bounce"])
+            .sum()
+            .cast(pl.Int64),
+            number_unique_opens=pl.col("mc_opened").sum().cast(pl.Int64),
+            number_unsubscribed=pl.col("date_unsub").is_not_null().sum().cast(pl.Int64),
+        ).join(
+            clicks.select(number_unique_clicks=pl.col("rk").n_unique().cast(pl.Int64)),
+            how="cross",
+        )
 
     def send_record_ids(self, send: _Send) -> tuple[str | None, str | None]:
         if send.kind == "triggered":
@@ -1188,7 +1284,7 @@ class _Generator:
             return self.email_send_ids[send.job_id], None
         return None, None
 
-    def write_iers(self, send: _Send, programme: Programme, ier: pl.DataFrame) -> None:
+    def ier_frame(self, send: _Send, programme: Programme, ier: pl.LazyFrame) -> pl.LazyFrame:
         email_send_id, triggered_id = self.send_record_ids(send)
         frame = ier.select(
             id=pl.col("ier_id"),
@@ -1199,7 +1295,11 @@ class _Generator:
             triggered_send_id=pl.lit(triggered_id, dtype=pl.String),
             campaign_member_id=pl.col("member_id"),
             merge_id=pl.concat_str(
-                [pl.lit(str(send.job_id)), pl.col("batch_id").cast(pl.String), pl.col("subscriber_id").cast(pl.String)],
+                [
+                    pl.lit(str(send.job_id)),
+                    pl.col("batch_id").cast(pl.String),
+                    pl.col("subscriber_id").cast(pl.String),
+                ],
                 separator="-",
             ),
             job_id=pl.lit(send.job_id, dtype=pl.Int64),
@@ -1227,19 +1327,16 @@ class _Generator:
             created_date=pl.col("ier_created"),
             system_modstamp=pl.col("tracking_as_of"),
         )
-        self.writer.part("individual_email_results", schema.validate("individual_email_results", frame))
+        return schema.validate("individual_email_results", frame)
 
-    def write_links(self, send: _Send, links: pl.DataFrame) -> None:
-        if links.height == 0:
-            return
-        start = self.take_counter("link", links.height)
+    def link_frame(self, send: _Send, links: pl.LazyFrame) -> pl.LazyFrame:
+        start = self.counters["link"]
         urls = pl.Series([url for url, _ in send.links], dtype=pl.String)
         names = pl.Series([name for _, name in send.links], dtype=pl.String)
         send_url_id = pl.lit(send.send_url_base, dtype=pl.Int64) + pl.col("link")
-        frame = links.with_columns(
+        ceil = self.sync.ceil_expr
+        frame = links.select(
             id=sf_ids("a0L", pl.int_range(start, start + pl.len(), dtype=pl.Int64)),
-        ).select(
-            "id",
             individual_email_result_id=pl.col("ier_id"),
             job_id=pl.lit(send.job_id, dtype=pl.Int64),
             batch_id=pl.lit(None, dtype=pl.Int64),
@@ -1249,51 +1346,59 @@ class _Generator:
             total_clicks=pl.col("total_clicks"),
             last_clicked=pl.col("last_clicked"),
             exact_target_link_id=send_url_id.cast(pl.String),
-            unique_link_id=pl.concat_str([pl.col("ier_id"), send_url_id.cast(pl.String)], separator="-"),
-            created_date=pl.max_horizontal(pl.col("ier_created"), self.sync.ceil_expr(pl.col("first_clicked"))),
-            system_modstamp=pl.max_horizontal(pl.col("ier_created"), self.sync.ceil_expr(pl.col("last_clicked"))),
+            unique_link_id=pl.concat_str(
+                [pl.col("ier_id"), send_url_id.cast(pl.String)], separator="-"
+            ),
+            created_date=pl.max_horizontal(pl.col("ier_created"), ceil(pl.col("first_clicked"))),
+            system_modstamp=pl.max_horizontal(pl.col("ier_created"), ceil(pl.col("last_clicked"))),
         )
-        self.writer.part("individual_links", schema.validate("individual_links", frame))
+        return schema.validate("individual_links", frame)
 
-    def write_tasks(self, send: _Send, programme: Programme, ier: pl.DataFrame) -> None:
-        if programme.follow_rate <= 0 or ier.height == 0:
-            return
-        engaged = pl.col("ier_opened") if programme.follow_on == "opened" else pl.col("unique_clicks") > 0
-        moment = pl.col("first_open") if programme.follow_on == "opened" else pl.col("first_click")
+    def task_frame(self, send: _Send, programme: Programme, ier: pl.LazyFrame) -> pl.LazyFrame:
+        """Follow-up Tasks the record owners logged after seeing the engagement on the IER."""
+        if programme.follow_on == "opened":
+            engaged, moment = pl.col("ier_opened"), pl.col("first_open")
+        else:
+            engaged, moment = pl.col("unique_clicks") > 0, pl.col("first_click")
         lo, hi = programme.follow_days
         rk = pl.col("rk")
         created = (
             pl.max_horizontal(moment, pl.col("ier_created"))
             + _secs((lo + self.u(rk, "tdelay") * (hi - lo)) * 86400)
         ).dt.truncate("1s")
-        tasks = ier.filter(engaged & (self.u(rk, "task") < programme.follow_rate)).with_columns(
-            created=created
-        ).filter(pl.col("created") < pl.lit(self.now))
-        if tasks.height == 0:
-            return
-        start = self.take_counter("task", tasks.height)
+        start = self.counters["task"]
         campaign_id = self.campaign_ids.get(send.campaign_key or "")
-        frame = tasks.select(
-            id=sf_ids("00T", pl.int_range(start, start + pl.len(), dtype=pl.Int64)),
-            who_id=pl.col("recipient_id"),
-            # Salesforce allows no WhatId on a Task whose WhoId is a Lead.
-            what_id=pl.when(pl.col("kind") == "contact").then(pl.lit(campaign_id, dtype=pl.String)),
-            owner_id=pl.col("owner_id"),
-            subject=pl.lit(f"Follow up: {send.email_name}"),
-            status=pl.when(pl.col("created") < pl.lit(self.now - dt.timedelta(days=3)))
-            .then(pl.lit("Completed"))
-            .otherwise(pl.lit("Open")),
-            type=pick(self.u(rk, "ttype"), ["Call", "Email"], [0.6, 0.4]),
-            activity_date=pl.col("created").dt.date(),
-            created_date=pl.col("created"),
-            system_modstamp=pl.col("created"),
+        frame = (
+            ier.filter(engaged & (self.u(rk, "task") < programme.follow_rate))
+            .with_columns(created=created)
+            .filter(pl.col("created") < self.now_lit)
+            .select(
+                id=sf_ids("00T", pl.int_range(start, start + pl.len(), dtype=pl.Int64)),
+                who_id=pl.col("recipient_id"),
+                # Salesforce allows no WhatId on a Task whose WhoId is a Lead.
+                what_id=pl.when(pl.col("kind") == "contact").then(
+                    pl.lit(campaign_id, dtype=pl.String)
+                ),
+                owner_id=pl.col("owner_id"),
+                subject=pl.lit(f"Follow up: {send.email_name}"),
+                status=pl.when(pl.col("created") < pl.lit(self.now - dt.timedelta(days=3)))
+                .then(pl.lit("Completed"))
+                .otherwise(pl.lit("Open")),
+                type=pick(self.u(rk, "ttype"), ["Call", "Email"], [0.6, 0.4]),
+                activity_date=pl.col("created").dt.date(),
+                created_date=pl.col("created"),
+                system_modstamp=pl.col("created"),
+            )
         )
-        self.writer.part("tasks", schema.validate("tasks", frame))
+        return schema.validate("tasks", frame)
 
     def mc_date(self, expr: pl.Expr) -> pl.Expr:
         return expr.dt.convert_time_zone(MC_TIME_ZONE).dt.strftime(MC_DATE_FORMAT)
 
-    def write_extract(self, send: _Send, rows: pl.DataFrame, opens: pl.DataFrame, clicks: pl.DataFrame) -> None:
+    def extract_frames(
+        self, send: _Send, rows: pl.LazyFrame, opens: pl.LazyFrame, clicks: pl.LazyFrame
+    ) -> dict[str, pl.LazyFrame]:
+        """The block's rows of each Tracking Extract event file."""
         deleted = pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD
         ts_key = WELCOME_TS_KEY if send.kind == "triggered" else ""
         list_id = PROGRAMMES[send.programme].list_id
@@ -1301,6 +1406,7 @@ class _Generator:
             "rk",
             ClientID=pl.lit(CLIENT_ID, dtype=pl.Int64),
             SendID=pl.lit(send.job_id, dtype=pl.Int64),
+            # A subscriber deleted in Marketing Cloud: blank key and address on later events.
             SubscriberKey=pl.when(~deleted).then(pl.col("mc_key")),
             EmailAddress=pl.when(~deleted).then(pl.col("email")),
             SubscriberID=pl.col("subscriber_id").cast(pl.Int64),
@@ -1308,15 +1414,21 @@ class _Generator:
             BatchID=pl.col("batch_id"),
             TriggeredSendExternalKey=pl.lit(ts_key),
         )
-        sent = rows.filter(~deleted).select(
-            "rk", EventDate=self.mc_date(pl.col("date_sent")), EventType=pl.lit("Sent")
-        )
-        self.writer.csv("Sent.csv", sent.join(info, on="rk", how="left", maintain_order="left"), EVENT_COLUMNS)
+
+        def with_info(events: pl.LazyFrame, columns: tuple[str, ...]) -> pl.LazyFrame:
+            return events.join(info, on="rk", how="left", maintain_order="left").select(columns)
+
+        if send.kind == "triggered":
+            sent_date = self.mc_date(pl.col("date_sent"))
+        else:
+            # One date for the whole send: format it once, not per row.
+            sent_date = pl.lit(pl.select(self.mc_date(pl.lit(send.date_sent))).item())
+        sent = rows.filter(~deleted).select("rk", EventDate=sent_date, EventType=pl.lit("Sent"))
         o = opens.select("rk", EventDate=self.mc_date(pl.col("t")), EventType=pl.lit("Open"))
-        self.writer.csv("Opens.csv", o.join(info, on="rk", how="left", maintain_order="left"), EVENT_COLUMNS)
         urls = pl.Series([url for url, _ in send.links], dtype=pl.String)
         names = pl.Series([name for _, name in send.links], dtype=pl.String)
-        url_ids = pl.Series([1000 + [u for u, _ in LINK_POOL].index(url) for url, _ in send.links], dtype=pl.Int64)
+        pool = [url for url, _ in LINK_POOL]
+        url_ids = pl.Series([1000 + pool.index(url) for url, _ in send.links], dtype=pl.Int64)
         c = clicks.select(
             "rk",
             EventDate=self.mc_date(pl.col("t")),
@@ -1326,7 +1438,6 @@ class _Generator:
             URL=pl.lit(urls).gather(pl.col("link")),
             Alias=pl.lit(names).gather(pl.col("link")),
         )
-        self.writer.csv("Clicks.csv", c.join(info, on="rk", how="left", maintain_order="left"), CLICK_COLUMNS)
         b = rows.filter(pl.col("bounce_cat").is_not_null()).select(
             "rk",
             EventDate=self.mc_date(pl.col("date_bounced")),
@@ -1335,42 +1446,51 @@ class _Generator:
             SMTPCode=pl.col("bounce_cat").replace_strict(SMTP_CODES, return_dtype=pl.Int64),
             BounceReason=pl.col("bounce_cat").replace_strict(BOUNCE_REASONS, return_dtype=pl.String),
         )
-        self.writer.csv("Bounces.csv", b.join(info, on="rk", how="left", maintain_order="left"), BOUNCE_COLUMNS)
         un = rows.filter(pl.col("date_unsub").is_not_null()).select(
             "rk", EventDate=self.mc_date(pl.col("date_unsub")), EventType=pl.lit("Unsub")
         )
-        self.writer.csv("Unsubs.csv", un.join(info, on="rk", how="left", maintain_order="left"), EVENT_COLUMNS)
+        return {
+            "Sent.csv": with_info(sent, EVENT_COLUMNS),
+            "Opens.csv": with_info(o, EVENT_COLUMNS),
+            "Clicks.csv": with_info(c, CLICK_COLUMNS),
+            "Bounces.csv": with_info(b, BOUNCE_COLUMNS),
+            "Unsubs.csv": with_info(un, EVENT_COLUMNS),
+        }
 
-    def write_ground_truth(self, send: _Send, rows: pl.DataFrame) -> None:
-        frame = rows.select(
+    def ground_truth_frame(self, send: _Send, rows: pl.LazyFrame) -> pl.LazyFrame:
+        deleted = pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD
+        return rows.select(
             job_id=pl.lit(send.job_id, dtype=pl.Int64),
             batch_id=pl.col("batch_id").cast(pl.Int64),
-            subscriber_key=pl.when(pl.col("reason") != reasons.DELETED_IN_MARKETING_CLOUD).then(pl.col("mc_key")),
+            subscriber_key=pl.when(~deleted).then(pl.col("mc_key")),
             recipient_id=pl.col("recipient_id"),
             email=pl.col("email"),
             reason=pl.col("reason"),
             has_ier=pl.col("has_ier"),
             ier_id=pl.col("ier_id"),
         )
-        counts = frame.group_by("reason").len()
-        for reason, n in zip(counts["reason"], counts["len"], strict=True):
-            self.planted[reason] += int(n)
-        self.writer.part("ground_truth", frame)
 
-    def suppress(self, rows: pl.DataFrame) -> None:
-        """Unsubscribes and hard bounces keep the person out of later sends."""
-        gone = rows.filter(pl.col("p") < self.people.height).select(
-            "p",
-            t=pl.min_horizontal(
-                pl.col("date_unsub"),
-                pl.when(pl.col("bounce_cat") == "Hard bounce").then(pl.col("date_bounced")),
-            ),
-        ).filter(pl.col("t").is_not_null())
+    def suppress_frame(self, rows: pl.LazyFrame) -> pl.LazyFrame:
+        """People who unsubscribed or hard-bounced in this block, and when."""
+        return (
+            rows.filter(pl.col("p") < self.people.height)
+            .select(
+                "p",
+                t=pl.min_horizontal(
+                    pl.col("date_unsub"),
+                    pl.when(pl.col("bounce_cat") == "Hard bounce").then(pl.col("date_bounced")),
+                ),
+            )
+            .filter(pl.col("t").is_not_null())
+        )
+
+    def apply_suppression(self, gone: pl.DataFrame) -> None:
+        """Keep those people out of later sends."""
         if gone.height == 0:
             return
         current = self.people["suppressed_at"].gather(gone["p"])
-        new = pl.DataFrame({"a": current, "b": gone["t"]}).select(pl.min_horizontal("a", "b")).to_series()
-        column = self.people["suppressed_at"].clone().scatter(gone["p"], new)
+        new = pl.DataFrame({"a": current, "b": gone["t"]}).select(pl.min_horizontal("a", "b"))
+        column = self.people["suppressed_at"].clone().scatter(gone["p"], new.to_series())
         self.people = self.people.with_columns(column.alias("suppressed_at"))
 
     # --- finishing ---------------------------------------------------------------------------
@@ -1521,8 +1641,8 @@ class _Generator:
         for send in self.sends:
             self.run_send(send)
         self.unrelated_tasks()
-        self.writer.csv("SendJobs.csv", self.send_jobs(), SENDJOB_COLUMNS)
-        self.writer.close_csv()
+        self.writer.csv("SendJobs.csv", self.send_jobs())
+        self.writer.finish()
         out = self.folder
         small = {
             "users": users,
@@ -1533,6 +1653,19 @@ class _Generator:
             "email_sends": self.email_sends_table(),
             "triggered_sends": self.triggered_sends_table(),
         }
+        # The zip is written by a second thread while this one merges the big tables.
+        zip_members = [(n, self.writer.folder / "extract" / n) for n in EXTRACT_FILES]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            zipped = pool.submit(_write_zip, out / "tracking_extract.zip", zip_members)
+            counts = self.write_tables(small)
+            zipped.result()
+        extract_rows = {name: self.writer.rows.get(name, 0) for name in EXTRACT_FILES}
+        planted = {k: v for k, v in self.planted.items()}
+        return {"counts": counts, "extract_rows": extract_rows, "planted": planted}
+
+    def write_tables(self, small: dict[str, pl.DataFrame]) -> dict[str, int]:
+        """Write the ten tables and the ground truth; return their row counts."""
+        out = self.folder
         counts: dict[str, int] = {}
         for name, frame in small.items():
             frame.write_parquet(out / f"{name}.parquet")
@@ -1542,11 +1675,7 @@ class _Generator:
         counts["ground_truth"] = self.writer.merge(
             "ground_truth", out / "ground_truth.parquet", pl.DataFrame(schema=GROUND_TRUTH_SCHEMA)
         )
-        counts = {name: counts[name] for name in [*schema.TABLES, "ground_truth"]}
-        extract_rows = {name: self.writer.rows.get(name, 0) for name in EXTRACT_FILES}
-        _write_zip(out / "tracking_extract.zip", [(n, self.writer.folder / "extract" / n) for n in EXTRACT_FILES])
-        planted = {k: v for k, v in self.planted.items()}
-        return {"counts": counts, "extract_rows": extract_rows, "planted": planted}
+        return {name: counts[name] for name in [*schema.TABLES, "ground_truth"]}
 
     def manifest(self, result: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -1,0 +1,410 @@
+"""Sync-matching: reasons per recipient, coverage per send, throughput, and the demo's ground truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ierkit import cli, demo, extract, ids, matching, reasons, schema
+from ierkit.orgs import LocalOrg
+
+UTC = dt.UTC
+T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, 09:00 UTC
+AS_OF = T0 + dt.timedelta(days=2)
+
+# Ids (valid 18-character forms built from 15-character ones).
+C1 = ids.to_18("003000000000001")
+C2 = ids.to_18("003000000000002")
+C3_15 = "003000000000ABC"  # a contact whose Subscriber Key is its 15-character Id
+C3 = ids.to_18(C3_15)
+GONE = ids.to_18("003000000000999")  # a contact deleted in Salesforce
+L1 = ids.to_18("00Q000000000001")  # converted lead
+L2 = ids.to_18("00Q000000000002")
+
+
+def _events(rows: list[tuple]) -> pl.LazyFrame:
+    """Events from (job_id, batch_id, subscriber_key, email, event_type, event_time)."""
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "job_id": pl.Int64,
+            "batch_id": pl.Int64,
+            "subscriber_key": pl.String,
+            "email": pl.String,
+            "event_type": pl.String,
+            "event_time": schema.UTC_DATETIME,
+        },
+        orient="row",
+    ).with_columns(pl.col("event_type").cast(extract.EventType))
+    return pl.concat(
+        [pl.DataFrame(schema=extract.EVENT_SCHEMA), frame], how="diagonal_relaxed"
+    ).lazy()
+
+
+def _table(name: str, rows: list[dict]) -> pl.LazyFrame:
+    spec = schema.table(name)
+    names = {k for row in rows for k in row}
+    frame = pl.DataFrame(rows, schema={c.name: c.dtype for c in spec.columns if c.name in names})
+    base = spec.empty()
+    return (pl.concat([base, frame], how="diagonal_relaxed") if rows else base).lazy()
+
+
+def _ier(n: int, job: int, person: str, *, batch: int = 0, created: dt.datetime | None = None,
+         sent: dt.datetime = T0) -> dict:  # fmt: skip
+    field = "lead_id" if person.startswith("00Q") else "contact_id"
+    return {
+        "id": f"a0R{job:06d}{n:09d}",
+        "name": f"send {job}",
+        field: person,
+        "job_id": job,
+        "batch_id": batch,
+        "date_sent": sent,
+        "created_date": created or sent + dt.timedelta(hours=1, minutes=10),
+    }
+
+
+def _tables(iers: list[dict], sends: list[dict]) -> matching.SyncTables:
+    return matching.SyncTables(
+        iers=_table("individual_email_results", iers),
+        contacts=_table(
+            "contacts",
+            [{"id": c, "email": f"{c[-6:].lower()}@example.com"} for c in (C1, C2, C3)]
+            + [{"id": ids.to_18("003000000000004"), "email": "owner@example.com"}],
+        ),
+        leads=_table(
+            "leads",
+            [
+                {"id": L1, "email": "l1@example.com", "is_converted": True, "converted_contact_id": C2},
+                {"id": L2, "email": "l2@example.com", "is_converted": False, "converted_contact_id": None},
+            ],
+        ),  # fmt: skip
+        email_sends=_table("email_sends", sends),
+        triggered_sends=_table("triggered_sends", []),
+    )
+
+
+def _send(job: int, *, tracking_off: bool = False, sent: dt.datetime = T0) -> dict:
+    return {"id": f"a0S{job:015d}", "job_id": job, "email_name": f"Send {job}", "date_sent": sent,
+            "individual_tracking_disabled": tracking_off}  # fmt: skip
+
+
+def _reasons(recipients: pl.LazyFrame) -> dict[tuple[int, str], tuple[str, str]]:
+    frame = recipients.collect()
+    return {
+        (r["job_id"], r["subscriber_key"]): (r["status"], r["reason"])
+        for r in frame.iter_rows(named=True)  # a handful of inline rows
+    }
+
+
+@pytest.fixture()
+def scenario() -> dict[tuple[int, str], tuple[str, str]]:
+    """One send of each kind; every recipient's expected (status, reason) is in the test."""
+    sent = [
+        # Send 1: tracked, old, healthy apart from key problems.
+        (1, 0, C1, "a@x.com", "Sent", T0),
+        (1, 0, L1, "l1@example.com", "Sent", T0),
+        (1, 0, "owner@example.com", "owner@example.com", "Sent", T0),
+        (1, 0, C3_15, "c3@x.com", "Sent", T0),
+        (1, 0, GONE, "gone@x.com", "Sent", T0),
+        (1, 0, C2, "c2@x.com", "Sent", T0),  # no IER, nothing explains it
+        # Send 2: tracking switched off, one email key too: the send-level reason wins.
+        (2, 0, C1, "a@x.com", "Sent", T0),
+        (2, 0, "someone@x.com", "someone@x.com", "Sent", T0),
+        # Send 3: imported CSV audience: no Email Send record, no IER.
+        (3, 0, "partner@x.com", "partner@x.com", "Sent", T0),
+        (3, 0, C1, "a@x.com", "Sent", T0),
+        # Send 4: sent an hour before as-of: younger than the grace period.
+        (4, 0, C1, "a@x.com", "Sent", AS_OF - dt.timedelta(hours=1)),
+        (4, 0, L2, "l2@example.com", "Sent", AS_OF - dt.timedelta(hours=1)),
+        # Send 5: sent after as-of: left out.
+        (5, 0, C1, "a@x.com", "Sent", AS_OF + dt.timedelta(hours=1)),
+        # A deleted subscriber's opens: no Sent row, not a recipient.
+        (1, 0, None, None, "Open", T0 + dt.timedelta(hours=3)),
+    ]
+    iers = [
+        _ier(1, 1, C1),
+        _ier(2, 1, L1),
+        _ier(3, 4, L2, sent=AS_OF - dt.timedelta(hours=1), created=AS_OF - dt.timedelta(minutes=5)),
+        # Created after as-of: does not exist yet at as-of.
+        _ier(4, 4, C1, sent=AS_OF - dt.timedelta(hours=1), created=AS_OF + dt.timedelta(hours=1)),
+    ]
+    sends = [_send(1), _send(2, tracking_off=True), _send(4, sent=AS_OF - dt.timedelta(hours=1))]
+    recipients = matching.match_recipients(_events(sent), _tables(iers, sends), as_of=AS_OF)
+    return _reasons(recipients)
+
+
+@pytest.mark.parametrize(
+    ("job", "key", "status", "reason"),
+    [
+        (1, C1, matching.MATCHED, reasons.HEALTHY),
+        (1, L1, matching.ON_CONVERTED_LEAD, reasons.LEAD_CONVERTED),
+        (1, "owner@example.com", matching.MISSING, reasons.EMAIL_KEY),
+        (1, C3_15, matching.MISSING, reasons.ID15_KEY),
+        (1, GONE, matching.MISSING, reasons.UNKNOWN_ID),
+        (1, C2, matching.MISSING, reasons.UNEXPLAINED),
+        (2, C1, matching.MISSING, reasons.TRACKING_OFF),
+        (2, "someone@x.com", matching.MISSING, reasons.TRACKING_OFF),
+        (3, "partner@x.com", matching.MISSING, reasons.NOT_SALESFORCE_AUDIENCE),
+        (3, C1, matching.MISSING, reasons.NOT_SALESFORCE_AUDIENCE),
+        (4, L2, matching.MATCHED, reasons.HEALTHY),
+        (4, C1, matching.MISSING, reasons.IN_SYNC_WINDOW),
+    ],
+)
+def test_each_recipient_gets_one_reason(scenario, job, key, status, reason) -> None:
+    assert scenario[(job, key)] == (status, reason)
+
+
+def test_only_sent_rows_up_to_as_of_are_recipients(scenario) -> None:
+    assert len(scenario) == 12
+    assert all(job != 5 and key is not None for job, key in scenario)
+
+
+def test_repaired_keys_and_recipient_ids() -> None:
+    sent = _events([
+        (1, 0, C3_15, None, "Sent", T0),
+        (1, 0, "Owner@Example.com", None, "Sent", T0),
+        (1, 0, "nobody@example.com", None, "Sent", T0),
+        (1, 0, "003000000000777", None, "Sent", T0),  # 15 characters, but no such contact
+    ])  # fmt: skip
+    frame = (
+        matching.match_recipients(sent, _tables([_ier(1, 1, C1)], [_send(1)]), as_of=AS_OF)
+        .collect()
+        .select("subscriber_key", "reason", "repaired_key", "recipient_id")
+        .sort("subscriber_key")
+    )
+    owner = ids.to_18("003000000000004")
+    assert frame.rows() == [
+        ("003000000000777", reasons.UNKNOWN_ID, None, None),
+        (C3_15, reasons.ID15_KEY, C3, C3),
+        ("Owner@Example.com", reasons.EMAIL_KEY, owner, owner),
+        ("nobody@example.com", reasons.EMAIL_KEY, None, None),
+    ]
+
+
+def _big_send_tables(arrived: int, *, per_cycle: int = 5, sent: dt.datetime) -> matching.SyncTables:
+    """Send 9 to 20 contacts; ``arrived`` IERs written ``per_cycle`` an hour from 10:15."""
+    iers = [
+        _ier(i, 9, ids.to_18(f"0030000000{i:05d}"), sent=sent,
+             created=sent.replace(minute=15) + dt.timedelta(hours=1 + i // per_cycle, seconds=i))
+        for i in range(arrived)
+    ]  # fmt: skip
+    return _tables(iers, [_send(9, sent=sent)])
+
+
+def _big_send_events(sent: dt.datetime) -> pl.LazyFrame:
+    return _events([(9, 0, ids.to_18(f"0030000000{i:05d}"), None, "Sent", sent) for i in range(20)])
+
+
+def test_a_send_the_sync_model_says_is_still_arriving_is_in_the_sync_window() -> None:
+    # 20 recipients at 5 IERs an hour: 4 cycles. Three hours after the send, 10 have arrived.
+    sent = AS_OF - dt.timedelta(hours=3)
+    tables = _big_send_tables(10, sent=sent)
+    contacts = pl.concat([tables.contacts, _table("contacts", [
+        {"id": ids.to_18(f"0030000000{i:05d}"), "email": None} for i in range(20)])])  # fmt: skip
+    tables = matching.SyncTables(tables.iers, contacts, tables.leads, tables.email_sends,
+                                 tables.triggered_sends)  # fmt: skip
+    throughput = matching.estimate_throughput(tables.iers)
+    recipients = matching.match_recipients(
+        _big_send_events(sent), tables, as_of=AS_OF, throughput=throughput
+    ).collect()
+    assert recipients.get_column("reason").value_counts().sort("reason").rows() == [
+        (reasons.HEALTHY, 10),
+        (reasons.IN_SYNC_WINDOW, 10),
+    ]
+    coverage = matching.send_coverage(
+        recipients.lazy(), tables, throughput=throughput, as_of=AS_OF
+    ).collect()
+    row = coverage.row(0, named=True)
+    assert (row["sent"], row["iers"], row["status"]) == (20, 10, matching.SEND_SYNCING)
+    # 10 left at 5 a cycle: two more cycles from the next one (12:15) -> done by 14:15.
+    next_cycle = AS_OF.replace(minute=15)
+    assert row["expected_completion"] == next_cycle + dt.timedelta(hours=2)
+
+    # The same send two days later, still short: the sync should long be done: unexplained.
+    later = AS_OF + dt.timedelta(days=2)
+    late = matching.match_recipients(_big_send_events(sent), tables, as_of=later).collect()
+    assert late.filter(pl.col("status") == matching.MISSING).get_column("reason").unique().to_list() == [
+        reasons.UNEXPLAINED
+    ]
+
+
+def test_throughput_is_estimated_from_full_cycles() -> None:
+    sent = T0.replace(hour=10, minute=0)
+    tables = _big_send_tables(20, per_cycle=5, sent=sent)
+    small = [
+        _ier(100 + i, 50 + i, C1, sent=T0 + dt.timedelta(days=1 + i),
+             created=T0 + dt.timedelta(days=1 + i, hours=1, minutes=15 + i))
+        for i in range(3)
+    ]  # fmt: skip
+    iers = pl.concat([tables.iers, _table("individual_email_results", small)])
+    estimate = matching.estimate_throughput(iers)
+    # Cycles of send 9: 5, 5, 5, 5; the first three are full (IERs were still waiting).
+    assert estimate.per_cycle_median == 5
+    assert (estimate.per_cycle_p10, estimate.per_cycle_p90) == (5, 5)
+    assert estimate.full_cycles == 3 and not estimate.lower_bound
+    assert estimate.phase == dt.timedelta(minutes=15)
+    assert estimate.next_cycle(AS_OF) == AS_OF.replace(minute=15)
+    assert "about 5 IERs per hour" in str(estimate)
+
+
+def test_throughput_without_a_multi_cycle_send_is_a_lower_bound() -> None:
+    iers = _table("individual_email_results", [_ier(i, 1, C1) for i in range(3)])
+    estimate = matching.estimate_throughput(iers)
+    assert estimate.lower_bound and estimate.per_cycle_median == 3 and estimate.full_cycles == 0
+    assert "at least 3" in str(estimate)
+    empty = matching.estimate_throughput(_table("individual_email_results", []))
+    assert empty.per_cycle_median is None and empty.iers == 0
+
+
+def test_unattributable_events_are_counted_per_send() -> None:
+    events = _events([
+        (1, 0, None, None, "Open", T0), (1, 0, "", None, "Click", T0), (1, 0, None, None, "Click", T0),
+        (1, 0, C1, None, "Open", T0), (2, 0, None, None, "Sent", T0),
+    ])  # fmt: skip
+    frame = matching.unattributable_events(events).collect()
+    assert frame.rows() == [(1, 1, 2, 3)]
+
+
+def test_coverage_statuses_and_fixable_records(scenario) -> None:
+    sent = _events([
+        (1, 0, C1, None, "Sent", T0), (1, 0, C3_15, None, "Sent", T0),
+        (1, 0, C3_15, None, "Sent", T0 + dt.timedelta(hours=1)),  # same recipient twice: one row
+        (6, 0, C1, None, "Sent", T0), (6, 0, C3_15, None, "Sent", T0),
+        (2, 0, C1, None, "Sent", T0), (3, 0, "p@x.com", None, "Sent", T0),
+        (7, 0, C1, None, "Sent", T0),
+    ])  # fmt: skip
+    tables = _tables([_ier(1, 1, C1), _ier(2, 6, C1), _ier(3, 7, C1)],
+                     [_send(1), _send(2, tracking_off=True), _send(6), _send(7)])  # fmt: skip
+    throughput = matching.estimate_throughput(tables.iers)
+    recipients = matching.match_recipients(sent, tables, as_of=AS_OF, throughput=throughput)
+    coverage = matching.send_coverage(recipients, tables, throughput=throughput, as_of=AS_OF)
+    statuses = dict(coverage.select("job_id", "status").collect().rows())
+    assert statuses == {
+        1: matching.SEND_INCOMPLETE,
+        2: matching.SEND_TRACKING_OFF,
+        3: matching.SEND_NOT_SALESFORCE,
+        6: matching.SEND_INCOMPLETE,
+        7: matching.SEND_COMPLETE,
+    }
+    fixable = matching.fixable_records(recipients).collect()
+    assert fixable.select("subscriber_key", "reason", "repaired_key", "sends").rows() == [
+        (C3_15, reasons.ID15_KEY, C3, 2)
+    ]
+
+
+def test_summary_puts_the_largest_fixable_reason_first() -> None:
+    coverage = pl.DataFrame(
+        {"job_id": [1], "email_name": ["A"], "date_sent": [T0], "sent": [100], "iers": [80],
+         "status": [matching.SEND_INCOMPLETE], "expected_completion": [None],
+         "expected_completion_latest": [None]},
+        schema_overrides={"expected_completion": schema.UTC_DATETIME,
+                          "expected_completion_latest": schema.UTC_DATETIME},
+    )  # fmt: skip
+    by_reason = pl.DataFrame(
+        {"reason": [reasons.IN_SYNC_WINDOW, reasons.ID15_KEY, reasons.EMAIL_KEY],
+         "missing": [12, 5, 3], "sends": [1, 1, 1]}
+    ).with_columns(fix=pl.col("reason").replace_strict(reasons.FIX))  # fmt: skip
+    text = matching.summary_text(coverage, by_reason, matching.estimate_throughput(
+        _table("individual_email_results", [])))  # fmt: skip
+    assert "80.0% coverage" in text
+    first, second = (line for line in text.splitlines() if line.startswith("  "))
+    assert first.startswith("  1. id15_key: 5 missing IERs in 1 send.")
+    assert second.startswith("  2. email_key")
+    assert "in_sync_window" not in text  # waiting is not a fix
+
+
+def test_chart_has_one_bar_per_reason() -> None:
+    by_reason = pl.DataFrame(
+        {"reason": [reasons.EMAIL_KEY, reasons.IN_SYNC_WINDOW], "missing": [3, 9], "sends": [1, 1],
+         "fix": ["a", "b"]}
+    )  # fmt: skip
+    spec = matching.missing_by_reason_chart(by_reason).to_dict()
+    values = next(iter(spec["datasets"].values()))
+    assert sorted((v["reason"], v["what"]) for v in values) == [
+        (reasons.EMAIL_KEY, "fix"),
+        (reasons.IN_SYNC_WINDOW, "wait"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "source", "expected"),
+    [
+        ("", "demo", demo.as_of_instant(demo.DEMO_AS_OF)),
+        ("2026-11-18", "demo", dt.datetime(2026, 11, 18, 12, tzinfo=UTC)),
+        ("2026-03-04", "salesforce", dt.datetime(2026, 3, 5, tzinfo=UTC)),
+        ("2026-03-04T10:30", "salesforce", dt.datetime(2026, 3, 4, 10, 30, tzinfo=UTC)),
+        (dt.date(2026, 3, 4), "salesforce", dt.datetime(2026, 3, 5, tzinfo=UTC)),
+    ],
+)
+def test_resolve_as_of(value, source, expected) -> None:
+    assert matching.resolve_as_of(value, source=source) == expected
+
+
+def test_resolve_as_of_rejects_text_that_is_not_a_date() -> None:
+    with pytest.raises(matching.MatchingError, match="as_of: '20/11/2026'"):
+        matching.resolve_as_of("20/11/2026", source="demo")
+
+
+def test_extract_is_required_for_sources_other_than_the_demo(tmp_path: Path) -> None:
+    with pytest.raises(matching.MatchingError, match="give the tracking extract"):
+        matching.default_extract(str(tmp_path), "")
+
+
+# --- the demo org: the planted ground truth is recovered -----------------------------------------
+
+
+def _check_ground_truth(path: Path) -> matching.Diagnosis:
+    result = matching.diagnose(
+        LocalOrg(path), path / "tracking_extract.zip", as_of=demo.as_of_instant(demo.DEMO_AS_OF)
+    )
+    truth = pl.read_parquet(path / "ground_truth.parquet")
+    # Deleted-in-Marketing-Cloud rows have no Sent row (their key is null): not recipients.
+    planted = truth.filter(pl.col("subscriber_key").is_not_null())
+    keys = ["job_id", "batch_id", "subscriber_key"]
+    joined = planted.join(result.recipients, on=keys, how="full", suffix="_found", coalesce=True)
+    assert joined.height == planted.height == result.recipients.height
+    wrong = joined.filter(
+        (pl.col("reason") != pl.col("reason_found"))
+        | (pl.col("has_ier") != pl.col("has_ier_found"))
+        | (pl.col("ier_id").eq_missing(pl.col("ier_id_found")).not_())
+    )
+    assert wrong.height == 0, wrong.group_by("reason", "reason_found").len()
+    # Every planted failure mode occurs, and nothing is unexplained.
+    assert set(planted.get_column("reason")) == set(reasons.ALL) - {
+        reasons.DELETED_IN_MARKETING_CLOUD, reasons.UNEXPLAINED
+    }
+    healthy = joined.filter(pl.col("reason") == reasons.HEALTHY)
+    assert (healthy.get_column("status") == matching.MATCHED).all()
+    # The deleted subscribers' blank-key opens and clicks are counted, not made into recipients.
+    deleted = truth.filter(pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD)
+    assert deleted.height > 0 and result.unattributable.get_column("unattributable_events").sum() > 0
+    assert set(result.unattributable.get_column("job_id")) <= set(deleted.get_column("job_id"))
+    return result
+
+
+def test_small_demo_ground_truth_is_recovered(small_demo_path: Path) -> None:
+    result = _check_ground_truth(small_demo_path)
+    # The demo's sync writes max(200, 5,000 x scale) IERs an hour; the estimate finds it.
+    assert result.throughput.per_cycle_median == 500 and not result.throughput.lower_bound
+    syncing = result.coverage.filter(pl.col("status") == matching.SEND_SYNCING)
+    assert syncing.get_column("email_name").to_list() == ["Product Announcement - Northbeam 5.0"]
+    assert syncing.item(0, "expected_completion") > result.as_of
+    assert "1. tracking_off" in result.summary
+
+
+@pytest.mark.slow
+def test_default_demo_ground_truth_is_recovered(demo_path: Path) -> None:
+    result = _check_ground_truth(demo_path)
+    assert result.throughput.per_cycle_median == demo.SYNC_THROUGHPUT
+
+
+def test_cli_diagnose_prints_coverage_and_summary(small_demo_path: Path, capsys) -> None:
+    code = cli.main(["diagnose", "--source", str(small_demo_path), "--as-of", "2026-11-20T12:00"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Sync health as of 2026-11-20 12:00 UTC" in out
+    assert "Product Announcement - Northbeam 5.0" in out and "syncing" in out
+    assert "Fix first" in out

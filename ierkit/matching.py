@@ -921,7 +921,11 @@ def missing_by_reason_chart(by_reason: pl.DataFrame, *, title: str | None = None
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """Everything the sync-health diagnosis found, collected (``diagnose``)."""
+    """Everything the sync-health diagnosis found, collected (``diagnose``).
+
+    ``sent_events`` holds the extract's Sent rows (``ierkit.extract.EVENT_SCHEMA``), for checks
+    that look at Subscriber Keys (``ierkit.prereq.check_prerequisites(events=...)``).
+    """
 
     as_of: dt.datetime
     grace: dt.timedelta
@@ -932,6 +936,7 @@ class Diagnosis:
     fixable: pl.DataFrame
     unattributable: pl.DataFrame
     summary: str
+    sent_events: pl.DataFrame
 
 
 def read_tracking(path: str | os.PathLike[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -1088,4 +1093,5 @@ def diagnose(
         fixable=fixable,
         unattributable=unattributable,
         summary=summary_text(coverage, by_reason, throughput, fixable=fixable),
+        sent_events=sent,
     )

@@ -304,7 +304,8 @@ def aggregate_store(
     store_path = Path(store)
     base = extract.events_dir(store_path)
     jobs = extract.stored_jobs(base) if job_ids is None else sorted(set(job_ids))
-    sizes = {j: extract._parquet_rows(extract.job_files(base, [j])) for j in jobs}
+    counted = extract.rows_per_job(extract.job_files(base, jobs))
+    sizes = {j: counted.get(j, 0) for j in jobs}
     work = store_path / f".work-{uuid.uuid4().hex}"
     try:
         for group in extract.plan_groups(sizes, limit=limit):

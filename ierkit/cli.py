@@ -185,7 +185,7 @@ def _add_aggregate(sub: argparse._SubParsersAction) -> Runner:
         )
         print(
             f"read {landed.events_read:,} events from {landed.files} files; "
-            f"{len(landed.job_ids):,} sends updated ({landed.events_in_store:,} distinct events)"
+            f"{len(landed.job_ids):,} sends updated ({landed.events_in_store:,} events in store)"
         )
         print(
             f"wrote {written.iers:,} individual email results "
@@ -336,48 +336,6 @@ def _add_check(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-def _add_check(sub: argparse._SubParsersAction) -> Runner:
-    parser = sub.add_parser(
-        "check",
-        help="check the prerequisites IERs need, against an org",
-        description="Check that Marketing Cloud Connect's objects are readable, the Individual "
-        "Email Results related list is on the Contact and Lead layouts, recent sends have "
-        "individual tracking on and IERs keep arriving, and (with --extract) that Subscriber "
-        "Keys are 18-character Contact or Lead Ids. Prints pass / fail / cannot tell with the "
-        "fix; exits 1 when a check fails.",
-    )
-    _add_source(parser)
-    parser.add_argument("--extract", default=None, help="a recent tracking extract (zip/folder)")
-    parser.add_argument("--days", type=int, default=30, help="how far back recent sends go")
-    parser.add_argument(
-        "--as-of", type=parse_date, default=None,
-        help="judge as of the end of this day (default: now, or a local org's last activity)",
-    )  # fmt: skip
-
-    def run(args: argparse.Namespace) -> int:
-        from ierkit import prereq
-        from ierkit.orgs import open_org
-
-        events = None
-        if args.extract:
-            from ierkit import extract
-
-            events = extract.read_extract(args.extract)
-        as_of = None
-        if args.as_of is not None:
-            as_of = dt.datetime.combine(args.as_of, dt.time.max, tzinfo=dt.UTC)
-        result = prereq.check_prerequisites(
-            open_org(args.source), events=events, as_of=as_of, days=args.days
-        )
-        for check, status, detail, fix in result.iter_rows():  # seven rows
-            print(f"[{status.upper()}] {check}: {detail}")
-            if fix:
-                print(f"    fix: {fix}")
-        return 1 if (result.get_column("status") == prereq.FAIL).any() else 0
-
-    return run
-
-
 def _add_diagnose(sub: argparse._SubParsersAction) -> Runner:
     parser = sub.add_parser(
         "diagnose",
@@ -441,7 +399,6 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [
     _add_check,
     _add_cleanup,
     _add_restore,
-    _add_check,
     _add_diagnose,
 ]
 

@@ -38,11 +38,12 @@ idempotent only if one knows which events both extracts contained: rolling 7-day
 every day overlap by six days, and summing would count each open up to seven times, while taking
 the maximum would lose opens that fall in different windows. Dates alone (max, min) merge
 idempotently, counts do not. So the store keeps the events themselves, deduplicated on all event
-columns, one folder per send (``events/job_id=<JobID>/``): merging an extract is a set union, so
+columns, one folder per send (``events/job_id=<JobID>/``): merging an extract is a union, so
 applying the same extract twice, or overlapping windows, changes nothing, and the IERs of the
 sends an extract touched are recomputed from their complete event sets (``ierkit.aggregate``).
-A consequence: two events identical in every column (same click, same link, same second) count
-once. Marketing Cloud writes times to the second, so such true duplicates are rare.
+Marketing Cloud writes times to the second, so one file can hold two identical rows that are
+two real events (two clicks on one link within a second): the union is a multiset union (each
+row kept as often as the one source that holds it most often), which keeps them both.
 """
 
 from __future__ import annotations
@@ -629,7 +630,7 @@ class LandResult:
         files: Event files read.
         events_read: Rows read from them.
         job_ids: Sends (JobIDs) whose events changed or were touched, sorted.
-        events_in_store: Distinct events now stored for those sends.
+        events_in_store: Events now stored for those sends (each counted once).
     """
 
     files: int
@@ -680,10 +681,17 @@ def scan_events(
     return pl.scan_parquet(files, hive_partitioning=False, schema=EVENT_SCHEMA)
 
 
-def _parquet_rows(files: Sequence[Path]) -> int:
+def rows_per_job(files: Sequence[Path]) -> dict[int, int]:
+    """Events per JobID in Parquet files of events (one cheap pass over the job_id column)."""
     if not files:
-        return 0
-    return int(pl.scan_parquet(list(files)).select(pl.len()).collect().item())
+        return {}
+    counts = (
+        pl.scan_parquet(list(files), hive_partitioning=False)
+        .group_by("job_id")
+        .len()
+        .collect()
+    )
+    return dict(zip(counts.get_column("job_id").to_list(), counts.get_column("len").to_list()))
 
 
 def plan_groups(sizes: dict[int, int], *, limit: int = MAX_EVENTS_PER_GROUP) -> list[list[int]]:
@@ -711,41 +719,72 @@ def merge_events(
 ) -> tuple[list[int], int]:
     """Union staged events into the store, one group of sends at a time.
 
+    Each staged source (one tracking file) and the store itself count how often each event row
+    occurs; the merged store holds every event row as often as the source that holds it most
+    often. So the same extract twice, or overlapping windows, add nothing, while two clicks on
+    the same link in the same second (identical rows within one file) stay two clicks.
+
     Args:
-        staged: A folder of Parquet files partitioned as ``*/job_id=<JobID>/*.parquet``.
+        staged: A folder of Parquet files partitioned as ``<source>/job_id=<JobID>/*.parquet``.
         store: The store folder.
         limit: Events per group (bounds memory).
 
     Returns:
-        The JobIDs touched (sorted) and the number of distinct events now stored for them.
+        The JobIDs touched (sorted) and the number of events now stored for them.
     """
     base = events_dir(store)
     base.mkdir(parents=True, exist_ok=True)
-    staged_by_job: dict[int, list[Path]] = {}
+    staged_by_job: dict[int, list[list[Path]]] = {}
+    kinds_by_job: dict[int, list[str]] = {}
     for folder in sorted(staged.glob("*/job_id=*")):
         job_id = int(folder.name.split("=", 1)[1])
-        staged_by_job.setdefault(job_id, []).extend(sorted(folder.glob("*.parquet")))
-    sizes = {
-        job_id: _parquet_rows(files) + _parquet_rows(job_files(base, [job_id]))
-        for job_id, files in staged_by_job.items()
-    }
+        staged_by_job.setdefault(job_id, []).append(sorted(folder.glob("*.parquet")))
+        # Source folders are named "<n>-<event type>" by land_events; others may overlap.
+        kinds_by_job.setdefault(job_id, []).append(folder.parent.name.partition("-")[2] or "?")
+    staged_rows = rows_per_job(
+        [f for sources in staged_by_job.values() for files in sources for f in files]
+    )
+    stored_rows = rows_per_job(job_files(base, staged_by_job))
+    sizes = {j: staged_rows.get(j, 0) + stored_rows.get(j, 0) for j in staged_by_job}
+    columns = list(EVENT_SCHEMA)
     stored = 0
     for group in plan_groups(sizes, limit=limit):
-        sources = [f for job_id in group for f in staged_by_job[job_id]]
-        sources += job_files(base, group)
+        sources = [files for job_id in group for files in staged_by_job[job_id]]
+        existing = job_files(base, group)
+        kinds = [kind for job_id in group for kind in kinds_by_job[job_id]]
         merged_root = staged / f"merged-{uuid.uuid4().hex}"
+        if existing or "?" in kinds or len(set(kinds)) < len(kinds):
+            counted = [
+                pl.scan_parquet(files, hive_partitioning=False, schema=EVENT_SCHEMA)
+                .group_by(columns)
+                .agg(_n=pl.len())
+                for files in [*sources, existing]
+                if files
+            ]
+            union = (
+                pl.concat(counted)
+                .group_by(columns)
+                .agg(pl.col("_n").max())
+                .with_columns(_copy=pl.int_ranges(pl.col("_n")))
+                .explode("_copy")
+                .drop("_n", "_copy")
+            )
+        else:
+            # New sends, one file per event type: no row can occur in two sources.
+            union = pl.scan_parquet(
+                [f for files in sources for f in files],
+                hive_partitioning=False,
+                schema=EVENT_SCHEMA,
+            )
         (
-            pl.scan_parquet(sources, hive_partitioning=False, schema=EVENT_SCHEMA)
-            .unique()
-            .sort("job_id", *_EVENT_ORDER, "url", nulls_last=True)
+            union.sort("job_id", *_EVENT_ORDER, "url", nulls_last=True)
             .sink_parquet(
                 pl.PartitionBy(merged_root, key="job_id", include_key=True), mkdir=True
             )
         )
+        stored += sum(rows_per_job(sorted(merged_root.glob("job_id=*/*.parquet"))).values())
         for job_id in group:
-            fresh = job_folder(merged_root, job_id)
-            stored += _parquet_rows(sorted(fresh.glob("*.parquet")))
-            _replace_folder(fresh, job_folder(base, job_id))
+            _replace_folder(job_folder(merged_root, job_id), job_folder(base, job_id))
     return sorted(staged_by_job), stored
 
 
@@ -768,7 +807,7 @@ def land_events(
     """Read extracts and merge their events into the store (deduplicated, idempotent).
 
     Every event file is parsed once, strictly, and streamed to Parquet split by send; then each
-    touched send's events are unioned with what the store held and deduplicated.
+    touched send's events are unioned with what the store held (see ``merge_events``).
 
     Args:
         paths: Extract zips, folders or single tracking files.
@@ -796,7 +835,7 @@ def land_events(
                         continue
                     files_read += 1
                     events_read += _stage_file(
-                        file, staged / f"{files_read:05d}", source_zone=source_zone
+                        file, staged / f"{files_read:05d}-{file.kind}", source_zone=source_zone
                     )
         job_ids, stored = merge_events(staged, store_path, limit=limit)
     finally:

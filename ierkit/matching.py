@@ -142,7 +142,8 @@ def _cycle_length(cycle: str) -> dt.timedelta:
         return CYCLES[cycle]
     except KeyError:
         raise MatchingError(
-            f"sync cycle {cycle!r} is not one of {', '.join(CYCLES)} (the Connect Frequency setting)"
+            f"sync cycle {cycle!r} is not one of {', '.join(CYCLES)} "
+            "(the Connect Frequency setting)"
         ) from None
 
 
@@ -864,12 +865,14 @@ def summary_text(
     if converted.height:
         lines.append(
             f"{converted.item(0, 'missing'):,} IERs sit on Leads converted since the send: they "
-            "exist, but reports on the Contact do not show them. " + reasons.FIX[reasons.LEAD_CONVERTED]
+            "exist, but reports on the Contact do not show them. "
+            + reasons.FIX[reasons.LEAD_CONVERTED]
         )
     deleted = by_reason.filter(pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD)
     if deleted.height:
         lines.append(
-            f"{deleted.item(0, 'missing'):,} opens and clicks in {_sends(deleted.item(0, 'sends'))} "
+            f"{deleted.item(0, 'missing'):,} opens and clicks in "
+            f"{_sends(deleted.item(0, 'sends'))} "
             "came with a blank Subscriber Key (subscribers deleted in Marketing Cloud): they "
             "cannot be attributed to anyone."
         )

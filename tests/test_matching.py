@@ -1,4 +1,4 @@
-"""Sync-matching: reasons per recipient, coverage per send, throughput, and the demo's ground truth."""
+"""Sync-matching: reasons per recipient, coverage per send, throughput, the demo's ground truth."""
 
 from __future__ import annotations
 
@@ -77,8 +77,10 @@ def _tables(iers: list[dict], sends: list[dict]) -> matching.SyncTables:
         leads=_table(
             "leads",
             [
-                {"id": L1, "email": "l1@example.com", "is_converted": True, "converted_contact_id": C2},
-                {"id": L2, "email": "l2@example.com", "is_converted": False, "converted_contact_id": None},
+                {"id": L1, "email": "l1@example.com", "is_converted": True,
+                 "converted_contact_id": C2},
+                {"id": L2, "email": "l2@example.com", "is_converted": False,
+                 "converted_contact_id": None},
             ],
         ),  # fmt: skip
         email_sends=_table("email_sends", sends),
@@ -226,9 +228,8 @@ def test_a_send_the_sync_model_says_is_still_arriving_is_in_the_sync_window() ->
     # The same send two days later, still short: the sync should long be done: unexplained.
     later = AS_OF + dt.timedelta(days=2)
     late = matching.match_recipients(_big_send_events(sent), tables, as_of=later).collect()
-    assert late.filter(pl.col("status") == matching.MISSING).get_column("reason").unique().to_list() == [
-        reasons.UNEXPLAINED
-    ]
+    missing = late.filter(pl.col("status") == matching.MISSING)
+    assert missing.get_column("reason").unique().to_list() == [reasons.UNEXPLAINED]
 
 
 def test_throughput_is_estimated_from_full_cycles() -> None:
@@ -261,7 +262,8 @@ def test_throughput_without_a_multi_cycle_send_is_a_lower_bound() -> None:
 
 def test_unattributable_events_are_counted_per_send() -> None:
     events = _events([
-        (1, 0, None, None, "Open", T0), (1, 0, "", None, "Click", T0), (1, 0, None, None, "Click", T0),
+        (1, 0, None, None, "Open", T0), (1, 0, "", None, "Click", T0),
+        (1, 0, None, None, "Click", T0),
         (1, 0, C1, None, "Open", T0), (2, 0, None, None, "Sent", T0),
     ])  # fmt: skip
     frame = matching.unattributable_events(events).collect()
@@ -380,7 +382,8 @@ def _check_ground_truth(path: Path) -> matching.Diagnosis:
     assert (healthy.get_column("status") == matching.MATCHED).all()
     # The deleted subscribers' blank-key opens and clicks are counted, not made into recipients.
     deleted = truth.filter(pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD)
-    assert deleted.height > 0 and result.unattributable.get_column("unattributable_events").sum() > 0
+    assert deleted.height > 0
+    assert result.unattributable.get_column("unattributable_events").sum() > 0
     assert set(result.unattributable.get_column("job_id")) <= set(deleted.get_column("job_id"))
     return result
 

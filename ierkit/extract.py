@@ -244,7 +244,15 @@ def open_extract(path: str | os.PathLike[str]) -> Iterator[list[ExtractFile]]:
     Raises:
         ExtractFormatError: When the path does not exist, is not a zip, or holds no tracking file.
     """
-    source = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix="ierkit-extract-"))
+    try:
+        yield _find_files(Path(path), tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _find_files(source: Path, tmp: Path) -> list[ExtractFile]:
+    """The tracking files at ``source``; zip members are unpacked into ``tmp``."""
     if source.is_dir():
         files = [
             described
@@ -252,8 +260,7 @@ def open_extract(path: str | os.PathLike[str]) -> Iterator[list[ExtractFile]]:
             if child.is_file() and (described := _describe(child, child.name)) is not None
         ]
         _require_some(files, source)
-        yield files
-        return
+        return files
     if not source.is_file():
         raise ExtractFormatError(f"{source}: no such file or folder")
     if not zipfile.is_zipfile(source):
@@ -263,26 +270,21 @@ def open_extract(path: str | os.PathLike[str]) -> Iterator[list[ExtractFile]]:
                 f"{source.name}: not a zip and not a tracking file "
                 "(Sent, Opens, Clicks, Bounces, Unsubs, SendJobs or a data view)"
             )
-        yield [described]
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="ierkit-extract-"))
-    try:
-        files = []
-        with zipfile.ZipFile(source) as archive:
-            for info in sorted(archive.infolist(), key=lambda i: i.filename):
-                member = Path(info.filename).name
-                if info.is_dir() or file_kind(member) is None:
-                    continue
-                target = tmp / f"{len(files):03d}-{member}"
-                with archive.open(info) as raw, open(target, "wb") as out:
-                    shutil.copyfileobj(raw, out, _COPY_BUFFER)
-                described = _describe(target, f"{source.name}:{info.filename}", member=member)
-                if described is not None:
-                    files.append(described)
-        _require_some(files, source)
-        yield files
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        return [described]
+    files = []
+    with zipfile.ZipFile(source) as archive:
+        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            member = Path(info.filename).name
+            if info.is_dir() or file_kind(member) is None:
+                continue
+            target = tmp / f"{len(files):03d}-{member}"
+            with archive.open(info) as raw, open(target, "wb") as out:
+                shutil.copyfileobj(raw, out, _COPY_BUFFER)
+            described = _describe(target, f"{source.name}:{info.filename}", member=member)
+            if described is not None:
+                files.append(described)
+    _require_some(files, source)
+    return files
 
 
 def _require_some(files: list[ExtractFile], source: Path) -> None:
@@ -573,11 +575,10 @@ def read_extract(
         ExtractFormatError: When the path holds no tracking file or a required column is
             missing. Bad values surface as polars errors on collect (see the module docstring).
     """
-    context = open_extract(path)
-    files = context.__enter__()
-    if files and Path(files[0].path).parent != Path(path):
-        # Unpacked zip: keep the copy until the process ends (the LazyFrame reads it later).
-        _KEEP_TEMP.append(str(Path(files[0].path).parent))
+    # The LazyFrame reads the files later: an unpacked zip stays until the process ends.
+    tmp = Path(tempfile.mkdtemp(prefix="ierkit-extract-"))
+    _KEEP_TEMP.append(str(tmp))
+    files = _find_files(Path(path), tmp)
     frames = [scan_file(f, source_zone=source_zone) for f in files if f.kind != "jobs"]
     if not frames:
         return pl.LazyFrame(schema=EVENT_SCHEMA)

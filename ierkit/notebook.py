@@ -143,7 +143,9 @@ def worklist_with_campaign(session: Session, *, window_days: int) -> pl.LazyFram
 
     return reports.engagement_worklist(session.tables, as_of=session.day, days=window_days).join(
         reports.sends(session.tables).select("send_id", "campaign_name"), on="send_id", how="left"
-    ).with_columns(pl.col("campaign_name").fill_null(reports.NO_CAMPAIGN))
+    ).with_columns(pl.col("campaign_name").fill_null(reports.NO_CAMPAIGN)).sort(
+        "owner_name", "owner_id", "clicked_at", "ier_id", descending=[False, False, True, False]
+    )
 
 
 def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = "") -> Any:
@@ -161,8 +163,9 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
     owners = [ALL, *sorted(everything.get_column("owner_name").unique().drop_nulls())]
     campaigns = [ALL, *sorted(everything.get_column("campaign_name").unique().drop_nulls())]
     window = widgets.IntSlider(
-        value=window_days, min=1, max=90, description="Window (days)", continuous_update=False
-    )
+        value=window_days, min=1, max=90, description="Window (days)", continuous_update=False,
+        style={"description_width": "initial"},
+    )  # fmt: skip
     owner_picker = widgets.Dropdown(
         options=owners, value=owner if owner in owners else ALL, description="Owner"
     )
@@ -175,7 +178,10 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
                              owner_picker.value)  # fmt: skip
         if campaign_picker.value != ALL:
             frame = frame.filter(pl.col("campaign_name") == campaign_picker.value)
-        rows = frame.collect()
+        rows = frame.sort(
+            ["clicked_at", "owner_name", "recipient_name", "ier_id"],
+            descending=[True, False, False, False],
+        ).collect()
         count.value = (
             f"<b class='ierkit-worklist-count'>{rows.height}</b> recipients clicked in the "
             f"{window.value} days to {session.day}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import html
 import os
 import shutil
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 
 import altair as alt
 import polars as pl
+import vl_convert
 from IPython.display import Markdown, display
 
 from ierkit.errors import IerkitError
@@ -118,6 +120,13 @@ class Session:
         display(Markdown(f"**{title}** · source `{self.source}` · as of {self.day} (times UTC)"))
 
 
+def html_table(frame: pl.DataFrame, *, rows: int = SHOW_ROWS) -> str:
+    """A table as HTML for a widget: widgets redraw by value, with no output capture."""
+    more = f" (first {rows} shown)" if frame.height > rows else ""
+    with pl.Config(tbl_rows=rows, tbl_cols=-1, fmt_str_lengths=80):
+        return f"<p>{frame.height:,} rows{more}</p>" + frame.head(rows)._repr_html_()
+
+
 def show(frame: pl.DataFrame | pl.LazyFrame, *, rows: int = SHOW_ROWS) -> None:
     """Display a table, at most ``rows`` rows, with the total row count above it."""
     collected = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
@@ -171,7 +180,7 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
     )
     campaign_picker = widgets.Dropdown(options=campaigns, value=ALL, description="Campaign")
     count = widgets.HTML()
-    table = widgets.Output()
+    table = widgets.HTML()
 
     def redraw(*_: object) -> None:
         frame = owner_filter(worklist_with_campaign(session, window_days=window.value),
@@ -186,10 +195,8 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
             f"<b class='ierkit-worklist-count'>{rows.height}</b> recipients clicked in the "
             f"{window.value} days to {session.day}"
         )
-        table.clear_output(wait=True)
-        with table:
-            display(rows.select("owner_name", "recipient_name", "company", "email_name",
-                                "clicked_at", "links", "followed_up").head(SHOW_ROWS))  # fmt: skip
+        table.value = html_table(rows.select("owner_name", "recipient_name", "company",
+                                             "email_name", "clicked_at", "links", "followed_up"))  # fmt: skip
 
     for control in (window, owner_picker, campaign_picker):
         control.observe(redraw, names="value")
@@ -263,24 +270,22 @@ def decision_explorer(
     window = widgets.IntSlider(value=int(followup_days), min=1, max=30,
                                description="Follow-up window (days)", continuous_update=False,
                                style={"description_width": "initial"})  # fmt: skip
-    table = widgets.Output()
+    table = widgets.HTML()
 
     def redraw(*_: object) -> None:
-        table.clear_output(wait=True)
-        with table:
-            try:
-                chosen = decision.DecisionThresholds(
-                    min_actionability=max(track_at.value, skip_under.value),
-                    skip_below=min(track_at.value, skip_under.value),
-                    max_mb_per_followup=thresholds.max_mb_per_followup,
-                    max_mb_per_month=thresholds.max_mb_per_month,
-                    retention_days=thresholds.retention_days,
-                )
-                decided = decision.decide(session.tables, as_of=session.as_of, thresholds=chosen,
-                                          group_by=group_by, followup_days=window.value).collect()  # fmt: skip
-                display(decision_table(decided))
-            except IerkitError as error:
-                print(error)
+        try:
+            chosen = decision.DecisionThresholds(
+                min_actionability=max(track_at.value, skip_under.value),
+                skip_below=min(track_at.value, skip_under.value),
+                max_mb_per_followup=thresholds.max_mb_per_followup,
+                max_mb_per_month=thresholds.max_mb_per_month,
+                retention_days=thresholds.retention_days,
+            )
+            decided = decision.decide(session.tables, as_of=session.as_of, thresholds=chosen,
+                                      group_by=group_by, followup_days=window.value).collect()  # fmt: skip
+            table.value = html_table(decision_table(decided))
+        except IerkitError as error:
+            table.value = f"<p>{html.escape(str(error))}</p>"
 
     for control in (track_at, skip_under, window):
         control.observe(redraw, names="value")
@@ -298,7 +303,8 @@ def storage_what_if(plan: pl.DataFrame, **outlook_options: Any) -> Any:
                                   description="List size", continuous_update=False)  # fmt: skip
     cadence = widgets.FloatSlider(value=1.0, min=0.0, max=30.0, step=0.5,
                                   description="Sends a month", continuous_update=False)  # fmt: skip
-    out = widgets.Output()
+    text = widgets.HTML()
+    image = widgets.Image(format="png")
 
     def redraw(*_: object) -> None:
         extra = pl.DataFrame({"programme": ["What-if programme"],
@@ -307,15 +313,14 @@ def storage_what_if(plan: pl.DataFrame, **outlook_options: Any) -> Any:
         combined = pl.concat([storage.normalize_plan(plan).collect(),
                               storage.normalize_plan(extra).collect()])  # fmt: skip
         outlook = storage.storage_outlook(combined, **outlook_options)
-        out.clear_output(wait=True)
-        with out:
-            print(outlook)
-            display(charts.storage_projection_chart(
-                {"with the what-if programme": outlook.projection},
-                allocation_mb=outlook.allocation_mb, threshold=outlook.threshold,
-            ))  # fmt: skip
+        text.value = f"<p>{html.escape(str(outlook))}</p>"
+        chart = charts.storage_projection_chart(
+            {"with the what-if programme": outlook.projection},
+            allocation_mb=outlook.allocation_mb, threshold=outlook.threshold,
+        )  # fmt: skip
+        image.value = vl_convert.vegalite_to_png(chart.to_json(), scale=1.0)
 
     for control in (list_size, cadence):
         control.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([list_size, cadence]), out])
+    return widgets.VBox([widgets.HBox([list_size, cadence]), text, image])

@@ -19,6 +19,7 @@ EXPECTED = {
     "cleanup_run.ipynb",
     "engagement_report.ipynb",
     "storage_forecast.ipynb",
+    "sync_health.ipynb",
     "tracking_decision.ipynb",
 }
 

@@ -191,3 +191,33 @@ def test_smtp_password_never_in_repr_or_errors() -> None:
         weekly.send_messages([weekly.build_message(sender="f@x.org", recipient="a@x.org",
             subject="s", html_body="<p>x</p>", csv_name="w.csv", csv_bytes=b"a\n")], settings)  # fmt: skip
     assert "127.0.0.1:9" in str(caught.value) and secret not in str(caught.value)
+
+
+def test_weekly_run_on_the_demo_org_produces_every_file(tmp_path: Path, demo_path: Path) -> None:
+    from ierkit import demo, reports
+    from ierkit.orgs import LocalOrg
+
+    result = weekly.run_weekly(
+        source=str(demo_path), as_of=demo.DEMO_AS_OF, out_root=tmp_path, progress=lambda _: None
+    )
+    week = tmp_path / weekly.iso_week_label(demo.DEMO_AS_OF)
+    for name in weekly.WEEKLY_NOTEBOOKS:
+        executed = nbformat.read(week / name, as_version=4)
+        errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+                  if o.output_type == "error"]  # fmt: skip
+        assert errors == [], name
+        page = (week / name).with_suffix(".html").read_text()
+        assert "<img" in page or name == "sync_health.ipynb"  # charts are embedded images
+        assert "import polars" not in page  # no code cells
+    expected = reports.owner_worklist(LocalOrg(demo_path), as_of=demo.DEMO_AS_OF, window_days=7)
+    per_owner = expected.group_by("owner_id").len()
+    csvs = sorted((week / "worklists").glob("*.csv"))
+    assert len(csvs) == per_owner.height > 1
+    for path in csvs:
+        owner_id = path.stem.rsplit("-", 1)[1]
+        rows = pl.read_csv(path)
+        want = expected.filter(pl.col("owner_id") == owner_id)
+        # A rep's file holds exactly that rep's recipients.
+        assert sorted(rows["ier_id"].to_list()) == sorted(want["ier_id"].to_list())
+    with_email = expected.filter(pl.col("owner_email").is_not_null())["owner_id"].n_unique()
+    assert len(result.messages) == with_email

@@ -91,11 +91,13 @@ def execute_notebook(
     """
     import papermill
 
+    # Pass only the parameters the notebook declares: papermill warns about the others.
+    declared = papermill.inspect_notebook(str(notebook))
     try:
         papermill.execute_notebook(
             str(notebook),
             str(output),
-            parameters=parameters,
+            parameters={k: v for k, v in parameters.items() if k in declared},
             kernel_name=kernel_name,
             execution_timeout=execution_timeout,
             progress_bar=False,

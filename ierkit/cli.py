@@ -391,15 +391,16 @@ def _add_diagnose(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
+# In the order a RevOps lead meets them: the weekly run first, the demo generator last.
 COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [
-    _add_demo,
-    _add_storage,
     _add_weekly,
-    _add_aggregate,
+    _add_diagnose,
     _add_check,
+    _add_aggregate,
+    _add_storage,
     _add_cleanup,
     _add_restore,
-    _add_diagnose,
+    _add_demo,
 ]
 
 

@@ -334,6 +334,24 @@ _RECIPIENT_COLUMNS = (
 )
 
 
+def _clicked_iers(tables: ReportTables) -> pl.LazyFrame:
+    """Clicked IERs with the columns the worklist and link interest need.
+
+    One fixed plan for both, so ``pl.collect_all`` reads the clicked IERs once for the two.
+    """
+    return _ier_facts(tables.iers.filter(_CLICKED)).select(
+        "id",
+        "recipient_id",
+        "send_id",
+        "name",
+        "date_sent",
+        "date_opened",
+        "tracking_as_of",
+        "unique_clicks",
+        "total_clicks",
+    )
+
+
 def _last_link_clicks(tables: ReportTables) -> pl.LazyFrame:
     """Per IER with link details: ``id`` and its latest ``last_link_click``."""
     return (
@@ -391,7 +409,7 @@ def engagement_worklist(
     end = _as_of(as_of)
     start = end - _days(days, "days")
     clicks = (
-        _ier_facts(tables.iers.filter(_CLICKED))
+        _clicked_iers(tables)
         .join(_last_link_clicks(tables), on="id", how="left")
         .with_columns(
             clicked_at=pl.coalesce("last_link_click", "tracking_as_of", "date_opened"),
@@ -471,6 +489,31 @@ def owner_worklist(
     return engagement_worklist(source, as_of=as_of, days=window_days).collect()
 
 
+def _due_delivered(
+    tables: ReportTables,
+    end: dt.datetime,
+    wait_days: int | float | dt.timedelta,
+    max_age_days: int | float | dt.timedelta | None,
+) -> pl.LazyFrame:
+    """Delivered IERs past their wait, flagged ``is_silent`` (no open, click or unsubscribe).
+
+    One plan for ``no_response`` and ``no_response_by_send``, so collecting both together reads
+    the IERs once.
+    """
+    window = pl.col("date_sent") <= end - _days(wait_days, "wait_days")
+    if max_age_days is not None:
+        window &= pl.col("date_sent") >= end - _days(max_age_days, "max_age_days")
+    return _ier_facts(tables.iers.filter(window & ~_BOUNCED)).select(
+        pl.col("id").alias("ier_id"),
+        "recipient_id",
+        "send_id",
+        pl.col("name").alias("email_name"),
+        "subject_line",
+        "date_sent",
+        is_silent=~pl.col("is_opened") & ~pl.col("is_clicked") & ~pl.col("is_unsubscribed"),
+    )
+
+
 def no_response(
     source: ReportTables | Org,
     *,
@@ -502,24 +545,10 @@ def no_response(
     """
     tables = _tables(source)
     end = _as_of(as_of)
-    due = end - _days(wait_days, "wait_days")
-    window = pl.col("date_sent") <= due
-    if max_age_days is not None:
-        window &= pl.col("date_sent") >= end - _days(max_age_days, "max_age_days")
     silent = (
-        _ier_facts(
-            tables.iers.filter(window & ~_BOUNCED & ~_OPENED & ~_CLICKED & ~_UNSUBSCRIBED)
-        )
-        .with_columns(programme_expr("name"))
-        .select(
-            pl.col("id").alias("ier_id"),
-            "recipient_id",
-            "send_id",
-            pl.col("name").alias("email_name"),
-            "programme",
-            "subject_line",
-            "date_sent",
-        )
+        _due_delivered(tables, end, wait_days, max_age_days)
+        .filter("is_silent")
+        .with_columns(programme_expr("email_name"))
     )
     send_info = sends(tables).select(
         "send_id", "send_type", "campaign_id", "campaign_name", subject_of_send="subject_line"
@@ -574,23 +603,18 @@ def no_response_by_send(
     """
     tables = _tables(source)
     end = _as_of(as_of)
-    due = end - _days(wait_days, "wait_days")
-    window = pl.col("date_sent") <= due
-    if max_age_days is not None:
-        window &= pl.col("date_sent") >= end - _days(max_age_days, "max_age_days")
     send_info = sends(tables).select(
         "send_id", "send_type", "campaign_id", "campaign_name", subject_of_send="subject_line"
     )
-    silent = ~pl.col("is_opened") & ~pl.col("is_clicked") & ~pl.col("is_unsubscribed")
     return (
-        _ier_facts(tables.iers.filter(window & ~_BOUNCED))
+        _due_delivered(tables, end, wait_days, max_age_days)
         .group_by("send_id")
         .agg(
-            email_name=pl.col("name").drop_nulls().min(),
+            email_name=pl.col("email_name").drop_nulls().min(),
             subject_line=pl.col("subject_line").drop_nulls().min(),
             first_sent=pl.col("date_sent").min(),
             delivered=pl.len().cast(pl.Int64),
-            no_response=silent.sum().cast(pl.Int64),
+            no_response=pl.col("is_silent").sum().cast(pl.Int64),
         )
         .join(send_info, on="send_id", how="left")
         .with_columns(
@@ -673,7 +697,7 @@ def link_interest(
         link_url=pl.col("link_url"),
         total_clicks=pl.col("total_clicks"),
     )
-    iers = _ier_facts(tables.iers.filter(_CLICKED)).select(
+    iers = _clicked_iers(tables).select(
         ier_id=pl.col("id"),
         recipient_id=pl.col("recipient_id"),
         send_id=pl.col("send_id"),
@@ -786,13 +810,22 @@ def _period(
     return iers
 
 
-def _per_send(
+def _per_send_week(
     tables: ReportTables, since: dt.datetime | dt.date | None, until: dt.datetime | dt.date | None
 ) -> pl.LazyFrame:
-    """Counts per send and email name: few rows, from the low-cardinality columns only."""
+    """Counts per send, email name and week sent: few rows, from low-cardinality columns.
+
+    The campaign summary and the programme trend roll this one plan up, so collecting both
+    together reads the IERs once.
+    """
     return (
         _period(tables.iers, since, until)
-        .group_by("email_send_id", "triggered_send_id", "name")
+        .group_by(
+            "email_send_id",
+            "triggered_send_id",
+            "name",
+            week_start=pl.col("date_sent").dt.truncate("1w").dt.date(),
+        )
         .agg(_count_aggs())
         .with_columns(send_id=pl.coalesce("email_send_id", "triggered_send_id"))
     )
@@ -830,7 +863,7 @@ def campaign_summary(
     tables = _tables(source)
     send_info = sends(tables).select("send_id", "campaign_id", "campaign_name", "campaign_type")
     counts = (
-        _per_send(tables, since, until)
+        _per_send_week(tables, since, until)
         .join(send_info, on="send_id", how="left")
         .with_columns(pl.col("campaign_name").fill_null(NO_CAMPAIGN))
     )
@@ -918,10 +951,8 @@ def programme_trend(
     """
     tables = _tables(source)
     counts = (
-        _period(tables.iers, since, until)
-        .filter(pl.col("date_sent").is_not_null())
-        .group_by(week_start=pl.col("date_sent").dt.truncate("1w").dt.date(), name=pl.col("name"))
-        .agg(_count_aggs())
+        _per_send_week(tables, since, until)
+        .filter(pl.col("week_start").is_not_null())
         # The programme rule runs on distinct email names, not on every IER.
         .with_columns(programme_expr("name"))
     )

@@ -421,8 +421,6 @@ def plan_cleanup(org: Org, criteria: CleanupCriteria) -> CleanupPlan:
             iers=pl.len().cast(pl.Int64),
             email_name=pl.col("name").min(),
             date_sent=pl.col("date_sent").min(),
-            contacts=pl.col("contact_id").drop_nulls().unique().implode(),
-            leads=pl.col("lead_id").drop_nulls().unique().implode(),
         )
         .collect()
     )
@@ -461,8 +459,14 @@ def plan_cleanup(org: Org, criteria: CleanupCriteria) -> CleanupPlan:
         .select(list(_BY_SEND_SCHEMA))
         .cast(_BY_SEND_SCHEMA)
     )
-    contacts = ier_groups.select(pl.col("contacts").explode().drop_nulls().n_unique()).item()
-    leads = ier_groups.select(pl.col("leads").explode().drop_nulls().n_unique()).item()
+    # Distinct recipients: memory grows with the contacts and leads, not with the IERs.
+    contacts, leads = (
+        iers.select(
+            pl.col("contact_id").drop_nulls().n_unique(), pl.col("lead_id").drop_nulls().n_unique()
+        )
+        .collect()
+        .row(0)
+    )
     orphans = int(groups.filter(pl.col("programme") == ORPHANED_PROGRAMME)["links"].sum())
     cutoff = f"{criteria.cutoff:%Y-%m-%d}"
     impacts = (

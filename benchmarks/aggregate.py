@@ -307,7 +307,7 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"case": case, "seconds": round(seconds, 3), "peak_rss_mib": round(peak_kib / 1024),
-            "iers": rows}  # fmt: skip
+            "iers": rows, "load_average_1min_after": round(os.getloadavg()[0], 2)}  # fmt: skip
 
 
 def _pandas_iers(frame):  # noqa: ANN001, ANN202

@@ -143,7 +143,9 @@ def _rollup(events: pl.LazyFrame) -> pl.LazyFrame:
     time = pl.col("event_time")
     is_sent, is_open, is_click = kind == "Sent", kind == "Open", kind == "Click"
     is_bounce, is_unsub = kind == "Bounce", kind == "Unsub"
-    return events.group_by(IER_KEY).agg(
+    # maintain_order: the store is sorted by the IER key, so first-seen order is sorted order,
+    # and costs less than sorting afterwards.
+    return events.group_by(IER_KEY, maintain_order=True).agg(
         list_id=pl.col("list_id").max(),
         date_sent=time.filter(is_sent).min(),
         opens=is_open.sum().cast(schema.COUNT),
@@ -162,7 +164,7 @@ def _link_rollup(events: pl.LazyFrame) -> pl.LazyFrame:
     """One row per IER key and URL clicked."""
     return (
         events.filter(pl.col("event_type") == "Click")
-        .group_by(*IER_KEY, "url")
+        .group_by(*IER_KEY, "url", maintain_order=True)
         .agg(
             link_name=pl.col("link_name").max(),
             total_clicks=pl.len().cast(schema.COUNT),
@@ -185,15 +187,16 @@ def aggregate_iers(
 
     Returns:
         The columns of schema table ``individual_email_results`` in canonical order, plus
-        ``has_sent_row`` (false when the extract holds no Sent event for the IER). Row order is
-        not defined: sort before showing or writing.
+        ``has_sent_row`` (false when the extract holds no Sent event for the IER). Rows come
+        in the order each IER key first appears in ``events``: sorted when the events are
+        sorted by key (the event store is); otherwise sort before showing or writing.
     """
     links_per_ier = (
         _link_rollup(events).group_by(IER_KEY).agg(unique_clicks=pl.len().cast(schema.COUNT))
     )
     rolled = (
         _rollup(events)
-        .join(links_per_ier, on=IER_KEY, how="left", nulls_equal=True)
+        .join(links_per_ier, on=IER_KEY, how="left", nulls_equal=True, maintain_order="left")
         .with_columns(pl.col("unique_clicks").fill_null(0))
     )
     implied = (pl.col("opens") == 0) & (pl.col("total_clicks") > 0)
@@ -210,7 +213,7 @@ def aggregate_iers(
         unsubscribed=pl.col("date_unsubscribed").is_not_null(),
     )
     if send_jobs is not None:
-        frame = frame.join(send_jobs, on="job_id", how="left")
+        frame = frame.join(send_jobs, on="job_id", how="left", maintain_order="left")
     else:
         frame = frame.with_columns(
             email_name=pl.lit(None, pl.String),
@@ -241,8 +244,9 @@ def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
         events: Distinct events in ``ierkit.extract.EVENT_SCHEMA``.
 
     Returns:
-        The columns of schema table ``individual_links`` in canonical order (row order not
-        defined). ``link_name`` is the link's Alias (the greatest, should it vary).
+        The columns of schema table ``individual_links`` in canonical order, rows in the order
+        each (IER, URL) first appears in ``events``. ``link_name`` is the link's Alias (the
+        greatest, should it vary).
     """
     rolled = _link_rollup(events)
     ier_id = _ier_id()
@@ -311,13 +315,9 @@ def aggregate_store(
         for group in extract.plan_groups(sizes, limit=limit):
             events = extract.scan_events(store_path, job_ids=group)
             ier_root, link_root = work / "iers", work / "links"
-            iers = (
-                aggregate_iers(events, send_jobs=send_jobs)
-                .sort("job_id", "batch_id", "subscriber_key", "subscriber_id", nulls_last=True)
-            )
-            links = aggregate_links(events).sort(
-                "job_id", "individual_email_result_id", "link_url", nulls_last=True
-            )
+            # Rows come out in the store's order (sorted by IER key): no sort needed.
+            iers = aggregate_iers(events, send_jobs=send_jobs)
+            links = aggregate_links(events)
             pl.collect_all(
                 [
                     iers.sink_parquet(

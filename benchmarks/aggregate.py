@@ -361,6 +361,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["10M", "100M"])
     parser.add_argument("--data", type=Path, default=Path("/tmp/ierkit-bench-aggregate"))
     parser.add_argument("--cases", nargs="+", default=None)
+    parser.add_argument("--no-csv", action="store_true", help="skip the CSV zip and its case")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -387,7 +388,8 @@ def main() -> None:
             data.mkdir(parents=True)
             t0 = time.perf_counter()
             events = synthesise(n, store)
-            write_extract_zip(store, data / "tracking_extract.zip")
+            if not args.no_csv:
+                write_extract_zip(store, data / "tracking_extract.zip")
             (data / "ready").write_text(str(events))
             print(f"{size}: synthesised {events:,} events in {time.perf_counter() - t0:.0f} s",
                   flush=True)  # fmt: skip
@@ -396,6 +398,8 @@ def main() -> None:
                                "ierkit_parquet", "ierkit_csv", "pandas"]  # fmt: skip
         if n > PANDAS_ROWS and "pandas" in cases and args.cases is None:
             cases.remove("pandas")  # pandas runs on a 10 million sample only
+        if args.no_csv and "ierkit_csv" in cases:
+            cases.remove("ierkit_csv")
         run = {"size": size, "events": events, "cases": {}}
         for case in cases:
             result = _child(case, data)

@@ -194,7 +194,7 @@ def file_kind(name: str) -> str | None:
     return _FILE_KINDS.get(lowered.lstrip("_"))
 
 
-def _read_header(path: Path, name: str) -> tuple[str, tuple[str, ...]] | None:
+def _read_header(path: Path) -> tuple[str, tuple[str, ...]] | None:
     """Separator and column names from the first line; None for an empty file."""
     with open(path, "rb") as handle:
         first = handle.readline()
@@ -202,15 +202,21 @@ def _read_header(path: Path, name: str) -> tuple[str, tuple[str, ...]] | None:
     if not text.strip():
         return None
     separator = "\t" if "\t" in text else ","
-    names = tuple(h.strip().strip('"') for h in text.split(separator))
-    return separator, names
+    names: list[str] = []
+    for position, raw in enumerate(text.split(separator)):
+        label = raw.strip().strip('"')
+        # A blank or repeated name gets its position, so every column has its own name.
+        if not label or label.lower() in (n.lower() for n in names):
+            label = f"{label or 'column'}_{position + 1}"
+        names.append(label)
+    return separator, tuple(names)
 
 
 def _describe(path: Path, name: str, *, member: str | None = None) -> ExtractFile | None:
     kind = file_kind(member or name)
     if kind is None:
         return None
-    header = _read_header(path, name)
+    header = _read_header(path)
     if header is None:
         return ExtractFile(path, name, kind, ",", (), False)
     separator, names = header
@@ -348,15 +354,10 @@ def _scan_text(file: ExtractFile, *, row_index: str | None = None) -> pl.LazyFra
         has_header=False,
         skip_rows=1,
         separator=file.separator,
-        schema={_unique_name(i, h): pl.String for i, h in enumerate(file.header)},
+        schema={h: pl.String for h in file.header},
         row_index_name=row_index,
         truncate_ragged_lines=True,
     )
-
-
-def _unique_name(position: int, header: str) -> str:
-    # Header names are used as given; a position suffix only keeps blank/duplicate names apart.
-    return header if header else f"column_{position + 1}"
 
 
 def _check_header(file: ExtractFile) -> dict[str, str | None]:
@@ -407,10 +408,9 @@ def scan_file(file: ExtractFile, *, source_zone: str = MC_SOURCE_ZONE) -> pl.Laz
     found = _check_header(file)
     by_header = {header: canonical for canonical, header in found.items() if header is not None}
     schema = {}
-    for position, header in enumerate(file.header):
+    for header in file.header:
         canonical = by_header.get(header)
-        dtype = pl.Int64 if canonical in _INTEGER_COLUMNS else pl.String
-        schema[_unique_name(position, header)] = dtype
+        schema[header] = pl.Int64 if canonical in _INTEGER_COLUMNS else pl.String
     frame = pl.scan_csv(
         file.path,
         has_header=False,

@@ -292,3 +292,14 @@ def test_send_jobs(extract_folder: Path) -> None:
         "from_address": "news@acme.test",
         "subject_line": "Hello",
     }
+
+
+def test_blank_and_repeated_header_names(tmp_path: Path) -> None:
+    # The first SendID is the one read; a repeated or blank extra column does not shift others.
+    write(
+        tmp_path,
+        "Opens.csv",
+        f"SendID,,SubscriberKey,EventDate,sendid\n100,x,{KEY_A},1/15/2026 10:00:00 AM,zzz\n",
+    )
+    row = events(tmp_path).row(0, named=True)
+    assert (row["job_id"], row["subscriber_key"]) == (100, KEY_A)

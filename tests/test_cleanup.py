@@ -253,14 +253,7 @@ def test_corrupt_archive_file_stops_the_run_before_any_delete(
     assert result.resumed and result.deleted["deleted"].to_list() == [6, 5]
 
 
-# Salesforce half (to write once tests/sfserver.py serves Bulk API 2.0 delete jobs): run the
-# two tests below against SalesforceOrg on the loopback server instead of FlakyOrg:
-# - retry: make the server fail some Ids of a delete job (numberRecordsFailed > 0, failedResults
-#   with sf__Error "UNABLE_TO_LOCK_ROW:..."), once for some Ids and always for others; assert
-#   result.failures lists exactly the permanent ones with their error and that the second job
-#   holds only the failed Ids.
-# - corrupt archive: as test_corrupt_archive_file_stops_the_run_before_any_delete, and assert the
-#   server received no ingest job at all.
+# The same two cases against SalesforceOrg on the loopback server: test_cleanup_salesforce.py.
 class FlakyOrg(LocalOrg):
     """A local org whose delete fails some Ids: ``transient`` once, ``permanent`` always."""
 

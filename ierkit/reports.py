@@ -681,7 +681,9 @@ def link_interest(
     try:
         re.compile(regex)
     except re.error as exc:
-        raise ReportError(f"link_interest: pattern {pattern!r} is not a valid regex: {exc}") from None
+        raise ReportError(
+            f"link_interest: pattern {pattern!r} is not a valid regular expression: {exc}"
+        ) from None
     matched = tables.links.filter(
         (pl.col("last_clicked") >= start)
         & (pl.col("last_clicked") < end)

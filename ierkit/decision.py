@@ -38,7 +38,7 @@ from ierkit import storage
 from ierkit.errors import IerkitError
 from ierkit.orgs.base import Org
 from ierkit.programmes import PROGRAMME_SEPARATOR, programme_expr
-from ierkit.reports import NO_CAMPAIGN, ReportTables, sends
+from ierkit.reports import BOUNCED, CLICKED, NO_CAMPAIGN, OPENED, ReportTables, sends
 
 __all__ = [
     "GROUPINGS",
@@ -141,15 +141,6 @@ def _check_days(name: str, value: float) -> None:
         raise DecisionError(f"{name} must not be negative, got {value}")
 
 
-_BOUNCED = (
-    pl.col("hard_bounce").fill_null(False)
-    | pl.col("soft_bounce").fill_null(False)
-    | pl.col("date_bounced").is_not_null()
-)
-_OPENED = pl.col("opened").fill_null(False) | pl.col("date_opened").is_not_null()
-_CLICKED = pl.col("clicked").fill_null(False) | (pl.col("unique_clicks").fill_null(0) > 0)
-
-
 def _programme_of(group_by: str, separator: str) -> pl.Expr:
     if group_by == "email_name":
         return programme_expr(pl.coalesce("name", "send_name"), separator=separator)
@@ -205,9 +196,9 @@ def _ier_rows(
             ),
             recipient_id=pl.coalesce("contact_id", "lead_id"),
             links=pl.col("links").fill_null(0),
-            is_bounced=_BOUNCED,
-            is_opened=_OPENED,
-            is_clicked=_CLICKED,
+            is_bounced=BOUNCED,
+            is_opened=OPENED,
+            is_clicked=CLICKED,
         )
         .with_columns(
             is_engaged=pl.col("is_opened") | pl.col("is_clicked"),

@@ -193,30 +193,32 @@ def _days(value: int | float | dt.timedelta, name: str) -> dt.timedelta:
 
 # --- building blocks -------------------------------------------------------------------------
 
-_BOUNCED = (
+# Engagement flags of an IER, read from the checkbox or the date, whichever the org filled
+# (see the module docstring); ierkit.decision counts with the same ones.
+BOUNCED = (
     pl.col("hard_bounce").fill_null(False)
     | pl.col("soft_bounce").fill_null(False)
     | pl.col("date_bounced").is_not_null()
 )
-_OPENED = pl.col("opened").fill_null(False) | pl.col("date_opened").is_not_null()
-_CLICKED = pl.col("clicked").fill_null(False) | (pl.col("unique_clicks").fill_null(0) > 0)
-_UNSUBSCRIBED = pl.col("unsubscribed").fill_null(False) | pl.col("date_unsubscribed").is_not_null()
+OPENED = pl.col("opened").fill_null(False) | pl.col("date_opened").is_not_null()
+CLICKED = pl.col("clicked").fill_null(False) | (pl.col("unique_clicks").fill_null(0) > 0)
+UNSUBSCRIBED = pl.col("unsubscribed").fill_null(False) | pl.col("date_unsubscribed").is_not_null()
 
 
 def _ier_facts(iers: pl.LazyFrame) -> pl.LazyFrame:
     """IERs with recipient and send keys and the engagement flags derived.
 
-    Filter the raw IERs (with ``_CLICKED`` etc.) before calling this where a report can: the
+    Filter the raw IERs (with ``CLICKED`` etc.) before calling this where a report can: the
     derived columns then cost only the rows kept. The programme is derived later still, on
     few rows or on distinct email names.
     """
     return iers.with_columns(
         recipient_id=pl.coalesce("contact_id", "lead_id"),
         send_id=pl.coalesce("email_send_id", "triggered_send_id"),
-        is_bounced=_BOUNCED,
-        is_opened=_OPENED,
-        is_clicked=_CLICKED,
-        is_unsubscribed=_UNSUBSCRIBED,
+        is_bounced=BOUNCED,
+        is_opened=OPENED,
+        is_clicked=CLICKED,
+        is_unsubscribed=UNSUBSCRIBED,
     )
 
 
@@ -339,7 +341,7 @@ def _clicked_iers(tables: ReportTables) -> pl.LazyFrame:
 
     One fixed plan for both, so ``pl.collect_all`` reads the clicked IERs once for the two.
     """
-    return _ier_facts(tables.iers.filter(_CLICKED)).select(
+    return _ier_facts(tables.iers.filter(CLICKED)).select(
         "id",
         "recipient_id",
         "send_id",
@@ -503,7 +505,7 @@ def _due_delivered(
     window = pl.col("date_sent") <= end - _days(wait_days, "wait_days")
     if max_age_days is not None:
         window &= pl.col("date_sent") >= end - _days(max_age_days, "max_age_days")
-    return _ier_facts(tables.iers.filter(window & ~_BOUNCED)).select(
+    return _ier_facts(tables.iers.filter(window & ~BOUNCED)).select(
         pl.col("id").alias("ier_id"),
         "recipient_id",
         "send_id",
@@ -764,10 +766,10 @@ def _count_aggs() -> list[pl.Expr]:
     # Sums of the raw flags: the IERs need not go through _ier_facts first (cheaper).
     return [
         pl.len().cast(pl.Int64).alias("sent"),
-        _BOUNCED.sum().cast(pl.Int64).alias("bounces"),
-        _OPENED.sum().cast(pl.Int64).alias("unique_opens"),
-        _CLICKED.sum().cast(pl.Int64).alias("unique_clicks"),
-        _UNSUBSCRIBED.sum().cast(pl.Int64).alias("unsubscribes"),
+        BOUNCED.sum().cast(pl.Int64).alias("bounces"),
+        OPENED.sum().cast(pl.Int64).alias("unique_opens"),
+        CLICKED.sum().cast(pl.Int64).alias("unique_clicks"),
+        UNSUBSCRIBED.sum().cast(pl.Int64).alias("unsubscribes"),
     ]
 
 

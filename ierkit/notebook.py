@@ -10,6 +10,7 @@ network, survive papermill and HTML export, and stay visible in a report opened 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import html
@@ -324,3 +325,56 @@ def storage_what_if(plan: pl.DataFrame, **outlook_options: Any) -> Any:
         control.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([list_size, cadence]), text, image])
+
+
+def cleanup_explorer(org: Org, criteria: Any) -> Any:
+    """A retention slider that redraws what a cleanup would select (a plan only; never deletes).
+
+    The org's IERs and link details are read into memory once, so each tick re-plans from memory.
+    """
+    import ipywidgets as widgets
+
+    from ierkit import cleanup
+
+    snapshot = _in_memory_cleanup_org(org)
+    retention = widgets.IntSlider(value=criteria.retention_days, min=0, max=730, step=15,
+                                  description="Retention (days)", continuous_update=False,
+                                  style={"description_width": "initial"})  # fmt: skip
+    summary = widgets.HTML()
+
+    def redraw(*_: object) -> None:
+        chosen = dataclasses.replace(criteria, retention_days=retention.value)
+        plan = cleanup.plan_cleanup(snapshot, chosen)
+        summary.value = (
+            f"<p>Retention {retention.value} days: {plan.total_records:,} records selected, "
+            f"{plan.storage_mb:,.1f} MB freed.</p>" + html_table(plan.by_month)
+        )
+
+    retention.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([retention, summary])
+
+
+class _InMemoryOrg(Org):
+    """Read-only tables held in memory, for widgets that re-plan on every tick."""
+
+    def __init__(self, tables: dict[str, pl.DataFrame], label: str) -> None:
+        self._tables = tables
+        self.label = label
+
+    def table(self, name: str) -> pl.LazyFrame:
+        return self._tables[name].lazy()
+
+    def has_table(self, name: str) -> bool:
+        return name in self._tables
+
+    def delete(self, table_name: str, ids: Any, *, hard: bool = False) -> pl.DataFrame:
+        raise IerkitError("the cleanup explorer only plans; run the notebook with execute=True")
+
+
+def _in_memory_cleanup_org(org: Org) -> Org:
+    names = ("individual_email_results", "individual_links", "email_sends", "triggered_sends",
+             "contacts", "leads")  # fmt: skip
+    return _InMemoryOrg(
+        {name: org.table(name).collect() for name in names if org.has_table(name)}, org.label
+    )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ierkit.errors import IerkitError
+from ierkit.orgs import default_as_of
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -102,15 +103,6 @@ def _add_storage(sub: argparse._SubParsersAction) -> Runner:
         return 0
 
     return run
-
-
-def default_as_of(source: str) -> dt.date:
-    """The report date when none is given: the demo's own date for the demo, else today (UTC)."""
-    if source == "demo":
-        from ierkit import demo
-
-        return demo.DEMO_AS_OF
-    return dt.datetime.now(dt.UTC).date()
 
 
 def _add_weekly(sub: argparse._SubParsersAction) -> Runner:

@@ -27,7 +27,7 @@ import vl_convert
 from IPython.display import Markdown, display
 
 from ierkit.errors import IerkitError
-from ierkit.orgs import Org, open_org
+from ierkit.orgs import Org, default_as_of, open_org
 from ierkit.reports import ReportTables
 
 #: Rows of a table shown in a notebook before it is cut (the full table goes to files).
@@ -58,11 +58,7 @@ def report_date(as_of: str | dt.date | None, source: str) -> dt.date:
     if isinstance(as_of, dt.date):
         return as_of
     if as_of is None or str(as_of).strip() == "":
-        if str(source) == "demo":
-            from ierkit import demo
-
-            return demo.DEMO_AS_OF
-        return dt.datetime.now(dt.UTC).date()
+        return default_as_of(str(source))
     try:
         return dt.date.fromisoformat(str(as_of).strip())
     except ValueError:
@@ -124,7 +120,7 @@ class Session:
 def html_table(frame: pl.DataFrame, *, rows: int = SHOW_ROWS) -> str:
     """A table as HTML for a widget: widgets redraw by value, with no output capture."""
     more = f" (first {rows} shown)" if frame.height > rows else ""
-    with pl.Config(tbl_rows=rows, tbl_cols=-1, fmt_str_lengths=80):
+    with pl.Config(tbl_rows=rows, tbl_cols=-1, fmt_str_lengths=400):
         return f"<p>{frame.height:,} rows{more}</p>" + frame.head(rows)._repr_html_()
 
 

@@ -12,13 +12,23 @@ A *source* names an org the same way everywhere (CLI ``--source``, notebook para
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 from pathlib import Path
 
 from ierkit.orgs.base import Org, OrgError, StorageLimits
 from ierkit.orgs.local import LocalOrg
 
-__all__ = ["LocalOrg", "Org", "OrgError", "StorageLimits", "cache_dir", "open_org"]
+__all__ = [
+    "LocalOrg",
+    "Org",
+    "OrgError",
+    "StorageLimits",
+    "cache_dir",
+    "default_as_of",
+    "open_org",
+]
 
 
 def cache_dir() -> Path:
@@ -63,3 +73,20 @@ def open_org(source: str | os.PathLike[str]) -> Org:
             f"source {text!r} is not 'demo', 'salesforce' or an existing folder of Parquet tables"
         )
     return LocalOrg(path)
+
+
+def default_as_of(source: str | os.PathLike[str]) -> dt.date:
+    """The report date when none is given.
+
+    The demo's own date for ``demo`` and for a folder written by ``ierkit demo`` (its data ends
+    there: today would show an empty week); today (UTC) for anything else.
+    """
+    text = os.fspath(source)
+    if text == "demo":
+        from ierkit import demo
+
+        return demo.DEMO_AS_OF
+    generated = Path(text).expanduser() / "demo.json"
+    if text != "salesforce" and generated.is_file():
+        return dt.date.fromisoformat(json.loads(generated.read_text())["as_of"][:10])
+    return dt.datetime.now(dt.UTC).date()

@@ -98,6 +98,16 @@ def _upper_bits(word: pl.Expr) -> pl.Expr:
     return at_least_a & ~beyond_z & _u64(0x80 * _BYTES)
 
 
+#: Multiplier that gathers bit 7 of each of a word's eight bytes into its top byte (bit j from
+#: byte j): the products never carry into each other, and the multiplication wraps at 2**64.
+_GATHER_BYTE_BITS: Final = 0x0002040810204081
+
+
+def _uppercase_mask(word: pl.Expr) -> pl.Expr:
+    """Bit j set where byte j of the word is A-Z (0..255)."""
+    return (_upper_bits(word) * _u64(_GATHER_BYTE_BITS)) // _u64(1 << 56)
+
+
 def with_person_ids(frame: pl.LazyFrame, key: str = "subscriber_key") -> pl.LazyFrame:
     """Add ``contact_id`` / ``lead_id``: the key when it is a valid 18-char Contact/Lead Id.
 
@@ -109,53 +119,55 @@ def with_person_ids(frame: pl.LazyFrame, key: str = "subscriber_key") -> pl.Lazy
     shape = k.str.contains(r"^(003|00Q)[0-9A-Za-z]{12}[A-Z0-5]{3}$")
     staged = frame.with_columns(
         _shape=shape,
-        _low=_upper_bits(_word(k, 0)),
-        _high=_upper_bits(_word(k, 7)),
-        _suffix=_word(k, 10),  # characters 15-17 are its bytes 5-7
+        # Bit i set where character i of the 15-character Id is uppercase: characters 0-7
+        # from the first word, 8-14 from bytes 1-7 of the word starting at character 7.
+        _mask=_uppercase_mask(_word(k, 0))
+        + _uppercase_mask(_word(k, 7)) // _u64(2) * _u64(256),
+        # Characters 15-17 are bytes 5-7 of the word starting at character 10.
+        _suffix=_word(k, 10) // _u64(1 << 40),
     )
-    # One bit per character of the 15-character Id: bit i set where character i is uppercase.
-    bits = []
-    for i in range(15):
-        word, byte = ("_low", i) if i < 8 else ("_high", i - 7)
-        bits.append((pl.col(word) // _u64(1 << (8 * byte + 7))) % _u64(2) * _u64(1 << i))
-    staged = staged.with_columns(_mask=pl.sum_horizontal(bits))
-    valid = pl.col("_shape")
+    expected = []
     for chunk in range(3):
-        index = (pl.col("_mask") // _u64(1 << (5 * chunk))) % _u64(32)
+        index = (pl.col("_mask") // _u64(1 << (5 * chunk))) & _u64(31)
         # Alphabet "A".."Z" then "0".."5": index 26 is "0" (ASCII 48 = 26 + 65 - 43).
-        expected = index + _u64(ord("A")) - (index >= 26).cast(pl.UInt64) * _u64(43)
-        actual = (pl.col("_suffix") // _u64(1 << (8 * (5 + chunk)))) % _u64(256)
-        valid = valid & (expected == actual)
+        letter = index + _u64(ord("A")) - (index >= 26).cast(pl.UInt64) * _u64(43)
+        expected.append(letter * _u64(1 << (8 * chunk)))
+    valid = pl.col("_shape") & (pl.sum_horizontal(expected) == pl.col("_suffix"))
     prefix = k.str.slice(0, 3)
     return staged.with_columns(
         contact_id=pl.when(valid & (prefix == _CONTACT_PREFIX)).then(k),
         lead_id=pl.when(valid & (prefix == _LEAD_PREFIX)).then(k),
-    ).drop("_shape", "_low", "_high", "_suffix", "_mask")
+    ).drop("_shape", "_suffix", "_mask")
 
 
 def _rollup(events: pl.LazyFrame) -> pl.LazyFrame:
     """The single group_by: one row per IER key with every event-derived figure.
 
     Distinct links clicked are not counted here: ``n_unique`` inside a group_by costs more
-    than everything else together; they come from the (small) link rollup instead.
+    than everything else together; they come from the (small) link rollup instead. Times of
+    one event type are taken as ``when(type).then(time)`` rather than ``time.filter(type)``:
+    an elementwise mask keeps every aggregation on the engine's fast path. Rows come out in
+    no particular order (keeping first-seen order costs more than sorting afterwards).
     """
     kind = pl.col("event_type")
     time = pl.col("event_time")
     is_sent, is_open, is_click = kind == "Sent", kind == "Open", kind == "Click"
     is_bounce, is_unsub = kind == "Bounce", kind == "Unsub"
-    # maintain_order: the store is sorted by the IER key, so first-seen order is sorted order,
-    # and costs less than sorting afterwards.
-    return events.group_by(IER_KEY, maintain_order=True).agg(
+
+    def at(mask: pl.Expr) -> pl.Expr:
+        return pl.when(mask).then(time)
+
+    return events.group_by(IER_KEY).agg(
         list_id=pl.col("list_id").max(),
-        date_sent=time.filter(is_sent).min(),
+        date_sent=at(is_sent).min(),
         opens=is_open.sum().cast(schema.COUNT),
-        first_open=time.filter(is_open).min(),
-        last_open=time.filter(is_open).max(),
+        last_open=at(is_open).max(),
         total_clicks=is_click.sum().cast(schema.COUNT),
-        first_click=time.filter(is_click).min(),
+        # A click implies an open: the first of either is when the email was opened.
+        date_opened=at(is_open | is_click).min(),
         hard_bounce=(is_bounce & (pl.col("bounce_category") == "Hard")).any(),
-        date_bounced=time.filter(is_bounce).min(),
-        date_unsubscribed=time.filter(is_unsub).min(),
+        date_bounced=at(is_bounce).min(),
+        date_unsubscribed=at(is_unsub).min(),
         tracking_as_of=time.max(),
     )
 
@@ -164,7 +176,7 @@ def _link_rollup(events: pl.LazyFrame) -> pl.LazyFrame:
     """One row per IER key and URL clicked."""
     return (
         events.filter(pl.col("event_type") == "Click")
-        .group_by(*IER_KEY, "url", maintain_order=True)
+        .group_by(*IER_KEY, "url")
         .agg(
             link_name=pl.col("link_name").max(),
             total_clicks=pl.len().cast(schema.COUNT),
@@ -194,18 +206,27 @@ def aggregate_iers(
     links_per_ier = (
         _link_rollup(events).group_by(IER_KEY).agg(unique_clicks=pl.len().cast(schema.COUNT))
     )
+    rolled = _rollup(events)
+    # Only the few IERs with a click can have link rows: joining just those is much cheaper
+    # than probing the join with every IER.
+    clicked = rolled.filter(pl.col("total_clicks") > 0).join(
+        links_per_ier, on=IER_KEY, how="left", nulls_equal=True
+    )
+    unclicked = rolled.filter(pl.col("total_clicks") == 0).with_columns(
+        unique_clicks=pl.lit(0, schema.COUNT)
+    )
     rolled = (
-        _rollup(events)
-        .join(links_per_ier, on=IER_KEY, how="left", nulls_equal=True, maintain_order="left")
+        pl.concat([clicked, unclicked])
         .with_columns(pl.col("unique_clicks").fill_null(0))
+        # Sorted before the wide string columns exist: the sort moves fewer bytes.
+        .sort(IER_KEY, nulls_last=True)
     )
     implied = (pl.col("opens") == 0) & (pl.col("total_clicks") > 0)
-    date_opened = pl.min_horizontal("first_open", "first_click")
+    date_opened = pl.col("date_opened")
     frame = with_person_ids(rolled).with_columns(
         id=_ier_id(),
         has_sent_row=pl.col("date_sent").is_not_null(),
         opened=(pl.col("opens") > 0) | (pl.col("total_clicks") > 0),
-        date_opened=date_opened,
         open_count=pl.when(implied).then(pl.lit(1, schema.COUNT)).otherwise(pl.col("opens")),
         last_opened=pl.when(implied).then(date_opened).otherwise(pl.col("last_open")),
         clicked=pl.col("unique_clicks") > 0,
@@ -213,7 +234,7 @@ def aggregate_iers(
         unsubscribed=pl.col("date_unsubscribed").is_not_null(),
     )
     if send_jobs is not None:
-        frame = frame.join(send_jobs, on="job_id", how="left", maintain_order="left")
+        frame = frame.join(send_jobs, on="job_id", how="left")
     else:
         frame = frame.with_columns(
             email_name=pl.lit(None, pl.String),
@@ -248,7 +269,7 @@ def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
         each (IER, URL) first appears in ``events``. ``link_name`` is the link's Alias (the
         greatest, should it vary).
     """
-    rolled = _link_rollup(events)
+    rolled = _link_rollup(events).sort(*IER_KEY, "url", nulls_last=True)
     ier_id = _ier_id()
     frame = rolled.with_columns(
         individual_email_result_id=ier_id,
@@ -263,12 +284,12 @@ def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-# --- the store: per-send results, recomputed for the sends an extract touched ---------------
+# --- output tables: the sends an extract touched are recomputed, the others copied ----------
 
 
 @dataclass(frozen=True)
 class AggregateResult:
-    """Counts after ``aggregate_store`` / ``write_outputs``.
+    """Counts after ``aggregate_store``.
 
     Attributes:
         job_ids: Sends whose results were recomputed.
@@ -283,105 +304,107 @@ class AggregateResult:
     without_sent_row: int
 
 
-def _results_dir(store: Path, table_name: str) -> Path:
-    return store / ("iers" if table_name == IER_TABLE else "links")
+def _segments(
+    jobs: list[int], fresh: set[int], sizes: dict[int, int], limit: int
+) -> list[tuple[bool, list[int]]]:
+    """Runs of consecutive sends in JobID order: ``(True, group)`` to recompute (groups of at
+    most ``limit`` events), ``(False, run)`` to copy from the previous output."""
+    segments: list[tuple[bool, list[int]]] = []
+    run: list[int] = []
+    for position, job_id in enumerate(jobs):
+        run.append(job_id)
+        last = position == len(jobs) - 1
+        if last or (jobs[position + 1] in fresh) != (job_id in fresh):
+            if job_id in fresh:
+                groups = extract.plan_groups({j: sizes.get(j, 0) for j in run}, limit=limit)
+                segments.extend((True, group) for group in groups)
+            else:
+                segments.append((False, run))
+            run = []
+    return segments
 
 
 def aggregate_store(
     store: str | os.PathLike[str],
+    out: str | os.PathLike[str],
     *,
     job_ids: Iterable[int] | None = None,
     send_jobs: pl.LazyFrame | None = None,
     limit: int = extract.MAX_EVENTS_PER_GROUP,
-) -> list[int]:
-    """Recompute IERs and link details of some sends from the event store.
+) -> AggregateResult:
+    """Write the IER and link detail tables of the store's events into a local org folder.
+
+    One streaming pass: the events of each group of sends are scanned once, and their IERs and
+    link details go straight into the two output files (each sorted by IER key). Sends not
+    listed in ``job_ids`` are copied from the previous output tables, so an extract that
+    touched a few sends costs little more than those sends; a send the previous output lacks
+    is recomputed anyway. Each table is replaced atomically.
 
     Args:
         store: The event store folder (``ierkit.extract.land_events``).
-        job_ids: Sends to recompute; all stored sends when None.
-        send_jobs: Optional send details for email name, from and subject.
-        limit: Events per unit of work (bounds peak memory).
-
-    Returns:
-        The JobIDs recomputed, sorted.
-    """
-    store_path = Path(store)
-    base = extract.events_dir(store_path)
-    jobs = extract.stored_jobs(base) if job_ids is None else sorted(set(job_ids))
-    counted = extract.rows_per_job(extract.job_files(base, jobs))
-    sizes = {j: counted.get(j, 0) for j in jobs}
-    work = store_path / f".work-{uuid.uuid4().hex}"
-    try:
-        for group in extract.plan_groups(sizes, limit=limit):
-            events = extract.scan_events(store_path, job_ids=group)
-            ier_root, link_root = work / "iers", work / "links"
-            # Rows come out in the store's order (sorted by IER key): no sort needed.
-            iers = aggregate_iers(events, send_jobs=send_jobs)
-            links = aggregate_links(events)
-            pl.collect_all(
-                [
-                    iers.sink_parquet(
-                        pl.PartitionBy(ier_root, key="job_id", include_key=True),
-                        mkdir=True,
-                        lazy=True,
-                        # A cache rewritten into the output: cheap compression.
-                        compression="lz4",
-                    ),
-                    links.sink_parquet(
-                        pl.PartitionBy(link_root, key="job_id", include_key=True),
-                        mkdir=True,
-                        lazy=True,
-                        compression="lz4",
-                    ),
-                ]
-            )
-            for job_id in group:
-                for table_name, root in ((IER_TABLE, ier_root), (LINK_TABLE, link_root)):
-                    target = extract.job_folder(_results_dir(store_path, table_name), job_id)
-                    fresh = extract.job_folder(root, job_id)
-                    if fresh.exists():
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        extract._replace_folder(fresh, target)
-                    elif target.exists():
-                        # No clicks any more for this send (cannot happen with a growing
-                        # event set, but keep the store consistent).
-                        shutil.rmtree(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return jobs
-
-
-def scan_results(store: str | os.PathLike[str], table_name: str) -> pl.LazyFrame:
-    """The stored IERs (``individual_email_results``) or link details, in JobID order."""
-    spec = schema.table(table_name)
-    root = _results_dir(Path(store), table_name)
-    files = extract.job_files(root, extract.stored_jobs(root))
-    if not files:
-        extra = {"has_sent_row": pl.Boolean} if table_name == IER_TABLE else {}
-        return pl.LazyFrame(schema={**spec.polars_schema, **extra})
-    return pl.scan_parquet(files, hive_partitioning=False)
-
-
-def write_outputs(store: str | os.PathLike[str], out: str | os.PathLike[str]) -> AggregateResult:
-    """Write the store's IERs and link details into a local org folder (atomic per table).
-
-    Args:
-        store: The event store folder.
         out: The output folder; ``individual_email_results.parquet`` and
             ``individual_links.parquet`` are replaced.
+        job_ids: Sends whose events changed; None recomputes every stored send.
+        send_jobs: Optional send details for email name, from and subject.
+        limit: Events per group of sends (bounds peak memory; IER keys start with the
+            send's JobID, so groups are independent).
 
     Returns:
         Counts of what was written.
     """
     org = LocalOrg(out)
-    org.write_table(IER_TABLE, scan_results(store, IER_TABLE))
-    org.write_table(LINK_TABLE, scan_results(store, LINK_TABLE))
-    counts = scan_results(store, IER_TABLE).select(
-        pl.len(), (~pl.col("has_sent_row")).sum()
-    ).collect()
-    links = scan_results(store, LINK_TABLE).select(pl.len()).collect().item()
-    jobs = extract.stored_jobs(_results_dir(Path(store), IER_TABLE))
-    return AggregateResult(tuple(jobs), counts.item(0, 0), links, counts.item(0, 1))
+    targets = {name: org.table_path(name) for name in (IER_TABLE, LINK_TABLE)}
+    base = extract.events_dir(store)
+    jobs = extract.stored_jobs(base)
+    fresh = set(jobs) if job_ids is None else set(job_ids) & set(jobs)
+    if job_ids is not None and all(path.is_file() for path in targets.values()):
+        previous = set(
+            pl.scan_parquet(targets[IER_TABLE]).select(pl.col("job_id").unique())
+            .collect().get_column("job_id").to_list()
+        )  # fmt: skip
+        fresh |= set(jobs) - previous  # never written before: nothing to copy
+    else:
+        fresh = set(jobs)
+    sizes = extract.rows_per_job(extract.job_files(base, sorted(fresh)))
+    parts: dict[str, list[pl.LazyFrame]] = {IER_TABLE: [], LINK_TABLE: []}
+    for recompute, group in _segments(jobs, fresh, sizes, limit):
+        if recompute:
+            events = extract.scan_events(store, job_ids=group)
+            parts[IER_TABLE].append(aggregate_iers(events, send_jobs=send_jobs))
+            parts[LINK_TABLE].append(aggregate_links(events))
+        else:
+            for name, path in targets.items():
+                # The previous output is sorted by IER key: a run of whole sends stays sorted.
+                parts[name].append(pl.scan_parquet(path).filter(pl.col("job_id").is_in(group)))
+    out_path = Path(out)
+    out_path.mkdir(parents=True, exist_ok=True)
+    tmp = {name: out_path / f".{name}.{uuid.uuid4().hex}.tmp" for name in targets}
+    try:
+        sinks = []
+        for name, frames in parts.items():
+            spec = schema.table(name)
+            frame = pl.concat(frames) if frames else pl.LazyFrame(schema=spec.polars_schema)
+            # Lazy validation: a cast to the canonical schema, fused into the same pass.
+            sinks.append(schema.validate(name, frame).sink_parquet(tmp[name], lazy=True))
+        # Both tables from one pass: the plans share each group's scan.
+        pl.collect_all(sinks)
+        for name, path in targets.items():
+            with open(tmp[name], "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(tmp[name], path)
+    finally:
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+    counts = (
+        pl.scan_parquet(targets[IER_TABLE])
+        .select(pl.len(), pl.col("date_sent").null_count())
+        .collect()
+    )
+    links = pl.scan_parquet(targets[LINK_TABLE]).select(pl.len()).collect().item()
+    # Per-send results kept in the store by earlier versions are no longer read.
+    for stale in ("iers", "links"):
+        shutil.rmtree(Path(store) / stale, ignore_errors=True)
+    return AggregateResult(tuple(sorted(fresh)), counts.item(0, 0), links, counts.item(0, 1))
 
 
 def aggregate_extracts(
@@ -412,8 +435,10 @@ def aggregate_extracts(
     store_path = Path(out) / "event_store" if store is None else Path(store)
     landed = extract.land_events(paths, store_path, source_zone=source_zone, limit=limit)
     send_jobs = _send_jobs(paths, store_path)
-    aggregate_store(store_path, job_ids=landed.job_ids, send_jobs=send_jobs, limit=limit)
-    return landed, write_outputs(store_path, out)
+    written = aggregate_store(
+        store_path, out, job_ids=landed.job_ids, send_jobs=send_jobs, limit=limit
+    )
+    return landed, written
 
 
 def _send_jobs(paths: list[str | os.PathLike[str]], store: Path) -> pl.LazyFrame:

@@ -14,8 +14,8 @@ checksums against the selection in the org). Nothing is deleted: a local org rew
 whole table per delete request, which measures the local org, not the cleanup.
 
 Memory should stay flat as the count grows: the IERs stream from the org to the archive, link
-details are matched by hashing the (far fewer) links, and files hold at most
-``ierkit.archive.MAX_ROWS_PER_FILE`` rows.
+details are matched by hashing the (far fewer) links, and files hold
+about ``ierkit.archive.MAX_ROWS_PER_FILE`` rows, written one at a time.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ from ierkit.errors import IerkitError
 #: Tables a cleanup archives, children first (the order they are deleted in).
 ARCHIVED_TABLES: tuple[str, ...] = ("individual_links", "individual_email_results")
 
-#: Rows per archive file at most: bounds the memory of hashing and deleting one file.
+#: Rows per archive file, about (a month is split by a hash of the Id): bounds the memory of
+#: writing, hashing and deleting one file.
 MAX_ROWS_PER_FILE = 500_000
 
 MANIFEST_VERSION = 1
@@ -139,37 +140,61 @@ class ArchiveStore:
             self.fs.rm_file(self.path(relative))
         return len(files)
 
-    def write_partitioned(self, table_name: str, run_id: str, frame: pl.LazyFrame) -> list[str]:
-        """Stream ``frame`` into year/month partitions of ``table_name``.
+    def write_partitioned(
+        self, table_name: str, run_id: str, frame: pl.LazyFrame, *, date_column: str
+    ) -> list[str]:
+        """Stream ``frame`` into year/month partitions of ``table_name``, one file at a time.
+
+        Each month is its own query (a range filter on ``date_column``, which a Parquet scan
+        answers from row-group statistics), split into files of about ``MAX_ROWS_PER_FILE``
+        rows by a hash of the Id, each streamed to disk by a plain ``sink_parquet``. Memory is
+        bound by one file, however many records and months the selection holds: polars'
+        partitioned sink (``pl.PartitionBy``) held several hundred MiB more, growing with
+        the selection. Hashing rather than slicing keeps the split exact when ``frame``'s row
+        order differs between runs of the query (joins, in the streaming engine).
 
         Args:
             table_name: Canonical table name; its folder under the root.
             run_id: Names the files, so several runs can share a partition.
-            frame: The records in the canonical schema plus ``year`` and ``month`` (Int32) columns,
-                which become folder names only.
+            frame: The records: the canonical columns of the table, plus ``date_column`` when
+                it is not one of them (it then becomes a folder name only).
+            date_column: The UTC datetime whose year and month name each record's partition.
 
         Returns:
             Relative paths of the files written, sorted.
+
+        Raises:
+            ArchiveError: When some record has no ``date_column`` (its month is unknown).
         """
         check_run_id(run_id)
-
-        def file_path(args: pl.io.partition.FileProviderArgs) -> str:
-            keys = args.partition_keys
-            year, month = int(keys["year"][0]), int(keys["month"][0])
-            name = f"{run_id}-{args.index_in_partition:04d}.parquet"
-            return f"year={year:04d}/month={month:02d}/{name}"
-
-        frame.sink_parquet(
-            pl.PartitionBy(
-                self.url(table_name),
-                key=["year", "month"],
-                include_key=False,
-                max_rows_per_file=MAX_ROWS_PER_FILE,
-                approximate_bytes_per_file=None,
-                file_path_provider=file_path,
-            ),
-            mkdir=True,
+        date = pl.col(date_column)
+        # One cheap pass over the date column only: months and their record counts.
+        months = (
+            frame.group_by(year=date.dt.year(), month=date.dt.month())
+            .agg(records=pl.len())
+            .sort("year", "month", nulls_last=True)
+            .collect()
         )
+        undated = months.filter(pl.col("year").is_null())["records"].sum()
+        if undated:
+            raise ArchiveError(
+                f"{table_name}: {undated:,} records have no {date_column}: their archive month "
+                "is unknown"
+            )
+        columns = schema.table(table_name).column_names
+        for year, month, records in months.iter_rows():  # one row per month
+            start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+            end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+            in_month = frame.filter((date >= start) & (date < end)).select(columns)
+            n_files = -(-records // MAX_ROWS_PER_FILE)
+            folder = f"{table_name}/year={year:04d}/month={month:02d}"
+            for index in range(n_files):
+                part = in_month
+                if n_files > 1:
+                    part = in_month.filter(pl.col("id").hash(seed=0) % n_files == index)
+                part.sink_parquet(
+                    self.url(f"{folder}/{run_id}-{index:04d}.parquet"), mkdir=True
+                )
         return self.run_files(table_name, run_id)
 
     def scan_files(self, table_name: str, files: Sequence[str]) -> pl.LazyFrame:

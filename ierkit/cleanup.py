@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import signal
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -801,17 +802,24 @@ class _Run:
                 continue
             self.ledger.begin(step)
             self.store.remove_run_files(table, self.run_id)
+            # Month by month, file by file: memory stays flat as the selection grows.
             if table == IERS:
-                frame = select_iers(self.org, self.criteria).with_columns(
-                    _partition_columns(pl.col("date_sent"))
+                iers = select_iers(self.org, self.criteria)
+                files = self.store.write_partitioned(
+                    table, self.run_id, iers, date_column="date_sent"
                 )
             else:
                 archived_iers = self.store.scan_files(IERS, self.store.run_files(IERS, self.run_id))
-                frame = select_links(self.org, self.criteria, parents=archived_iers).with_columns(
-                    _partition_columns(pl.col("send_date"))
-                )
-            columns = [*schema.table(table).column_names, *_PARTITION_KEYS]
-            files = self.store.write_partitioned(table, self.run_id, frame.select(columns))
+                links = select_links(self.org, self.criteria, parents=archived_iers)
+                columns = [*schema.table(table).column_names, "send_date"]
+                # The link selection joins the IERs: stream it once to a local staging file
+                # rather than running the join again for every month and file.
+                with tempfile.TemporaryDirectory(prefix="ierkit-links-") as staging:
+                    staged = Path(staging) / "links.parquet"
+                    links.select(columns).sink_parquet(staged)
+                    files = self.store.write_partitioned(
+                        table, self.run_id, pl.scan_parquet(staged), date_column="send_date"
+                    )
             self.ledger.end(step, files=len(files))
         self.progress("archive", total, total)
 

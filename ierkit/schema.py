@@ -384,6 +384,10 @@ def _castable(source: pl.DataType, target: pl.DataType) -> bool:
 
 def _cast_expr(column: Column, source: pl.DataType) -> pl.Expr:
     expr = pl.col(column.name)
+    if source == column.dtype:
+        # No cast at all: a filter on the column then reaches the Parquet scan (row groups
+        # skipped by their statistics) instead of running after every row is decoded.
+        return expr
     if isinstance(column.dtype, pl.Datetime) and isinstance(source, pl.Datetime):
         if source.time_zone is None:
             # A naive timestamp inside ierkit is UTC by convention.

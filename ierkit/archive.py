@@ -58,6 +58,11 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+#: Object-storage protocols polars reads and writes itself (through object_store); fsspec lists
+#: and hashes the same files. Other fsspec filesystems are refused rather than misread.
+POLARS_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "gcp", "az", "azure", "abfs", "abfss", "adl"})
+
+
 class ArchiveStore:
     """An archive root on any fsspec filesystem.
 
@@ -74,6 +79,12 @@ class ArchiveStore:
         self.root = root.rstrip("/")
         # Nothing is created here: a dry run must leave the archive location untouched.
         self.is_local = "file" in _protocols(self.fs)
+        if not self.is_local and not set(_protocols(self.fs)) & POLARS_PROTOCOLS:
+            # polars would take the URL for a local path and write the archive somewhere else.
+            raise ArchiveError(
+                f"{text}: archives go to a local folder or to object storage polars writes "
+                f"natively ({', '.join(sorted(POLARS_PROTOCOLS))}), not {self.fs.protocol!r}"
+            )
 
     def __repr__(self) -> str:
         return f"<ArchiveStore {self.location}>"

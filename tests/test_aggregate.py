@@ -186,6 +186,20 @@ def test_contact_and_lead_from_subscriber_key(key: str, contact: str | None, lea
     assert (row["contact_id"], row["lead_id"], row["subscriber_key"]) == (contact, lead, key)
 
 
+def test_every_character_case_counts_in_the_id_check() -> None:
+    # Each of the 15 characters has its own bit in the suffix: flipping the case of any letter
+    # without fixing the suffix makes the key invalid; with the right suffix it is valid again.
+    base = "003aBcDeFgHiJkL"
+    keys = []
+    for i in range(3, 15):
+        flipped = base[:i] + base[i].swapcase() + base[i + 1 :]
+        keys += [flipped + ids.to_18(base)[15:], ids.to_18(flipped)]
+    result = aggregate.with_person_ids(pl.LazyFrame({"subscriber_key": keys})).collect()
+    valid = result.get_column("contact_id").is_not_null().to_list()
+    assert valid == [False, True] * 12
+    assert result.get_column("lead_id").null_count() == len(keys)
+
+
 def test_ier_frame_validates_against_the_schema() -> None:
     result = iers(ev("Sent", 0), ev("Sent", 0, LEAD, sid=12), ev("Open", 3, None, sid=9))
     validated = schema.validate("individual_email_results", result)
@@ -380,3 +394,52 @@ def test_demo_extract_matches_the_orgs_healthy_iers(demo_path: Path, tmp_path: P
     for column in columns:
         differ = compared.filter(pl.col(column).ne_missing(pl.col(f"{column}_mine")))
         assert differ.height == 0, f"{column}: {differ.head(3)}"
+
+
+def test_output_tables_are_sorted_by_ier_key(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    aggregate.aggregate_extracts([write_extract(tmp_path / "e", range(0, 4))], out)
+    ier_table = pl.read_parquet(out / "individual_email_results.parquet")
+    key = ["job_id", "batch_id", "subscriber_key", "subscriber_id"]
+    assert ier_table.equals(ier_table.sort(key, nulls_last=True))
+    assert ier_table.get_column("subscriber_key").to_list() == sorted([CONTACT, LEAD])
+    link_table = pl.read_parquet(out / "individual_links.parquet")
+    assert link_table.get_column("link_url").to_list() == ["https://x/1", "https://x/3"]
+
+
+def test_untouched_sends_are_copied_and_missing_ones_recomputed(tmp_path: Path) -> None:
+    folder = tmp_path / "x"
+    folder.mkdir()
+    rows = [f"1,{job},{CONTACT},,11,5,{mc(job)},Sent,0," for job in (100, 101, 102)]
+    (folder / "Sent.csv").write_text("\n".join([HEAD, *rows]) + "\n")
+    out = tmp_path / "out"
+    aggregate.aggregate_extracts([folder], out)
+    store = out / "event_store"
+    before, _ = tables(out)
+    # Only job 101 recomputed: 100 and 102 come from the previous output, in key order.
+    result = aggregate.aggregate_store(store, out, job_ids=[101])
+    after, _ = tables(out)
+    assert result.job_ids == (101,) and after.equals(before)
+    written = pl.read_parquet(out / "individual_email_results.parquet")
+    assert written.get_column("job_id").to_list() == [100, 101, 102]
+    # Without a previous output there is nothing to copy: every send is recomputed.
+    (out / "individual_email_results.parquet").unlink()
+    result = aggregate.aggregate_store(store, out, job_ids=[101])
+    assert result.job_ids == (100, 101, 102) and tables(out)[0].equals(before)
+
+
+@pytest.mark.parametrize(
+    ("fresh", "limit", "expected"),
+    [
+        ({1, 2, 3, 4}, 10, [(True, [1, 2, 3, 4])]),
+        ({1, 2, 3, 4}, 2, [(True, [1, 2]), (True, [3, 4])]),
+        ({2}, 10, [(False, [1]), (True, [2]), (False, [3, 4])]),
+        ({1, 4}, 10, [(True, [1]), (False, [2, 3]), (True, [4])]),
+        (set(), 10, [(False, [1, 2, 3, 4])]),
+    ],
+)
+def test_segments_alternate_recomputed_groups_and_copied_runs(
+    fresh: set[int], limit: int, expected: list[tuple[bool, list[int]]]
+) -> None:
+    sizes = {1: 1, 2: 1, 3: 1, 4: 1}
+    assert aggregate._segments([1, 2, 3, 4], fresh, sizes, limit) == expected

@@ -443,3 +443,21 @@ def test_segments_alternate_recomputed_groups_and_copied_runs(
 ) -> None:
     sizes = {1: 1, 2: 1, 3: 1, 4: 1}
     assert aggregate._segments([1, 2, 3, 4], fresh, sizes, limit) == expected
+
+
+def test_passes_through_part_files_give_the_same_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beyond ONE_PASS_EVENTS, batches go through part files: same rows, same order.
+    folder = tmp_path / "x"
+    folder.mkdir()
+    rows = [f"1,{job},{key},,{sid},5,{mc(job)},Sent,0,"
+            for job in range(100, 106) for key, sid in ((LEAD, 12), (CONTACT, 11))]  # fmt: skip
+    (folder / "Sent.csv").write_text("\n".join([HEAD, *rows]) + "\n")
+    aggregate.aggregate_extracts([folder], tmp_path / "one")
+    monkeypatch.setattr(aggregate, "ONE_PASS_EVENTS", 3)
+    aggregate.aggregate_extracts([folder], tmp_path / "parts", limit=2)
+    name = "individual_email_results.parquet"
+    one, parts = pl.read_parquet(tmp_path / "one" / name), pl.read_parquet(tmp_path / "parts" / name)
+    assert parts.height == 12 and parts.equals(one)
+    assert not list((tmp_path / "parts").glob(".aggregate-*"))

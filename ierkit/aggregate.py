@@ -37,7 +37,9 @@ Incremental merge: see ``ierkit.extract`` for why the state is the deduplicated 
 of the sends an extract touched are recomputed, one group of sends at a time (IER keys start
 with job_id, so sends are independent: peak memory is bounded by the group size, not by the
 number of IERs), and the rows of every other send are copied from the previous output. Each
-table is written once, sorted by IER key, and replaced atomically.
+table is sorted by IER key and replaced atomically. Up to ``ONE_PASS_EVENTS`` events go
+straight into the tables; beyond that each pass goes to a part file first (the engine holds a
+pass's results in memory), then one streaming copy joins the parts.
 
 Speed (``benchmarks/aggregate.py``): the cost beyond a bare ``group_by`` count is the sort (for
 deterministic files), the Id strings (``id``, ``contact_id``/``lead_id``) and the wider output;

@@ -38,7 +38,15 @@ from ierkit import storage
 from ierkit.errors import IerkitError
 from ierkit.orgs.base import Org
 from ierkit.programmes import PROGRAMME_SEPARATOR, programme_expr
-from ierkit.reports import BOUNCED, CLICKED, NO_CAMPAIGN, OPENED, ReportTables, sends
+from ierkit.reports import (
+    BOUNCED,
+    CLICKED,
+    NO_CAMPAIGN,
+    OPENED,
+    ReportTables,
+    as_tables,
+    sends,
+)
 
 __all__ = [
     "GROUPINGS",
@@ -117,14 +125,6 @@ class DecisionThresholds:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _tables(source: ReportTables | Org) -> ReportTables:
-    if isinstance(source, ReportTables):
-        return source
-    if isinstance(source, Org):
-        return ReportTables.from_org(source)
-    raise DecisionError(f"expected ReportTables or an Org, got {type(source).__name__}")
 
 
 def _utc(instant: dt.datetime) -> dt.datetime:
@@ -292,7 +292,7 @@ def programme_measures(
         _check_days(name, value)
     if history_days is not None:
         _check_days("history_days", history_days)
-    tables = _tables(source)
+    tables = as_tables(source)
     since = None if history_days is None else as_of - dt.timedelta(days=history_days)
     followup = dt.timedelta(days=followup_days)
     settle = followup + dt.timedelta(days=grace_days)
@@ -643,7 +643,7 @@ def plan_from_history(
     as_of = _utc(as_of)
     if months <= 0:
         raise DecisionError(f"months must be positive, got {months}")
-    tables = _tables(source)
+    tables = as_tables(source)
     since = as_of - dt.timedelta(days=months * storage.DAYS_PER_MONTH)
     rows = _ier_rows(tables, as_of=as_of, since=None, group_by=group_by, separator=separator)
     recent = pl.col("date_sent") > since

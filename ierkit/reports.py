@@ -157,7 +157,8 @@ class ReportTables:
         return cls(**{k: _conform(_TABLE_FIELDS[k], v) for k, v in frames.items()})
 
 
-def _tables(source: ReportTables | Org) -> ReportTables:
+def as_tables(source: ReportTables | Org) -> ReportTables:
+    """The tables of a source: ``ReportTables`` as given, or read from an ``Org``."""
     if isinstance(source, ReportTables):
         return source
     if isinstance(source, Org):
@@ -236,7 +237,7 @@ def recipients(
         ``email``, ``owner_id``, ``owner_name`` (``NO_OWNER`` when unknown), ``owner_email``, then
         ``extra_fields``; sorted by ``recipient_id``.
     """
-    return _recipients(_tables(source), extra_fields).sort("recipient_id")
+    return _recipients(as_tables(source), extra_fields).sort("recipient_id")
 
 
 def _recipients(tables: ReportTables, extra_fields: Sequence[str] = ()) -> pl.LazyFrame:
@@ -288,7 +289,7 @@ def sends(source: ReportTables | Org) -> pl.LazyFrame:
         name of an Email Send, the name of a Triggered Send), ``subject_line``, ``campaign_id``,
         ``campaign_name`` (``NO_CAMPAIGN`` when none), ``campaign_type``; sorted by ``send_id``.
     """
-    tables = _tables(source)
+    tables = as_tables(source)
     campaigns = tables.campaigns.select(
         campaign_id=pl.col("id"), campaign_name=pl.col("name"), campaign_type=pl.col("type")
     )
@@ -407,7 +408,7 @@ def engagement_worklist(
         ``link_urls``, ``followed_up``, ``first_follow_up_at``. Sorted by owner name, owner Id,
         latest click first, then recipient and IER Id.
     """
-    tables = _tables(source)
+    tables = as_tables(source)
     end = _as_of(as_of)
     start = end - _days(days, "days")
     clicks = (
@@ -545,7 +546,7 @@ def no_response(
         ``date_sent``, ``days_since_sent``. Sorted by campaign name, send date (newest first),
         send Id, owner name, recipient name, IER Id.
     """
-    tables = _tables(source)
+    tables = as_tables(source)
     end = _as_of(as_of)
     silent = (
         _due_delivered(tables, end, wait_days, max_age_days)
@@ -603,7 +604,7 @@ def no_response_by_send(
         ``no_response_share`` (over delivered); sorted by campaign name, newest send first,
         send Id.
     """
-    tables = _tables(source)
+    tables = as_tables(source)
     end = _as_of(as_of)
     send_info = sends(tables).select(
         "send_id", "send_type", "campaign_id", "campaign_name", subject_of_send="subject_line"
@@ -675,7 +676,7 @@ def link_interest(
     Raises:
         ReportError: When the pattern is empty or not a valid regular expression.
     """
-    tables = _tables(source)
+    tables = as_tables(source)
     start, end = _utc(since, "since"), _utc(until, "until")
     if not pattern:
         raise ReportError("link_interest: pattern is empty; give text such as 'pricing'")
@@ -864,7 +865,7 @@ def campaign_summary(
         ``campaign_id``, ``campaign_name``, ``campaign_type``, ``SUMMARY_COUNTS``,
         ``RATE_COLUMNS``; by campaign name, campaign Id.
     """
-    tables = _tables(source)
+    tables = as_tables(source)
     send_info = sends(tables).select("send_id", "campaign_id", "campaign_name", "campaign_type")
     counts = (
         _per_send_week(tables, since, until)
@@ -889,7 +890,7 @@ def owner_summary(
     Returns:
         ``owner_id``, ``owner_name``, ``SUMMARY_COUNTS``, ``RATE_COLUMNS``; by owner name, Id.
     """
-    tables = _tables(source)
+    tables = as_tables(source)
     owners = _recipients(tables).select("recipient_id", "owner_id", "owner_name")
     counts = (
         _per_recipient(tables, since, until)
@@ -922,7 +923,7 @@ def segment_summary(
         ReportError: When ``segment`` is not one of ``SEGMENT_FIELDS``.
     """
     _check_segment(segment)
-    tables = _tables(source)
+    tables = as_tables(source)
     values = _recipients(tables, [segment]).select("recipient_id", segment_value=pl.col(segment))
     counts = (
         _per_recipient(tables, since, until)
@@ -953,7 +954,7 @@ def programme_trend(
         ``week_start`` (Date), ``programme``, ``SUMMARY_COUNTS``, ``RATE_COLUMNS``; by week
         then programme.
     """
-    tables = _tables(source)
+    tables = as_tables(source)
     counts = (
         _per_send_week(tables, since, until)
         .filter(pl.col("week_start").is_not_null())
@@ -989,7 +990,7 @@ def click_heatmap(
         zoneinfo.ZoneInfo(time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ReportError(f"click_heatmap: unknown time zone {time_zone!r}") from None
-    tables = _tables(source)
+    tables = as_tables(source)
     links = tables.links.filter(pl.col("last_clicked").is_not_null())
     if since is not None:
         links = links.filter(pl.col("last_clicked") >= _utc(since, "since"))
@@ -1065,7 +1066,7 @@ def all_reports(
     Returns:
         The collected reports by name (``REPORT_NAMES``).
     """
-    tables = _tables(source)
+    tables = as_tables(source)
     end = _as_of(as_of)
     plans = {
         "engagement_worklist": engagement_worklist(tables, as_of=end, days=worklist_days),

@@ -11,7 +11,7 @@ import pytest
 from ierkit import cli, prereq, schema
 from ierkit.orgs import LocalOrg
 from tests.sfserver import serve
-from tests.test_salesforce import T0, canonical, connect, fake, jwt_env, rsa_key, sfid  # noqa: F401
+from tests.test_salesforce import T0, canonical, connect, fake, jwt_env, sfid
 
 AS_OF = T0 + dt.timedelta(days=5)
 

@@ -18,7 +18,7 @@ from ierkit import cleanup, demo
 from ierkit.cleanup import VerificationError, cleanup_criteria, run_cleanup, select_iers, select_links
 from ierkit.orgs.salesforce import SalesforceOrg
 from tests.sfserver import RunningServer, load_local_org, serve
-from tests.test_salesforce import connect, fake, jwt_env, rsa_key  # noqa: F401 (fixture)
+from tests.test_salesforce import connect, fake, jwt_env
 
 IERS, LINKS = "individual_email_results", "individual_links"
 LOCKED = "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:--"

@@ -8,7 +8,6 @@ notebooks run with ``source="salesforce"`` unchanged, leaving no secret in what 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from ierkit import decision, demo, matching, reports, weekly
 from ierkit.orgs import LocalOrg, Org
 from tests.sfserver import RunningServer, load_local_org, serve
-from tests.test_salesforce import connect, fake, jwt_env, rsa_key  # noqa: F401 (fixture)
+from tests.test_salesforce import connect, fake, jwt_env
 
 AS_OF = demo.as_of_instant(demo.DEMO_AS_OF)
 DISTINCTIVE_PASSWORD = "e2e-Pa55word-QQZX-9931-never-print-me"

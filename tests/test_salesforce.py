@@ -9,8 +9,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ierkit import ids, schema
 from ierkit.orgs import LocalOrg, OrgError
@@ -113,23 +111,6 @@ def small_org(n_iers: int = 250) -> dict[str, pl.DataFrame]:
     )
     return {"contacts": contacts, "email_sends": sends, "individual_email_results": iers,
             "individual_links": links}
-
-
-@pytest.fixture(scope="module")
-def rsa_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path_factory.mktemp("key") / "server.key"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return path, public
 
 
 def fake(tables: dict[str, pl.DataFrame], rsa_key: tuple[Path, bytes], **options) -> FakeSalesforce:

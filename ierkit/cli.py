@@ -121,6 +121,10 @@ def _add_weekly(sub: argparse._SubParsersAction) -> Runner:
     parser.add_argument("--out", default="outputs", help="folder of week folders (default outputs)")
     parser.add_argument("--window-days", type=int, default=7, help="worklist window (default 7)")
     parser.add_argument(
+        "--extract", default=None,
+        help="Marketing Cloud tracking extract for the sync-health report (default: the demo's)",
+    )  # fmt: skip
+    parser.add_argument(
         "--email", action="store_true",
         help="send each owner their worklist over SMTP (IERKIT_SMTP_* environment variables)",
     )  # fmt: skip
@@ -137,6 +141,7 @@ def _add_weekly(sub: argparse._SubParsersAction) -> Runner:
             as_of=as_of,
             out_root=Path(args.out),
             window_days=args.window_days,
+            extract=args.extract,
             email=args.email,
             execution_timeout=args.cell_timeout,
             progress=lambda line: print(line, flush=True),

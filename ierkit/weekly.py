@@ -280,6 +280,7 @@ def run_weekly(
     notebook_folder: Path | None = None,
     worklist: Callable[[], pl.DataFrame] | None = None,
     window_days: int = 7,
+    extract: str | None = None,
     email: bool = False,
     smtp: SmtpSettings | None = None,
     kernel_name: str | None = None,
@@ -297,6 +298,9 @@ def run_weekly(
         worklist: Returns the collected engagement worklist with owner columns; by default the
             engagement worklist of ``source`` for the ``window_days`` before ``as_of``.
         window_days: The worklist's look-back window.
+        extract: The Marketing Cloud tracking extract the sync-health notebook matches against;
+            the demo's own when None. Without one, a source other than the demo skips that
+            notebook (said in the progress lines).
         email: Send each owner their worklist over SMTP (settings from the environment).
         smtp: SMTP settings; read from the environment when None and ``email`` is true.
         kernel_name: Jupyter kernel to run the notebooks with (the notebook's own when None).
@@ -326,8 +330,14 @@ def run_weekly(
         shutil.rmtree(staging)
     staging.mkdir()
     result = WeeklyResult(folder=final)
-    parameters = {"source": str(source), "as_of": as_of.isoformat(), "window_days": window_days}
+    parameters = {
+        "source": str(source),
+        "as_of": as_of.isoformat(),
+        "window_days": window_days,
+        "extract": extract or "",
+    }
     source_dir = notebook_folder or notebooks_dir()
+    notebooks = [name for name in notebooks if _has_extract(name, source, extract, progress)]
     try:
         for index, name in enumerate(notebooks, start=1):
             started = time.perf_counter()
@@ -368,6 +378,22 @@ def run_weekly(
         result.emailed = send_messages(messages, smtp)
         progress(f"emailed {len(result.emailed)} owners through {smtp.host}")
     return result
+
+
+def _has_extract(
+    name: str, source: str, extract: str | None, progress: Callable[[str], None]
+) -> bool:
+    """False (and a progress line) for the sync-health notebook when there is no extract."""
+    if name != "sync_health.ipynb":
+        return True
+    from ierkit import matching
+
+    try:
+        matching.default_extract(source, extract)
+    except IerkitError:
+        progress(f"{name}: skipped, no tracking extract for source {source!r} (pass --extract)")
+        return False
+    return True
 
 
 def _default_worklist(source: str, as_of: dt.date, window_days: int) -> Callable[[], pl.DataFrame]:

@@ -221,3 +221,23 @@ def test_weekly_run_on_the_demo_org_produces_every_file(tmp_path: Path, demo_pat
         assert sorted(rows["ier_id"].to_list()) == sorted(want["ier_id"].to_list())
     with_email = expected.filter(pl.col("owner_email").is_not_null())["owner_id"].n_unique()
     assert len(result.messages) == with_email
+
+
+def test_without_an_extract_sync_health_is_skipped_and_said(
+    tmp_path: Path, small_demo_path: Path
+) -> None:
+    import shutil
+
+    shutil.copytree(small_demo_path, tmp_path / "org", ignore=shutil.ignore_patterns("*.zip"))
+    lines: list[str] = []
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    for name in ("sync_health.ipynb", "one.ipynb"):
+        _notebook(folder, name, ["print('ran', source)"])
+    result = weekly.run_weekly(
+        source=str(tmp_path / "org"), as_of=AS_OF, out_root=tmp_path / "out",
+        notebooks=["sync_health.ipynb", "one.ipynb"], notebook_folder=folder,
+        worklist=_worklist, progress=lines.append,
+    )  # fmt: skip
+    assert [p.name for p in result.notebooks] == ["one.ipynb"]
+    assert any("sync_health.ipynb: skipped, no tracking extract" in line for line in lines)

@@ -49,8 +49,11 @@ def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_archive_in_s3_is_verified_then_deleted_and_read_back(
-    bucket: str, small_demo_path: Path, tmp_path: Path
+    bucket: str, small_demo_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A remote archive's ledger is kept in the cache folder: a fresh one per test, so a ledger
+    # left by an earlier test run for the same URL and run id is never taken for this run's.
+    monkeypatch.setenv("IERKIT_CACHE_DIR", str(tmp_path / "cache"))
     shutil.copytree(small_demo_path, tmp_path / "org")
     org = LocalOrg(tmp_path / "org")
     before = {t: org.table(t).collect() for t in (IERS, LINKS)}

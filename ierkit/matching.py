@@ -1014,17 +1014,7 @@ def resolve_as_of(
         return demo.as_of_instant(day or demo.DEMO_AS_OF)
     if day is not None:
         return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    if org is None or hasattr(org, "describe_layouts"):
-        # A Salesforce org is live: judge it now.
-        return dt.datetime.now(dt.UTC)
-    stamps = ("date_sent", "created_date", "system_modstamp", "tracking_as_of")
-    latest = [
-        org.table(name).select(pl.max_horizontal(*(pl.col(c).max() for c in stamps)))
-        for name in ("email_sends", "individual_email_results")
-        if org.has_table(name)
-    ]
-    values = [v for v in pl.concat(latest).collect().to_series().to_list() if v] if latest else []
-    return _utc(max(values)) if values else dt.datetime.now(dt.UTC)
+    return _utc(org.data_as_of()) if org is not None else dt.datetime.now(dt.UTC)
 
 
 def default_extract(source: str, extract_path: str | os.PathLike[str] | None) -> str:

@@ -62,7 +62,9 @@ def report_date(as_of: str | dt.date | None, source: str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(as_of).strip())
     except ValueError:
-        raise ParameterError(f"parameter as_of: {as_of!r} is not a date of the form YYYY-MM-DD")
+        raise ParameterError(
+            f"parameter as_of: {as_of!r} is not a date of the form YYYY-MM-DD"
+        ) from None
 
 
 def end_of_day(day: dt.date) -> dt.datetime:

@@ -134,20 +134,6 @@ def _recent_iers(org: Org, since: dt.datetime) -> pl.LazyFrame:
     return org.table("individual_email_results").filter(pl.col("date_sent") >= since)
 
 
-def _default_as_of(org: Org) -> dt.datetime:
-    if _is_salesforce(org):
-        return dt.datetime.now(dt.UTC)
-    # A local org is frozen when it was pulled or generated: judge it as of its last change.
-    stamps = ("date_sent", "created_date", "system_modstamp", "tracking_as_of")
-    latest = [
-        org.table(t).select(pl.max_horizontal(*(pl.col(c).max() for c in stamps)).alias("latest"))
-        for t in ("email_sends", "individual_email_results")
-        if org.has_table(t)
-    ]
-    values = [v for v in pl.concat(latest).collect().to_series().to_list() if v] if latest else []
-    return max(values) if values else dt.datetime.now(dt.UTC)
-
-
 def _check_tracking(org: Org, as_of: dt.datetime, since: dt.datetime, days: int) -> Row:
     name = "individual tracking on recent sends"
     if not org.has_table("email_sends"):
@@ -283,7 +269,7 @@ def check_prerequisites(
         One row per check, in a fixed order: ``check``, ``status`` (``pass``, ``fail``,
         ``cannot tell``), ``detail`` and ``fix`` (what to do, in words; empty on a pass).
     """
-    when = as_of or _default_as_of(org)
+    when = as_of or org.data_as_of()
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     since = when - dt.timedelta(days=days)

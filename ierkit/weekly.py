@@ -419,7 +419,7 @@ def _write_worklists(
     outbox.mkdir()
     sender = smtp.sender if smtp else "ierkit@localhost"
     messages = []
-    for name, address, stem, rows, page in owner_documents(frame, week=week):
+    for _name, address, stem, rows, page in owner_documents(frame, week=week):
         csv_path = lists / f"{stem}.csv"
         rows.write_csv(csv_path)
         (lists / f"{stem}.html").write_text(page, encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -72,6 +73,24 @@ class Org(abc.ABC):
             for name in wanted
             if self.has_table(name)
         }
+
+    def data_as_of(self) -> dt.datetime:
+        """The instant the org's data describes, for judging "recent" when no date is given.
+
+        A local org is frozen when it was pulled or generated: its last change to a send or
+        an IER (sent, created, modified or tracked); now when it holds none. A live org
+        overrides this with now.
+        """
+        stamps = ("date_sent", "created_date", "system_modstamp", "tracking_as_of")
+        latest = [
+            self.table(name).select(pl.max_horizontal(*(pl.col(c).max() for c in stamps)))
+            for name in ("email_sends", "individual_email_results")
+            if self.has_table(name)
+        ]
+        if not latest:
+            return dt.datetime.now(dt.UTC)
+        values = [v for v in pl.concat(latest).collect().to_series().to_list() if v]
+        return max(values) if values else dt.datetime.now(dt.UTC)
 
     def storage_limits(self) -> StorageLimits | None:
         """The org's reported data storage, or None where the org does not report it."""

@@ -624,6 +624,10 @@ class SalesforceOrg(Org):
         counts = {o["name"]: int(o["count"]) for o in (result or {}).get("sObjects", [])}
         return {n: counts.get(schema.table(n).sobject, 0) for n in wanted}
 
+    def data_as_of(self) -> dt.datetime:
+        """A live org describes now."""
+        return dt.datetime.now(dt.UTC)
+
     def storage_limits(self) -> StorageLimits:
         """``DataStorageMB`` from ``/limits``."""
         result = self._call("storage limits", lambda sf: sf.limits())

@@ -62,6 +62,8 @@ KEY = ["job_id", "batch_id", "subscriber_key"]
 IER_KEY = list(aggregate.IER_KEY)
 START = dt.datetime(2026, 5, 20, 14, 0)
 PANDAS_ROWS = 10_000_000
+#: Marks a complete data folder; the name changes when the synthetic data does.
+READY = "ready-store-order"
 
 
 # --- synthetic data -----------------------------------------------------------------------
@@ -110,15 +112,18 @@ def synthesise(n_events: int, store: Path) -> int:
     total = 0
     chunk_rows = 2_000_000
     for job_id, batch_id, n, offset, hours in _sends(scale):
-        for part, first in enumerate(range(0, n, chunk_rows)):
+        parts = []
+        for first in range(0, n, chunk_rows):
             m = min(chunk_rows, n - first)
             who = (offset + first + np.arange(m)) % population
             sent_at = START + dt.timedelta(hours=hours)
-            frame = _events_for(rng, who, population, job_id, batch_id, sent_at, job_id % 7)
-            folder = extract.job_folder(base, job_id)
-            folder.mkdir(parents=True, exist_ok=True)
-            frame.write_parquet(folder / f"b{batch_id:04d}-{part:03d}.parquet")
-            total += frame.height
+            parts.append(_events_for(rng, who, population, job_id, batch_id, sent_at, job_id % 7))
+        # As ierkit.extract.land_events writes the store: in store order, one file per batch.
+        frame = pl.concat(parts).sort(extract.EVENT_ORDER, nulls_last=True)
+        folder = extract.job_folder(base, job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(folder / f"b{batch_id:04d}.parquet")
+        total += frame.height
     return total
 
 
@@ -194,7 +199,7 @@ def _events_for(rng, who, population, job_id, batch_id, sent_at, link_seed) -> p
             )
         ),
         is_unique=pl.lit(None, pl.Boolean),
-    ).sort("subscriber_key", "subscriber_id", "event_time")
+    )
 
 
 _CSV_FILES = {"Sent": "Sent.csv", "Open": "Opens.csv", "Click": "Clicks.csv",
@@ -507,17 +512,17 @@ def main() -> None:
         n = _size(size)
         data = args.data / size
         store = data / "store"
-        if not (data / "ready").exists():
+        if not (data / READY).exists():
             shutil.rmtree(data, ignore_errors=True)
             data.mkdir(parents=True)
             t0 = time.perf_counter()
             events = synthesise(n, store)
             if not args.no_csv:
                 write_extract_zip(store, data / "tracking_extract.zip")
-            (data / "ready").write_text(str(events))
+            (data / READY).write_text(str(events))
             print(f"{size}: synthesised {events:,} events in {time.perf_counter() - t0:.0f} s",
                   flush=True)  # fmt: skip
-        events = int((data / "ready").read_text())
+        events = int((data / READY).read_text())
         cases = args.cases or ["bare_count", "plain_query", "plain_query_links",
                                "ierkit_parquet", "ierkit_csv", "pandas"]  # fmt: skip
         if n > PANDAS_ROWS and "pandas" in cases and args.cases is None:

@@ -32,19 +32,28 @@ Cloud Connect writes an IER at all.
 Link details (``aggregate_links``): one row per IER per URL clicked, with total clicks, last
 click and the link name (Alias/LinkName).
 
-Incremental merge: see ``ierkit.extract`` for why the state is the deduplicated event store.
-``aggregate_store`` writes both output tables in one streaming pass: the IERs and link details
-of the sends an extract touched are recomputed, one group of sends at a time (IER keys start
-with job_id, so sends are independent: peak memory is bounded by the group size, not by the
-number of IERs), and the rows of every other send are copied from the previous output. Each
-table is sorted by IER key and replaced atomically. Up to ``ONE_PASS_EVENTS`` events go
-straight into the tables; beyond that each pass goes to a part file first (the engine holds a
-pass's results in memory), then one streaming copy joins the parts.
+- ``list_id``: the ListID of the Sent row (the list the email went to); an IER without a Sent
+  row takes its first event's.
 
-Speed (``benchmarks/aggregate.py``): the cost beyond a bare ``group_by`` count is the sort (for
-deterministic files), the Id strings (``id``, ``contact_id``/``lead_id``) and the wider output;
-the group_by itself avoids ``n_unique`` and per-type ``filter`` aggregations, and the Contact/Lead
-Id check is integer arithmetic.
+How (``_rollup_runs``): the event store keeps each send's events in store order
+(``ierkit.extract.EVENT_ORDER``: IER key, then time), so an IER's events are one contiguous
+run and every figure is a position: the first Sent, the last Open, how many Clicks. There is
+no ``group_by`` over the IER key (hashing that string key is most of what a plain query
+costs) and no sort: the IERs come out in key order. Only the few Click rows are grouped, by
+URL. Events reach the roll-up in chunks of ``CHUNK_EVENTS`` (an IER cut by a chunk's end is
+held back for the next), so memory is bounded by the chunk, not by the number of IERs. The
+order is checked on every row as it streams past (``StoreOrderError``), and
+``aggregate_store`` sorts an out-of-order send in the store and runs again. ``aggregate_iers``
+on arbitrary events sorts them first.
+
+Incremental merge: see ``ierkit.extract`` for why the state is the deduplicated event store.
+``aggregate_store`` recomputes the IERs and link details of the sends an extract touched and
+copies the rows of every other send from the previous output; each table is replaced
+atomically.
+
+Speed (``benchmarks/aggregate.py``): writing the canonical tables (33 columns, 9 of them empty
+for tracking data, the Id strings ``id``, ``contact_id``/``lead_id``) costs more than the roll-up
+itself; the Contact/Lead Id check is integer arithmetic and the files are zstd level 1.
 """
 
 from __future__ import annotations
@@ -52,12 +61,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from ierkit import extract, schema
 from ierkit.orgs import LocalOrg
@@ -68,13 +78,12 @@ IER_KEY: Final = ("job_id", "batch_id", "subscriber_key", "subscriber_id")
 _CONTACT_PREFIX: Final = "003"
 _LEAD_PREFIX: Final = "00Q"
 
-#: Events per group of sends when aggregating. Measured on 11.6M events (2 cores,
-#: benchmarks/aggregate.py): 2M per group ran in 9.6-11.1 s at 1.6 GiB peak, 4M in 11.3-12.2 s
-#: (1.8 GiB), 8M in 14.9 s (2.5 GiB): the sort per group grows faster than linearly.
-EVENTS_PER_GROUP: Final = 2_000_000
-
 IER_TABLE: Final = "individual_email_results"
 LINK_TABLE: Final = "individual_links"
+
+#: Parquet options of the output tables: zstd at level 1 writes the wide IER table about 1.4x
+#: faster than the default level for files about 6% larger (benchmarks/aggregate.py).
+_PARQUET: Final = {"compression": "zstd", "compression_level": 1}
 
 
 def _ier_id() -> pl.Expr:
@@ -152,90 +161,241 @@ def with_person_ids(frame: pl.LazyFrame, key: str = "subscriber_key") -> pl.Lazy
     ).drop("_shape", "_suffix", "_mask")
 
 
-def _rollup(events: pl.LazyFrame) -> pl.LazyFrame:
-    """The single group_by: one row per IER key with every event-derived figure.
+# --- the roll-up: events in store order, where each IER is one run of rows ------------------
 
-    Distinct links clicked are not counted here: ``n_unique`` inside a group_by costs more
-    than everything else together; they come from the (small) link rollup instead. Times of
-    one event type are taken as ``when(type).then(time)`` rather than ``time.filter(type)``:
-    an elementwise mask keeps every aggregation on the engine's fast path. Rows come out in
-    no particular order (keeping first-seen order costs more than sorting afterwards).
+#: Events held in memory at once by the roll-up (a chunk, its IERs and link rows).
+CHUNK_EVENTS: Final = 1_000_000
+
+_TIME: Final = pl.Datetime("us", "UTC")
+
+
+class StoreOrderError(Exception):
+    """Events were not in store order (``ierkit.extract.EVENT_ORDER``) where they had to be."""
+
+
+def _before_previous_row() -> pl.Expr:
+    """True on a row that sorts before the row above it in store order (blanks last).
+
+    Compared: the IER key, then event_time within one IER (the later columns of the store
+    order only break ties the roll-up does not depend on).
     """
-    kind = pl.col("event_type")
-    time = pl.col("event_time")
-    is_sent, is_open, is_click = kind == "Sent", kind == "Open", kind == "Click"
-    is_bounce, is_unsub = kind == "Bounce", kind == "Unsub"
+    later_rows = pl.int_range(pl.len()) > 0
+    result = pl.col("event_time") < pl.col("event_time").shift()
+    for column in reversed(IER_KEY):
+        this, above = pl.col(column), pl.col(column).shift()
+        smaller = (this < above).fill_null(False) | (above.is_null() & this.is_not_null())
+        result = smaller | (this.eq_missing(above) & result)
+    return later_rows & result
 
-    def at(mask: pl.Expr) -> pl.Expr:
-        return pl.when(mask).then(time)
 
-    return events.with_row_index("_row").group_by(IER_KEY).agg(
-        # The IER's first row in the input: sorting by it restores input order cheaply.
-        _first_row=pl.col("_row").min(),
-        list_id=pl.col("list_id").max(),
-        date_sent=at(is_sent).min(),
-        opens=is_open.sum().cast(schema.COUNT),
-        last_open=at(is_open).max(),
-        total_clicks=is_click.sum().cast(schema.COUNT),
-        # A click implies an open: the first of either is when the email was opened.
-        date_opened=at(is_open | is_click).min(),
-        hard_bounce=(is_bounce & (pl.col("bounce_category") == "Hard")).any(),
-        date_bounced=at(is_bounce).min(),
-        date_unsubscribed=at(is_unsub).min(),
-        tracking_as_of=time.max(),
+def _run_bounds(ids: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Positions of the first and the last element of each run of equal values."""
+    firsts = ids.ne_missing(ids.shift()).arg_true()
+    if ids.is_empty():
+        return firsts, firsts
+    lasts = pl.concat([firsts.slice(1) - 1, pl.Series([ids.len() - 1], dtype=firsts.dtype)])
+    return firsts, lasts
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """Where the events matching a mask lie in each IER's run.
+
+    Attributes:
+        ier: The IERs (positions in the chunk's IER table) with at least one such event.
+        first: Row of each one's first such event (the earliest: runs are in time order).
+        last: Row of its last such event.
+        count: How many such events it has.
+    """
+
+    ier: pl.Series
+    first: pl.Series
+    last: pl.Series
+    count: pl.Series
+
+
+def _runs(ier_of_row: pl.Series, mask: pl.Series) -> _Runs:
+    rows = mask.arg_true()
+    firsts, lasts = _run_bounds(ier_of_row.gather(rows))
+    return _Runs(
+        ier=ier_of_row.gather(rows.gather(firsts)),
+        first=rows.gather(firsts),
+        last=rows.gather(lasts),
+        count=(lasts - firsts + 1).cast(schema.COUNT),
     )
 
 
-def _link_rollup(events: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per IER key and URL clicked."""
+def _spread(n_iers: int, at: pl.Series, values: pl.Series, default: object = None) -> pl.Series:
+    """A column of ``n_iers`` values: ``values`` at positions ``at``, ``default`` elsewhere."""
+    column = pl.repeat(default, n_iers, dtype=values.dtype, eager=True)
+    return column.scatter(at, values) if at.len() else column
+
+
+def _rollup_runs(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """IER figures and link rows of events in store order (every IER complete).
+
+    In store order an IER's events are one contiguous run, in time order, so each figure is
+    a position: the first Sent, the last Open, the number of Clicks. No hashing and no sort
+    over the IERs; the few Click rows are grouped by URL. This is several times cheaper than
+    a ``group_by`` on the (string) IER key, and keeps the IERs in key order.
+
+    Raises:
+        StoreOrderError: When a row sorts before the one above it.
+    """
+    flags = events.select(
+        start=~pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift()) for c in IER_KEY),
+        out_of_order=_before_previous_row(),
+    )
+    if flags.get_column("out_of_order").any():
+        row = flags.get_column("out_of_order").arg_true().item(0)
+        raise StoreOrderError(f"event {row} of a chunk sorts before the one above it")
+    start = flags.get_column("start")
+    ier_of_row = (start.cum_sum() - 1).cast(pl.UInt32)
+    first_rows, last_rows = _run_bounds(ier_of_row)
+    n_iers = first_rows.len()
+    kind = events.get_column("event_type")
+    time = events.get_column("event_time")
+    list_id = events.get_column("list_id")
+
+    def runs(mask: pl.Series) -> _Runs:
+        return _runs(ier_of_row, mask)
+
+    def first_time(r: _Runs) -> pl.Series:
+        return _spread(n_iers, r.ier, time.gather(r.first))
+
+    def count(r: _Runs) -> pl.Series:
+        return _spread(n_iers, r.ier, r.count, default=0)
+
+    sent, opens, clicks = runs(kind == "Sent"), runs(kind == "Open"), runs(kind == "Click")
+    # A click implies an open: the first of either is when the email was opened.
+    seen = runs((kind == "Open") | (kind == "Click"))
+    bounces = runs(kind == "Bounce")
+    hard = runs((kind == "Bounce") & (events.get_column("bounce_category") == "Hard"))
+    unsubs = runs(kind == "Unsub")
+    links = _link_rows(events, ier_of_row)
+    per_link = _run_bounds(links.get_column("_ier"))
+    iers = events.select(pl.col(IER_KEY).gather(first_rows)).with_columns(
+        # The list the email was sent to; an IER without a Sent row takes its first event's.
+        list_id=_spread(n_iers, sent.ier, list_id.gather(sent.first)).fill_null(
+            list_id.gather(first_rows)
+        ),
+        date_sent=first_time(sent),
+        opens=count(opens),
+        last_open=_spread(n_iers, opens.ier, time.gather(opens.last)),
+        total_clicks=count(clicks),
+        unique_clicks=_spread(
+            n_iers,
+            links.get_column("_ier").gather(per_link[0]),
+            (per_link[1] - per_link[0] + 1).cast(schema.COUNT),
+            default=0,
+        ),
+        date_opened=first_time(seen),
+        hard_bounce=_spread(n_iers, hard.ier, pl.repeat(True, hard.ier.len(), eager=True),
+                            default=False),  # fmt: skip
+        date_bounced=first_time(bounces),
+        date_unsubscribed=first_time(unsubs),
+        tracking_as_of=time.gather(last_rows),
+    )
+    link_keys = iers.select(IER_KEY).lazy().with_row_index("_ier")
+    links = links.lazy().join(link_keys, on="_ier", how="left", maintain_order="left")
+    return iers, links.drop("_ier").collect(engine="in-memory")
+
+
+def _link_rows(events: pl.DataFrame, ier_of_row: pl.Series) -> pl.DataFrame:
+    """One row per IER (chunk position ``_ier``) and URL clicked, sorted by both."""
     return (
-        events.filter(pl.col("event_type") == "Click")
-        .group_by(*IER_KEY, "url")
+        events.lazy()
+        .with_columns(_ier=ier_of_row)
+        .filter(pl.col("event_type") == "Click")
+        .group_by("_ier", "url")
         .agg(
             link_name=pl.col("link_name").max(),
             total_clicks=pl.len().cast(schema.COUNT),
             last_clicked=pl.col("event_time").max(),
             created_date=pl.col("event_time").min(),
         )
+        .sort("_ier", "url", nulls_last=True)
+        .collect(engine="in-memory")
     )
 
 
-def aggregate_iers(
-    events: pl.LazyFrame, *, send_jobs: pl.LazyFrame | None = None
-) -> pl.LazyFrame:
-    """Individual Email Results from canonical events.
+def _rolled_chunks(
+    events: pl.LazyFrame, chunk_events: int = CHUNK_EVENTS
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """``_rollup_runs`` over events in store order, streamed in chunks of whole IERs.
 
-    Args:
-        events: Distinct events in ``ierkit.extract.EVENT_SCHEMA`` (the event store, or one
-            extract read with ``read_extract``; duplicated rows would be counted twice).
-        send_jobs: Optional send details (``ierkit.extract.read_send_jobs``) for the email
-            name, from name/address and subject line.
-
-    Returns:
-        The columns of schema table ``individual_email_results`` in canonical order, plus
-        ``has_sent_row`` (false when the extract holds no Sent event for the IER), in the
-        order of each IER's first event. The event store keeps events sorted by IER key
-        (job_id, batch_id, subscriber_key, subscriber_id; blanks last), so its IERs come out
-        sorted by IER key without a sort on the (wide, string) key.
+    The last IER of a chunk may go on in the next one: its rows are held back and put in
+    front of the next chunk.
     """
-    links_per_ier = (
-        _link_rollup(events).group_by(IER_KEY).agg(unique_clicks=pl.len().cast(schema.COUNT))
-    )
-    rolled = _rollup(events)
-    # Only the few IERs with a click can have link rows: joining just those is much cheaper
-    # than probing the join with every IER.
-    clicked = rolled.filter(pl.col("total_clicks") > 0).join(
-        links_per_ier, on=IER_KEY, how="left", nulls_equal=True
-    )
-    unclicked = rolled.filter(pl.col("total_clicks") == 0).with_columns(
-        unique_clicks=pl.lit(0, schema.COUNT)
-    )
-    rolled = (
-        pl.concat([clicked, unclicked])
-        .with_columns(pl.col("unique_clicks").fill_null(0))
-        .sort("_first_row")
-        .drop("_first_row")
-    )
+    held: pl.DataFrame | None = None
+    for batch in events.collect_batches(chunk_size=chunk_events):
+        frame = batch if held is None else pl.concat([held, batch])
+        key_change = ~pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift()) for c in IER_KEY)
+        last_start = frame.select(key_change.arg_true().last()).item()
+        if last_start:
+            yield _rollup_runs(frame.slice(0, last_start))
+        held = frame.slice(last_start)
+    if held is not None and held.height:
+        yield _rollup_runs(held)
+
+
+_ROLLED_SCHEMA: Final = {
+    **{name: extract.EVENT_SCHEMA[name] for name in IER_KEY},
+    "list_id": schema.MC_KEY,
+    "date_sent": _TIME,
+    "opens": schema.COUNT,
+    "last_open": _TIME,
+    "total_clicks": schema.COUNT,
+    "unique_clicks": schema.COUNT,
+    "date_opened": _TIME,
+    "hard_bounce": pl.Boolean,
+    "date_bounced": _TIME,
+    "date_unsubscribed": _TIME,
+    "tracking_as_of": _TIME,
+}
+_LINK_SCHEMA: Final = {
+    "url": pl.String,
+    "link_name": pl.String,
+    "total_clicks": schema.COUNT,
+    "last_clicked": _TIME,
+    "created_date": _TIME,
+    **{name: extract.EVENT_SCHEMA[name] for name in IER_KEY},
+}
+
+
+def _source(
+    frames: Callable[[], Iterator[pl.DataFrame]], frame_schema: dict[str, pl.DataType], name: str
+) -> pl.LazyFrame:
+    """A LazyFrame whose rows come from ``frames`` (a polars IO source, so it streams)."""
+
+    def read(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        remaining = n_rows
+        for frame in frames():
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if remaining is not None:
+                frame = frame.head(remaining)
+                remaining -= frame.height
+            yield frame
+            if remaining is not None and remaining <= 0:
+                return
+
+    return register_io_source(read, schema=frame_schema, explain_name=name)
+
+
+def _in_store_order(events: pl.LazyFrame) -> pl.LazyFrame:
+    return events.sort(extract.EVENT_ORDER, nulls_last=True)
+
+
+def _finish_iers(rolled: pl.LazyFrame, send_jobs: pl.LazyFrame | None) -> pl.LazyFrame:
+    """The canonical IER columns from rolled-up figures (row order kept)."""
     implied = (pl.col("opens") == 0) & (pl.col("total_clicks") > 0)
     date_opened = pl.col("date_opened")
     frame = with_person_ids(rolled).with_columns(
@@ -249,7 +409,7 @@ def aggregate_iers(
         unsubscribed=pl.col("date_unsubscribed").is_not_null(),
     )
     if send_jobs is not None:
-        # maintain_order: the rows are already sorted (a small build side keeps this cheap).
+        # maintain_order: the rows are in key order (a small build side keeps this cheap).
         frame = frame.join(send_jobs, on="job_id", how="left", maintain_order="left")
     else:
         frame = frame.with_columns(
@@ -274,17 +434,8 @@ def aggregate_iers(
     return frame.select(*columns, "has_sent_row")
 
 
-def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Individual Link Level Details: one row per IER per URL clicked.
-
-    Args:
-        events: Distinct events in ``ierkit.extract.EVENT_SCHEMA``.
-
-    Returns:
-        The columns of schema table ``individual_links`` in canonical order, sorted by IER key
-        and URL. ``link_name`` is the link's Alias (the greatest, should it vary).
-    """
-    rolled = _link_rollup(events).sort(*IER_KEY, "url", nulls_last=True)
+def _finish_links(rolled: pl.LazyFrame) -> pl.LazyFrame:
+    """The canonical link detail columns from rolled-up link rows (row order kept)."""
     ier_id = _ier_id()
     frame = rolled.with_columns(
         individual_email_result_id=ier_id,
@@ -299,6 +450,48 @@ def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def aggregate_iers(
+    events: pl.LazyFrame, *, send_jobs: pl.LazyFrame | None = None
+) -> pl.LazyFrame:
+    """Individual Email Results from canonical events.
+
+    Args:
+        events: Distinct events in ``ierkit.extract.EVENT_SCHEMA``, in any order (the event
+            store, or one extract read with ``read_extract``; duplicated rows would be
+            counted twice). They are sorted into store order first; ``aggregate_store``
+            reads the store, which is in that order already.
+        send_jobs: Optional send details (``ierkit.extract.read_send_jobs``) for the email
+            name, from name/address and subject line.
+
+    Returns:
+        The columns of schema table ``individual_email_results`` in canonical order, plus
+        ``has_sent_row`` (false when the extract holds no Sent event for the IER), sorted by
+        the IER key (job_id, batch_id, subscriber_key, subscriber_id; blank keys last).
+    """
+    ordered = _in_store_order(events)
+    rolled = _source(
+        lambda: (iers for iers, _ in _rolled_chunks(ordered)), _ROLLED_SCHEMA, "ierkit IERs"
+    )
+    return _finish_iers(rolled, send_jobs)
+
+
+def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Individual Link Level Details: one row per IER per URL clicked.
+
+    Args:
+        events: Distinct events in ``ierkit.extract.EVENT_SCHEMA``, in any order.
+
+    Returns:
+        The columns of schema table ``individual_links`` in canonical order, sorted by IER key
+        and URL. ``link_name`` is the link's Alias (the greatest, should it vary).
+    """
+    ordered = _in_store_order(events)
+    rolled = _source(
+        lambda: (links for _, links in _rolled_chunks(ordered)), _LINK_SCHEMA, "ierkit links"
+    )
+    return _finish_links(rolled)
+
+
 # --- output tables: the sends an extract touched are recomputed, the others copied ----------
 
 
@@ -311,67 +504,46 @@ class AggregateResult:
         iers: IERs in the output table.
         links: Link detail rows in the output table.
         without_sent_row: IERs whose events have no Sent row (date_sent null).
+        resorted: Whether some sends' events were out of store order and were sorted first.
     """
 
     job_ids: tuple[int, ...]
     iers: int
     links: int
     without_sent_row: int
+    resorted: bool = False
 
 
-def _segments(
-    jobs: list[int], fresh: set[int], sizes: dict[int, int], limit: int
-) -> list[tuple[bool, list[int]]]:
-    """Runs of consecutive sends in JobID order: ``(True, group)`` to recompute (groups of at
-    most ``limit`` events), ``(False, run)`` to copy from the previous output."""
+def _segments(jobs: list[int], fresh: set[int]) -> list[tuple[bool, list[int]]]:
+    """Runs of consecutive sends in JobID order: ``(True, run)`` to recompute, ``(False, run)``
+    to copy from the previous output."""
     segments: list[tuple[bool, list[int]]] = []
-    run: list[int] = []
-    for position, job_id in enumerate(jobs):
-        run.append(job_id)
-        last = position == len(jobs) - 1
-        if last or (jobs[position + 1] in fresh) != (job_id in fresh):
-            if job_id in fresh:
-                groups = extract.plan_groups({j: sizes.get(j, 0) for j in run}, limit=limit)
-                segments.extend((True, group) for group in groups)
-            else:
-                segments.append((False, run))
-            run = []
+    for job_id in jobs:
+        recompute = job_id in fresh
+        if segments and segments[-1][0] == recompute:
+            segments[-1][1].append(job_id)
+        else:
+            segments.append((recompute, [job_id]))
     return segments
 
 
-#: Events (or copied rows) written in one pass: the streaming engine holds a pass's results in
-#: memory before writing them (about 1.6 GiB at 11.6M events; 11 GB at 116M), so larger runs
-#: go through part files and one extra streaming copy.
-ONE_PASS_EVENTS: Final = 20_000_000
+def _store_rollup(
+    store: str | os.PathLike[str], group: list[int], links_dir: Path, chunk_events: int
+) -> pl.LazyFrame:
+    """Rolled-up IERs of some sends read from the store (in store order already).
 
+    Link rows are written to ``links_dir`` as they come (one file per chunk, in order): they
+    are few, and a second pass over the events for them would cost more than reading them back.
+    """
+    events = extract.scan_events(store, job_ids=group)
 
-#: Parquet options of the output tables: zstd at level 1 writes the wide IER table about 1.4x
-#: faster than the default level for files about 6% larger (benchmarks/aggregate.py).
-_PARQUET: Final = {"compression": "zstd", "compression_level": 1}
+    def frames() -> Iterator[pl.DataFrame]:
+        links_dir.mkdir(parents=True, exist_ok=True)
+        for number, (iers, links) in enumerate(_rolled_chunks(events, chunk_events)):
+            links.write_parquet(links_dir / f"{number:08d}.parquet")
+            yield iers
 
-
-def _rows_per_job(path: Path) -> dict[int, int]:
-    counts = pl.scan_parquet(path).group_by("job_id").len().collect()
-    return dict(zip(counts.get_column("job_id").to_list(), counts.get_column("len").to_list()))
-
-
-def _batches(
-    segments: list[tuple[bool, list[int]]], sizes: dict[int, int]
-) -> list[list[tuple[bool, list[int]]]]:
-    """Consecutive segments packed into passes of at most ``ONE_PASS_EVENTS``."""
-    batches: list[list[tuple[bool, list[int]]]] = []
-    current: list[tuple[bool, list[int]]] = []
-    used = 0
-    for segment in segments:
-        weight = sum(sizes.get(job_id, 0) for job_id in segment[1])
-        if current and used + weight > ONE_PASS_EVENTS:
-            batches.append(current)
-            current, used = [], 0
-        current.append(segment)
-        used += weight
-    if current:
-        batches.append(current)
-    return batches
+    return _source(frames, _ROLLED_SCHEMA, "ierkit IERs from the event store")
 
 
 def _write_batch(
@@ -380,28 +552,69 @@ def _write_batch(
     previous: dict[str, Path],
     send_jobs: pl.LazyFrame | None,
     targets: dict[str, Path],
+    work: Path,
+    chunk_events: int,
 ) -> None:
-    """IERs and link details of some segments into one file per table, in one pass."""
-    parts: dict[str, list[pl.LazyFrame]] = {IER_TABLE: [], LINK_TABLE: []}
+    """IERs and link details of the segments into one file per table (IERs, then links)."""
+    iers: list[pl.LazyFrame] = []
+    links: list[Callable[[], pl.LazyFrame]] = []
     for recompute, group in segments:
         if recompute:
-            events = extract.scan_events(store, job_ids=group)
-            parts[IER_TABLE].append(aggregate_iers(events, send_jobs=send_jobs))
-            parts[LINK_TABLE].append(aggregate_links(events))
+            links_dir = work / f"links-{uuid.uuid4().hex}"
+            iers.append(
+                _finish_iers(_store_rollup(store, group, links_dir, chunk_events), send_jobs)
+            )
+
+            def spilled(folder: Path = links_dir) -> pl.LazyFrame:
+                files = sorted(folder.glob("*.parquet"))
+                if not files:
+                    return pl.LazyFrame(schema=_LINK_SCHEMA)
+                return pl.scan_parquet(files, schema=_LINK_SCHEMA)
+
+            links.append(lambda read=spilled: _finish_links(read()))
         else:
-            for name, path in previous.items():
+            for name, frames in ((IER_TABLE, iers), (LINK_TABLE, links)):
                 # The previous output is sorted by IER key: a run of whole sends stays sorted.
-                parts[name].append(pl.scan_parquet(path).filter(pl.col("job_id").is_in(group)))
-    sinks = []
-    for name, frames in parts.items():
-        # Lazy validation: a cast to the canonical schema (dropping has_sent_row), fused into
-        # the same pass, and the same columns in every part.
-        checked = [schema.validate(name, frame) for frame in frames]
-        spec = schema.table(name)
-        frame = pl.concat(checked) if checked else pl.LazyFrame(schema=spec.polars_schema)
-        sinks.append(frame.sink_parquet(targets[name], lazy=True, **_PARQUET))
-    # Both tables from one pass: the plans share each group's scan.
-    pl.collect_all(sinks)
+                copy = pl.scan_parquet(previous[name]).filter(pl.col("job_id").is_in(group))
+                frames.append(copy if name == IER_TABLE else (lambda c=copy: c))
+    # The IERs first: writing them writes the link rows the link table is made of.
+    _sink(IER_TABLE, iers, targets[IER_TABLE])
+    _sink(LINK_TABLE, [make() for make in links], targets[LINK_TABLE])
+
+
+def _sink(name: str, frames: list[pl.LazyFrame], target: Path) -> None:
+    # Lazy validation: a cast to the canonical schema (dropping has_sent_row), fused into the
+    # same pass, and the same columns in every part.
+    checked = [schema.validate(name, frame) for frame in frames]
+    spec = schema.table(name)
+    frame = pl.concat(checked) if checked else pl.LazyFrame(schema=spec.polars_schema)
+    frame.sink_parquet(target, **_PARQUET)
+
+
+def _write_tables(
+    segments: list[tuple[bool, list[int]]],
+    store: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    targets: dict[str, Path],
+    send_jobs: pl.LazyFrame | None,
+    chunk_events: int,
+) -> None:
+    """Write both tables from ``segments`` to temporary files, then replace ``targets``."""
+    out_path = Path(out)
+    out_path.mkdir(parents=True, exist_ok=True)
+    tmp = {name: out_path / f".{name}.{uuid.uuid4().hex}.tmp" for name in targets}
+    work = out_path / f".aggregate-{uuid.uuid4().hex}"
+    try:
+        work.mkdir()
+        _write_batch(segments, store, targets, send_jobs, tmp, work, chunk_events)
+        for name, path in targets.items():
+            with open(tmp[name], "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp[name], path)
+    finally:
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def aggregate_store(
@@ -410,15 +623,17 @@ def aggregate_store(
     *,
     job_ids: Iterable[int] | None = None,
     send_jobs: pl.LazyFrame | None = None,
-    limit: int = EVENTS_PER_GROUP,
+    limit: int = CHUNK_EVENTS,
 ) -> AggregateResult:
     """Write the IER and link detail tables of the store's events into a local org folder.
 
-    One streaming pass: the events of each group of sends are scanned once, and their IERs and
-    link details go straight into the two output files (each sorted by IER key). Sends not
-    listed in ``job_ids`` are copied from the previous output tables, so an extract that
-    touched a few sends costs little more than those sends; a send the previous output lacks
-    is recomputed anyway. Each table is replaced atomically.
+    One streaming pass over the store, ``limit`` events at a time: the IERs go straight into
+    their output file, in key order, and the link rows into small part files that are then
+    copied into theirs. Sends not listed in ``job_ids`` are copied from the previous output
+    tables, so an extract that touched a few sends costs little more than those sends; a send
+    the previous output lacks is recomputed anyway. Each table is replaced atomically. Sends
+    whose stored events are out of store order (a folder not written by ``land_events``) are
+    sorted in the store first (``AggregateResult.resorted``).
 
     Args:
         store: The event store folder (``ierkit.extract.land_events``).
@@ -426,8 +641,8 @@ def aggregate_store(
             ``individual_links.parquet`` are replaced.
         job_ids: Sends whose events changed; None recomputes every stored send.
         send_jobs: Optional send details for email name, from and subject.
-        limit: Events per group of sends (bounds peak memory; IER keys start with the
-            send's JobID, so groups are independent).
+        limit: Events held in memory at once (bounds peak memory, with the Parquet writer's
+            buffers; one IER with more events than this is held whole).
 
     Returns:
         Counts of what was written.
@@ -445,43 +660,16 @@ def aggregate_store(
         fresh |= set(jobs) - previous  # never written before: nothing to copy
     else:
         fresh = set(jobs)
-    sizes = extract.rows_per_job(extract.job_files(base, sorted(fresh)))
-    if fresh != set(jobs):
-        # Rows per copied send weigh like events in the memory budget below.
-        sizes |= _rows_per_job(targets[IER_TABLE])
-    out_path = Path(out)
-    out_path.mkdir(parents=True, exist_ok=True)
-    tmp = {name: out_path / f".{name}.{uuid.uuid4().hex}.tmp" for name in targets}
-    work = out_path / f".aggregate-{uuid.uuid4().hex}"
+    segments = _segments(jobs, fresh)
     try:
-        batches = _batches(_segments(jobs, fresh, sizes, limit), sizes)
-        if len(batches) <= 1:
-            _write_batch(batches[0] if batches else [], store, targets, send_jobs, tmp)
-        else:
-            # Too many events for one pass in memory: each batch to part files, then one
-            # streaming copy of the parts into each table (sorted order is kept).
-            work.mkdir()
-            written = []
-            for number, batch in enumerate(batches):
-                part = {name: work / f"{name}-{number:05d}.parquet" for name in targets}
-                _write_batch(batch, store, targets, send_jobs, part)
-                written.append(part)
-            pl.collect_all(
-                [
-                    pl.scan_parquet([part[name] for part in written]).sink_parquet(
-                        tmp[name], lazy=True, **_PARQUET
-                    )
-                    for name in targets
-                ]
-            )
-        for name, path in targets.items():
-            with open(tmp[name], "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp[name], path)
-    finally:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
-        shutil.rmtree(work, ignore_errors=True)
+        _write_tables(segments, store, out, targets, send_jobs, limit)
+        resorted = False
+    except StoreOrderError:
+        # A folder not written by the event store (copied in, or appended to): put its sends
+        # in store order once, then aggregate again.
+        extract.sort_store(store, sorted(fresh))
+        _write_tables(segments, store, out, targets, send_jobs, limit)
+        resorted = True
     counts = (
         pl.scan_parquet(targets[IER_TABLE])
         .select(pl.len(), pl.col("date_sent").null_count())
@@ -491,7 +679,9 @@ def aggregate_store(
     # Per-send results kept in the store by earlier versions are no longer read.
     for stale in ("iers", "links"):
         shutil.rmtree(Path(store) / stale, ignore_errors=True)
-    return AggregateResult(tuple(sorted(fresh)), counts.item(0, 0), links, counts.item(0, 1))
+    return AggregateResult(
+        tuple(sorted(fresh)), counts.item(0, 0), links, counts.item(0, 1), resorted
+    )
 
 
 def aggregate_extracts(
@@ -514,7 +704,7 @@ def aggregate_extracts(
             same output folder merges.
         source_zone: IANA zone of the extracts' dates (Marketing Cloud's UTC-6 by default).
         limit: Events per unit of work in landing and aggregation (bounds peak memory);
-            ``extract.MAX_EVENTS_PER_GROUP`` and ``EVENTS_PER_GROUP`` when None.
+            ``extract.MAX_EVENTS_PER_GROUP`` and ``CHUNK_EVENTS`` when None.
 
     Returns:
         What was landed, and the counts written.
@@ -528,7 +718,7 @@ def aggregate_extracts(
     send_jobs = _send_jobs(paths, store_path)
     written = aggregate_store(
         store_path, out, job_ids=landed.job_ids, send_jobs=send_jobs,
-        limit=EVENTS_PER_GROUP if limit is None else limit,
+        limit=CHUNK_EVENTS if limit is None else limit,
     )  # fmt: skip
     return landed, written
 

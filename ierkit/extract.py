@@ -619,8 +619,11 @@ def check_extract(path: str | os.PathLike[str], *, source_zone: str = MC_SOURCE_
 #: of sends is processed at once; one send larger than this is processed alone).
 MAX_EVENTS_PER_GROUP: Final = 4_000_000
 
-# Sort order of events inside the store: deterministic files, and IER rows grouped together.
-_EVENT_ORDER: Final = ("batch_id", "subscriber_key", "subscriber_id", "event_time", "event_type")
+#: Order of the events of a send inside the store (blanks last): deterministic files, and each
+#: IER's events one contiguous run in time order, which ``ierkit.aggregate`` relies on.
+EVENT_ORDER: Final = (
+    "job_id", "batch_id", "subscriber_key", "subscriber_id", "event_time", "event_type", "url"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -777,16 +780,43 @@ def merge_events(
                 hive_partitioning=False,
                 schema=EVENT_SCHEMA,
             )
-        (
-            union.sort("job_id", *_EVENT_ORDER, "url", nulls_last=True)
-            .sink_parquet(
-                pl.PartitionBy(merged_root, key="job_id", include_key=True), mkdir=True
-            )
-        )
-        stored += sum(rows_per_job(sorted(merged_root.glob("job_id=*/*.parquet"))).values())
-        for job_id in group:
-            _replace_folder(job_folder(merged_root, job_id), job_folder(base, job_id))
+        stored += _write_sorted(union, group, base, merged_root)
     return sorted(staged_by_job), stored
+
+
+def _write_sorted(events: pl.LazyFrame, group: list[int], base: Path, work: Path) -> int:
+    """Replace the folders of ``group`` under ``base`` with ``events`` in store order."""
+    events.sort(EVENT_ORDER, nulls_last=True).sink_parquet(
+        pl.PartitionBy(work, key="job_id", include_key=True), mkdir=True
+    )
+    written = sum(rows_per_job(sorted(work.glob("job_id=*/*.parquet"))).values())
+    for job_id in group:
+        _replace_folder(job_folder(work, job_id), job_folder(base, job_id))
+    shutil.rmtree(work, ignore_errors=True)
+    return written
+
+
+def sort_store(
+    store: str | os.PathLike[str],
+    job_ids: Iterable[int],
+    *,
+    limit: int = MAX_EVENTS_PER_GROUP,
+) -> None:
+    """Rewrite the events of some sends in store order (``EVENT_ORDER``), one group at a time.
+
+    The store is written in that order; this repairs folders written some other way (copied
+    in by hand, or by a tool that appended files), which ``ierkit.aggregate`` finds and
+    reports by calling this.
+    """
+    base = events_dir(store)
+    sizes = rows_per_job(job_files(base, job_ids))
+    for group in plan_groups(sizes, limit=limit):
+        events = pl.scan_parquet(job_files(base, group), hive_partitioning=False, schema=EVENT_SCHEMA)
+        work = Path(store) / f".sorting-{uuid.uuid4().hex}"
+        try:
+            _write_sorted(events, group, base, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _replace_folder(fresh: Path, target: Path) -> None:

@@ -429,35 +429,54 @@ def test_untouched_sends_are_copied_and_missing_ones_recomputed(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    ("fresh", "limit", "expected"),
+    ("fresh", "expected"),
     [
-        ({1, 2, 3, 4}, 10, [(True, [1, 2, 3, 4])]),
-        ({1, 2, 3, 4}, 2, [(True, [1, 2]), (True, [3, 4])]),
-        ({2}, 10, [(False, [1]), (True, [2]), (False, [3, 4])]),
-        ({1, 4}, 10, [(True, [1]), (False, [2, 3]), (True, [4])]),
-        (set(), 10, [(False, [1, 2, 3, 4])]),
+        ({1, 2, 3, 4}, [(True, [1, 2, 3, 4])]),
+        ({2}, [(False, [1]), (True, [2]), (False, [3, 4])]),
+        ({1, 4}, [(True, [1]), (False, [2, 3]), (True, [4])]),
+        (set(), [(False, [1, 2, 3, 4])]),
     ],
 )
-def test_segments_alternate_recomputed_groups_and_copied_runs(
-    fresh: set[int], limit: int, expected: list[tuple[bool, list[int]]]
+def test_segments_alternate_recomputed_and_copied_runs(
+    fresh: set[int], expected: list[tuple[bool, list[int]]]
 ) -> None:
-    sizes = {1: 1, 2: 1, 3: 1, 4: 1}
-    assert aggregate._segments([1, 2, 3, 4], fresh, sizes, limit) == expected
+    assert aggregate._segments([1, 2, 3, 4], fresh) == expected
 
 
-def test_passes_through_part_files_give_the_same_tables(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Beyond ONE_PASS_EVENTS, batches go through part files: same rows, same order.
-    folder = tmp_path / "x"
-    folder.mkdir()
-    rows = [f"1,{job},{key},,{sid},5,{mc(job)},Sent,0,"
-            for job in range(100, 106) for key, sid in ((LEAD, 12), (CONTACT, 11))]  # fmt: skip
-    (folder / "Sent.csv").write_text("\n".join([HEAD, *rows]) + "\n")
+def test_ier_cut_by_a_chunk_end_is_counted_once(tmp_path: Path) -> None:
+    # Chunks of 2 events: every IER with more events spans chunks, and must come out whole.
+    folder = write_extract(tmp_path / "e", range(0, 4))
     aggregate.aggregate_extracts([folder], tmp_path / "one")
-    monkeypatch.setattr(aggregate, "ONE_PASS_EVENTS", 3)
-    aggregate.aggregate_extracts([folder], tmp_path / "parts", limit=2)
-    name = "individual_email_results.parquet"
-    one, parts = pl.read_parquet(tmp_path / "one" / name), pl.read_parquet(tmp_path / "parts" / name)
-    assert parts.height == 12 and parts.equals(one)
-    assert not list((tmp_path / "parts").glob(".aggregate-*"))
+    aggregate.aggregate_extracts([folder], tmp_path / "small", limit=2)
+    for one, small in zip(tables(tmp_path / "one"), tables(tmp_path / "small"), strict=True):
+        assert small.equals(one)
+    contact = tables(tmp_path / "small")[0].filter(pl.col("contact_id") == CONTACT)
+    assert contact.height == 1
+
+
+def test_rollup_refuses_events_out_of_store_order() -> None:
+    rows = frame(ev("Sent", 0), ev("Open", 5), ev("Open", 3)).collect()
+    with pytest.raises(aggregate.StoreOrderError, match="event 2 "):
+        aggregate._rollup_runs(rows)
+    other = frame(ev("Sent", 0, CONTACT_2), ev("Sent", 0, CONTACT)).collect()
+    with pytest.raises(aggregate.StoreOrderError, match="event 1 "):
+        aggregate._rollup_runs(other)
+    blank_last = frame(ev("Sent", 0, CONTACT), ev("Open", 0, None, sid=3)).collect()
+    assert aggregate._rollup_runs(blank_last)[0].height == 2
+
+
+def test_store_out_of_order_is_sorted_and_gives_the_same_tables(tmp_path: Path) -> None:
+    folder = write_extract(tmp_path / "e", range(0, 4))
+    out = tmp_path / "out"
+    aggregate.aggregate_extracts([folder], out)
+    before = tables(out)
+    # A send's folder rewritten in reverse (as a tool appending files might leave it).
+    store = out / "event_store"
+    for job_folder in extract.events_dir(store).iterdir():
+        for file in job_folder.glob("*.parquet"):
+            pl.read_parquet(file).reverse().write_parquet(file)
+    result = aggregate.aggregate_store(store, out)
+    assert result.resorted
+    for again, first in zip(tables(out), before, strict=True):
+        assert again.equals(first)
+    assert not aggregate.aggregate_store(store, out).resorted

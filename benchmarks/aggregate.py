@@ -22,8 +22,9 @@ Cases, each in its own subprocess (seconds and peak RSS of that process), over t
   10M its output is compared with ierkit's (``plain_query_output_equals_ierkit``).
 - ``plain_query_links``: the same plus link details (two sinks sharing the scan).
 - ``ierkit_parquet``: ``aggregate_store``: IERs and link details in the full canonical schema,
-  lazy schema validation, contact/lead Ids, groups of sends (bounded memory), each output
-  sorted by IER key, atomic writes.
+  lazy schema validation, contact/lead Ids, chunks of ``CHUNK_EVENTS`` events (bounded memory),
+  each output in IER key order, atomic writes. The store is in store order, as
+  ``land_events`` writes it (the ``ierkit_csv`` case pays for that order when landing).
 - ``ierkit_csv``: ``aggregate_extracts`` from the CSV zip into an empty store: unzip, strict
   parsing with validation, landing (dedup), aggregation and writes.
 - ``pandas``: pandas computing the same IER and link columns as ierkit (contact/lead Ids, the
@@ -341,11 +342,23 @@ def verify_plain(data: Path) -> bool:
     return same
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads (steadier than wall time on a shared machine)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _chunk_events() -> int:
+    """Events per roll-up chunk: ierkit's default, or IERKIT_BENCH_CHUNK_EVENTS to compare."""
+    return int(os.environ.get("IERKIT_BENCH_CHUNK_EVENTS", aggregate.CHUNK_EVENTS))
+
+
 def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
     store = data / "store"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     started = time.perf_counter()
+    cpu_started = _cpu_seconds()
     rows: int | None = None
     if case == "bare_count":
         _scan(store).group_by(KEY).len().sink_parquet(out / "count.parquet")
@@ -362,8 +375,7 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
         work = out / "store"
         work.mkdir()
         os.symlink(extract.events_dir(store), extract.events_dir(work))
-        limit = int(os.environ.get("IERKIT_BENCH_GROUP_LIMIT", aggregate.EVENTS_PER_GROUP))
-        result = aggregate.aggregate_store(work, out, limit=limit)
+        result = aggregate.aggregate_store(work, out, limit=_chunk_events())
         rows = result.iers
     elif case == "ierkit_csv":
         landed, result = aggregate.aggregate_extracts([data / "tracking_extract.zip"], out)
@@ -377,12 +389,15 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
         frame["event_type"] = sample.get_column("event_type").cast(pl.String).to_numpy()
         del sample
         started = time.perf_counter()
+        cpu_started = _cpu_seconds()
         _pandas_iers(frame)
     else:
         raise SystemExit(f"unknown case {case}")
     seconds = time.perf_counter() - started
+    cpu_seconds = _cpu_seconds() - cpu_started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"case": case, "seconds": round(seconds, 3), "peak_rss_mib": round(peak_kib / 1024),
+    return {"case": case, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 2),
+            "peak_rss_mib": round(peak_kib / 1024),
             "iers": rows, "load_average_1min_after": round(os.getloadavg()[0], 2)}  # fmt: skip
 
 
@@ -500,7 +515,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "polars": pl.__version__,
-        "group_limit_events": aggregate.EVENTS_PER_GROUP,
+        "chunk_events": _chunk_events(),
         "command": "flock /tmp/ierkit-bench.lock .venv/bin/python benchmarks/aggregate.py "
         + " ".join(sys.argv[1:]),
         "runs": [],

@@ -165,14 +165,10 @@ class StoreOrderError(Exception):
     """Events were not in store order (``ierkit.extract.EVENT_ORDER``) where they had to be."""
 
 
-def _before_previous_row() -> pl.Expr:
-    """True on a row that sorts before the row above it in store order (blanks last).
-
-    Compared: the IER key, then event_time within one IER (the later columns of the store
-    order only break ties the roll-up does not depend on).
-    """
+def _key_before_previous_row() -> pl.Expr:
+    """True on a row whose IER key sorts before the row above it (store order, blanks last)."""
     later_rows = pl.int_range(pl.len()) > 0
-    result = pl.col("event_time") < pl.col("event_time").shift()
+    result = pl.lit(False)
     for column in reversed(IER_KEY):
         this, above = pl.col(column), pl.col(column).shift()
         smaller = (this < above).fill_null(False) | (above.is_null() & this.is_not_null())
@@ -250,7 +246,24 @@ def _ier_starts() -> pl.Expr:
     return ~pl.all_horizontal(pl.col(c).eq_missing(pl.col(c).shift()) for c in IER_KEY)
 
 
-def _rollup_runs(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _check_key_order(iers: pl.DataFrame, previous_key: pl.DataFrame | None) -> None:
+    """Raise ``StoreOrderError`` unless the IER keys go up (after ``previous_key``, if any).
+
+    IER keys that only go up mean that each IER's events were one run: checked once per IER,
+    not once per event.
+    """
+    keys = iers.select(IER_KEY)
+    if previous_key is not None:
+        keys = pl.concat([previous_key, keys])
+    back = keys.select(_key_before_previous_row()).to_series()
+    if back.any():
+        row = back.arg_true().item(0) - (previous_key is not None)
+        raise StoreOrderError(f"IER {row} of a chunk has a key below the IER before it")
+
+
+def _rollup_runs(
+    events: pl.DataFrame, previous_key: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """IER figures and link rows of events in store order (every IER complete).
 
     In store order an IER's events are one contiguous run, in time order, so each figure is
@@ -258,14 +271,26 @@ def _rollup_runs(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     over the IERs; the few Click rows are grouped by URL. This is several times cheaper than
     a ``group_by`` on the (string) IER key, and keeps the IERs in key order.
 
+    Args:
+        events: Events in store order; every IER's events are all here.
+        previous_key: The IER key (one row) of the IER before these events, if any: the
+            order is checked across chunks too.
+
     Raises:
-        StoreOrderError: When a row sorts before the one above it.
+        StoreOrderError: When the events are not in store order.
     """
-    flags = events.select(start=_ier_starts(), out_of_order=_before_previous_row())
-    if flags.get_column("out_of_order").any():
-        row = flags.get_column("out_of_order").arg_true().item(0)
-        raise StoreOrderError(f"event {row} of a chunk sorts before the one above it")
+    flags = events.select(
+        start=_ier_starts(),
+        # Within one IER (not a start), time must not go back.
+        time_back=pl.col("event_time") < pl.col("event_time").shift(),
+    )
     start = flags.get_column("start")
+    time_back = flags.get_column("time_back") & ~start
+    if time_back.any():
+        raise StoreOrderError(
+            f"event {time_back.arg_true().item(0)} of a chunk is earlier than the event above "
+            "it in the same IER"
+        )
     ier_of_row = (start.cum_sum() - 1).cast(pl.UInt32)
     first_rows, last_rows = _run_bounds(ier_of_row)
     n_iers = first_rows.len()
@@ -283,8 +308,6 @@ def _rollup_runs(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         return _spread(n_iers, r.ier, r.count, default=0)
 
     sent, opens, clicks = runs(kind == "Sent"), runs(kind == "Open"), runs(kind == "Click")
-    # A click implies an open: the first of either is when the email was opened.
-    seen = runs((kind == "Open") | (kind == "Click"))
     bounces = runs(kind == "Bounce")
     hard = runs((kind == "Bounce") & (events.get_column("bounce_category") == "Hard"))
     unsubs = runs(kind == "Unsub")
@@ -305,13 +328,15 @@ def _rollup_runs(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             (per_link[1] - per_link[0] + 1).cast(schema.COUNT),
             default=0,
         ),
-        date_opened=first_time(seen),
+        # A click implies an open: the first of either is when the email was opened.
+        date_opened=pl.min_horizontal(first_time(opens), first_time(clicks)),
         hard_bounce=_spread(n_iers, hard.ier, pl.repeat(True, hard.ier.len(), eager=True),
                             default=False),  # fmt: skip
         date_bounced=first_time(bounces),
         date_unsubscribed=first_time(unsubs),
         tracking_as_of=time.gather(last_rows),
     )
+    _check_key_order(iers, previous_key)
     iers = iers.with_columns(_ier_ids(iers))
     link_keys = iers.select(*IER_KEY, ier_id="id").lazy().with_row_index("_ier")
     links = links.lazy().join(link_keys, on="_ier", how="left", maintain_order="left")
@@ -345,19 +370,21 @@ def _rolled_chunks(
     front of the next chunk.
     """
     held: pl.DataFrame | None = None
+    previous_key: pl.DataFrame | None = None
     needed = events.select(*IER_KEY, *_ROLLUP_INPUTS)
     for batch in needed.collect_batches(chunk_size=chunk_events):
         # One contiguous buffer per column: gathers from many small chunks are slow.
         frame = (batch if held is None else pl.concat([held, batch])).rechunk()
         last_start = frame.select(_ier_starts().arg_true().last()).item()
         if last_start:
-            yield _rollup_runs(frame.slice(0, last_start))
+            iers, links = _rollup_runs(frame.slice(0, last_start), previous_key)
+            previous_key = iers.select(IER_KEY).tail(1)
+            yield iers, links
         held = frame.slice(last_start)
     if held is not None and held.height:
-        yield _rollup_runs(held)
+        yield _rollup_runs(held, previous_key)
 
 
-#: Event columns the roll-up reads besides the IER key (email and is_unique are not read).
 _ROLLUP_INPUTS: Final = (
     "list_id", "event_type", "event_time", "url", "link_name", "bounce_category"
 )  # fmt: skip

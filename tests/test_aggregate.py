@@ -459,10 +459,18 @@ def test_rollup_refuses_events_out_of_store_order() -> None:
     with pytest.raises(aggregate.StoreOrderError, match="event 2 "):
         aggregate._rollup_runs(rows)
     other = frame(ev("Sent", 0, CONTACT_2), ev("Sent", 0, CONTACT)).collect()
-    with pytest.raises(aggregate.StoreOrderError, match="event 1 "):
+    with pytest.raises(aggregate.StoreOrderError, match="IER 1 "):
         aggregate._rollup_runs(other)
+    # An IER split in two runs: its key goes down after another key.
+    split = frame(ev("Sent", 0, CONTACT), ev("Sent", 0, LEAD), ev("Open", 9, CONTACT)).collect()
+    with pytest.raises(aggregate.StoreOrderError, match="IER 2 "):
+        aggregate._rollup_runs(split)
     blank_last = frame(ev("Sent", 0, CONTACT), ev("Open", 0, None, sid=3)).collect()
     assert aggregate._rollup_runs(blank_last)[0].height == 2
+    # Across chunks: the first IER of a chunk must come after the last IER of the one before.
+    later = frame(ev("Sent", 0, CONTACT_2)).collect().select(aggregate.IER_KEY)
+    with pytest.raises(aggregate.StoreOrderError, match="IER 0 "):
+        aggregate._rollup_runs(frame(ev("Sent", 0, CONTACT)).collect(), later)
 
 
 def test_store_out_of_order_is_sorted_and_gives_the_same_tables(tmp_path: Path) -> None:

@@ -43,7 +43,10 @@ applying the same extract twice, or overlapping windows, changes nothing, and th
 sends an extract touched are recomputed from their complete event sets (``ierkit.aggregate``).
 Marketing Cloud writes times to the second, so one file can hold two identical rows that are
 two real events (two clicks on one link within a second): the union is a multiset union (each
-row kept as often as the one source that holds it most often), which keeps them both.
+row kept as often as the one source that holds it most often), which keeps them both. Each
+send's events are written in store order (``EVENT_ORDER``: IER key, then time), so that
+``ierkit.aggregate`` finds each IER's events as one run without sorting or hashing;
+``sort_store`` puts a folder that was written some other way back in that order.
 """
 
 from __future__ import annotations

@@ -588,7 +588,7 @@ def main() -> None:
             cases.remove("pandas")  # pandas runs on a 10 million sample only
         if args.no_csv and "ierkit_csv" in cases:
             cases.remove("ierkit_csv")
-        run = {"size": size, "events": events, "cases": {}}
+        run = {"size": size, "events": events, "command": report["command"], "cases": {}}
         # Round robin (every case once, then again): a shared machine's slow minutes then
         # fall on all cases alike, and the fastest run of each is kept.
         runs: dict[str, list[dict[str, object]]] = {case: [] for case in cases}

@@ -786,7 +786,15 @@ class _Run:
     def _plan(self) -> CleanupPlan:
         path = f"{self.store.run_dir(self.run_id)}/plan.json"
         if self.ledger.state("plan") == "done":
-            return CleanupPlan.from_dict(self.store.read_json(path))
+            try:
+                return CleanupPlan.from_dict(self.store.read_json(path))
+            except ArchiveError as error:
+                # The ledger outlived the archive (a remote archive's ledger is kept locally).
+                raise CleanupError(
+                    f"run {self.run_id} was planned before (ledger {self.ledger.path}), but the "
+                    f"archive no longer holds its plan ({error}): was it emptied or replaced? "
+                    "Nothing was deleted; start again with a new run id"
+                ) from None
         self.ledger.begin("plan", criteria=self.criteria.to_dict(), source=self.org.label)
         plan = plan_cleanup(self.org, self.criteria)
         self.store.write_json(path, plan.to_dict())

@@ -309,6 +309,20 @@ def test_resume_with_other_criteria_is_refused(org: LocalOrg, tmp_path: Path) ->
     assert again.resumed and again.deleted["deleted"].to_list() == [6, 5]
 
 
+def test_ledger_without_its_archived_plan_asks_for_a_new_run_id(
+    org: LocalOrg, tmp_path: Path
+) -> None:
+    # A remote archive's ledger lives in the local cache: the archive can be emptied under it.
+    run_cleanup(org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True)
+    plans = list((tmp_path / "a").rglob("plan.json"))
+    assert len(plans) == 1
+    plans[0].unlink()
+    before = org.table(IERS).collect()
+    with pytest.raises(CleanupError, match="Nothing was deleted; start again with a new run id"):
+        run_cleanup(org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True)
+    assert org.table(IERS).collect().equals(before)
+
+
 # --- crash and resume (real processes, SIGKILL) ------------------------------------------------
 
 

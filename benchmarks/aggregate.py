@@ -293,12 +293,7 @@ def _plain_iers(events: pl.LazyFrame) -> pl.LazyFrame:
         unsubscribed=pl.col("date_unsubscribed").is_not_null(),
         created_date=pl.col("date_sent"),
     )
-    spec = schema.table(aggregate.IER_TABLE)
-    present = set(derived.collect_schema())
-    return derived.select(
-        pl.col(c.name).cast(c.dtype) if c.name in present else pl.lit(None, c.dtype).alias(c.name)
-        for c in spec.columns
-    )
+    return schema.conform(aggregate.IER_TABLE, derived)
 
 
 def _plain_core(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -338,12 +333,7 @@ def _plain_links(events: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(unique_link_id=pl.col("id"))
     )
-    spec = schema.table(aggregate.LINK_TABLE)
-    present = set(rolled.collect_schema())
-    return rolled.select(
-        pl.col(c.name).cast(c.dtype) if c.name in present else pl.lit(None, c.dtype).alias(c.name)
-        for c in spec.columns
-    )
+    return schema.conform(aggregate.LINK_TABLE, rolled)
 
 
 def verify_plain(data: Path) -> bool:

@@ -70,6 +70,7 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from ierkit import extract, schema
+from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
 
 #: The IER key in the event table (see the module docstring on subscriber_id).
@@ -161,7 +162,7 @@ CHUNK_EVENTS: Final = 1_000_000
 _TIME: Final = pl.Datetime("us", "UTC")
 
 
-class StoreOrderError(Exception):
+class StoreOrderError(IerkitError):
     """Events were not in store order (``ierkit.extract.EVENT_ORDER``) where they had to be."""
 
 
@@ -262,7 +263,9 @@ def _check_key_order(iers: pl.DataFrame, previous_key: pl.DataFrame | None) -> N
 
 
 def _rollup_runs(
-    events: pl.DataFrame, previous_key: pl.DataFrame | None = None
+    events: pl.DataFrame,
+    previous_key: pl.DataFrame | None = None,
+    starts: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """IER figures and link rows of events in store order (every IER complete).
 
@@ -275,17 +278,15 @@ def _rollup_runs(
         events: Events in store order; every IER's events are all here.
         previous_key: The IER key (one row) of the IER before these events, if any: the
             order is checked across chunks too.
+        starts: ``_ier_starts()`` of ``events``, when the caller has it already.
 
     Raises:
         StoreOrderError: When the events are not in store order.
     """
-    flags = events.select(
-        start=_ier_starts(),
-        # Within one IER (not a start), time must not go back.
-        time_back=pl.col("event_time") < pl.col("event_time").shift(),
-    )
-    start = flags.get_column("start")
-    time_back = flags.get_column("time_back") & ~start
+    start = events.select(_ier_starts()).to_series() if starts is None else starts
+    # Within one IER (not a start), time must not go back.
+    time = events.get_column("event_time")
+    time_back = (time < time.shift()) & ~start
     if time_back.any():
         raise StoreOrderError(
             f"event {time_back.arg_true().item(0)} of a chunk is earlier than the event above "
@@ -295,7 +296,6 @@ def _rollup_runs(
     first_rows, last_rows = _run_bounds(ier_of_row)
     n_iers = first_rows.len()
     kind = events.get_column("event_type")
-    time = events.get_column("event_time")
     list_id = events.get_column("list_id")
 
     def runs(mask: pl.Series) -> _Runs:
@@ -361,6 +361,12 @@ def _link_rows(events: pl.DataFrame, ier_of_row: pl.Series) -> pl.DataFrame:
     )
 
 
+#: Event columns the roll-up reads besides the IER key (email and is_unique are not read).
+_ROLLUP_INPUTS: Final = (
+    "list_id", "event_type", "event_time", "url", "link_name", "bounce_category"
+)  # fmt: skip
+
+
 def _rolled_chunks(
     events: pl.LazyFrame, chunk_events: int = CHUNK_EVENTS
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
@@ -375,19 +381,18 @@ def _rolled_chunks(
     for batch in needed.collect_batches(chunk_size=chunk_events):
         # One contiguous buffer per column: gathers from many small chunks are slow.
         frame = (batch if held is None else pl.concat([held, batch])).rechunk()
-        last_start = frame.select(_ier_starts().arg_true().last()).item()
+        starts = frame.select(_ier_starts()).to_series()
+        last_start = starts.arg_true().item(-1)
         if last_start:
-            iers, links = _rollup_runs(frame.slice(0, last_start), previous_key)
+            iers, links = _rollup_runs(
+                frame.slice(0, last_start), previous_key, starts.slice(0, last_start)
+            )
             previous_key = iers.select(IER_KEY).tail(1)
             yield iers, links
         held = frame.slice(last_start)
     if held is not None and held.height:
         yield _rollup_runs(held, previous_key)
 
-
-_ROLLUP_INPUTS: Final = (
-    "list_id", "event_type", "event_time", "url", "link_name", "bounce_category"
-)  # fmt: skip
 
 _ROLLED_SCHEMA: Final = {
     **{name: extract.EVENT_SCHEMA[name] for name in IER_KEY},
@@ -458,31 +463,15 @@ def _finish_iers(rolled: pl.LazyFrame, send_jobs: pl.LazyFrame | None) -> pl.Laz
         clicked=pl.col("unique_clicks") > 0,
         soft_bounce=pl.col("date_bounced").is_not_null() & ~pl.col("hard_bounce"),
         unsubscribed=pl.col("date_unsubscribed").is_not_null(),
+        # An IER is created when the send's result first reaches Sales Cloud: the send.
+        created_date=pl.col("date_sent"),
     )
     if send_jobs is not None:
         # maintain_order: the rows are in key order (a small build side keeps this cheap).
-        frame = frame.join(send_jobs, on="job_id", how="left", maintain_order="left")
-    else:
-        frame = frame.with_columns(
-            email_name=pl.lit(None, pl.String),
-            from_name=pl.lit(None, pl.String),
-            from_address=pl.lit(None, pl.String),
-            subject_line=pl.lit(None, pl.String),
+        frame = frame.join(send_jobs, on="job_id", how="left", maintain_order="left").rename(
+            {"email_name": "name"}
         )
-    spec = schema.table(IER_TABLE)
-    present = set(frame.collect_schema())
-    columns = []
-    for column in spec.columns:
-        if column.name == "name":
-            columns.append(pl.col("email_name").alias("name"))
-        elif column.name == "created_date":
-            # An IER is created when the send's result first reaches Sales Cloud: the send.
-            columns.append(pl.col("date_sent").alias("created_date"))
-        elif column.name in present:
-            columns.append(pl.col(column.name).cast(column.dtype))
-        else:
-            columns.append(pl.lit(None, column.dtype).alias(column.name))
-    return frame.select(*columns, "has_sent_row")
+    return schema.conform(IER_TABLE, frame, keep=["has_sent_row"])
 
 
 def _finish_links(rolled: pl.LazyFrame) -> pl.LazyFrame:
@@ -492,12 +481,7 @@ def _finish_links(rolled: pl.LazyFrame) -> pl.LazyFrame:
         id=pl.concat_str([pl.col("ier_id"), pl.col("url").fill_null("")], separator="|"),
         link_url=pl.col("url"),
     ).with_columns(unique_link_id=pl.col("id"))
-    spec = schema.table(LINK_TABLE)
-    present = set(frame.collect_schema())
-    return frame.select(
-        pl.col(c.name).cast(c.dtype) if c.name in present else pl.lit(None, c.dtype).alias(c.name)
-        for c in spec.columns
-    )
+    return schema.conform(LINK_TABLE, frame)
 
 
 def aggregate_iers(
@@ -596,40 +580,51 @@ def _store_rollup(
     return _source(frames, _ROLLED_SCHEMA, "ierkit IERs from the event store")
 
 
-def _write_batch(
+def _write_segments(
     segments: list[tuple[bool, list[int]]],
     store: str | os.PathLike[str],
     previous: dict[str, Path],
     send_jobs: pl.LazyFrame | None,
-    targets: dict[str, Path],
+    tmp: dict[str, Path],
     work: Path,
     chunk_events: int,
 ) -> None:
-    """IERs and link details of the segments into one file per table (IERs, then links)."""
-    iers: list[pl.LazyFrame] = []
-    links: list[Callable[[], pl.LazyFrame]] = []
-    for recompute, group in segments:
-        if recompute:
-            links_dir = work / f"links-{uuid.uuid4().hex}"
-            iers.append(
-                _finish_iers(_store_rollup(store, group, links_dir, chunk_events), send_jobs)
-            )
+    """IERs and link details of the segments into one file per table: recomputed sends from
+    the store, the others copied from the ``previous`` tables (sorted by IER key, so a run of
+    whole sends stays sorted)."""
 
-            def spilled(folder: Path = links_dir) -> pl.LazyFrame:
-                files = sorted(folder.glob("*.parquet"))
-                if not files:
-                    return pl.LazyFrame(schema=_LINK_SCHEMA)
-                return pl.scan_parquet(files, schema=_LINK_SCHEMA)
+    def copied(name: str, group: list[int]) -> pl.LazyFrame:
+        return pl.scan_parquet(previous[name]).filter(pl.col("job_id").is_in(group))
 
-            links.append(lambda read=spilled: _finish_links(read()))
-        else:
-            for name, frames in ((IER_TABLE, iers), (LINK_TABLE, links)):
-                # The previous output is sorted by IER key: a run of whole sends stays sorted.
-                copy = pl.scan_parquet(previous[name]).filter(pl.col("job_id").is_in(group))
-                frames.append(copy if name == IER_TABLE else (lambda c=copy: c))
-    # The IERs first: writing them writes the link rows the link table is made of.
-    _sink(IER_TABLE, iers, targets[IER_TABLE])
-    _sink(LINK_TABLE, [make() for make in links], targets[LINK_TABLE])
+    spilled = {number: work / f"links-{number:05d}" for number in range(len(segments))}
+    _sink(
+        IER_TABLE,
+        [
+            _finish_iers(_store_rollup(store, group, spilled[number], chunk_events), send_jobs)
+            if recompute
+            else copied(IER_TABLE, group)
+            for number, (recompute, group) in enumerate(segments)
+        ],
+        tmp[IER_TABLE],
+    )
+    # Writing the IERs wrote the link rows of the recomputed sends into the spill folders.
+    _sink(
+        LINK_TABLE,
+        [
+            _finish_links(_spilled_links(spilled[number]))
+            if recompute
+            else copied(LINK_TABLE, group)
+            for number, (recompute, group) in enumerate(segments)
+        ],
+        tmp[LINK_TABLE],
+    )
+
+
+def _spilled_links(folder: Path) -> pl.LazyFrame:
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        return pl.LazyFrame(schema=_LINK_SCHEMA)
+    return pl.scan_parquet(files, schema=_LINK_SCHEMA)
 
 
 def _sink(name: str, frames: list[pl.LazyFrame], target: Path) -> None:
@@ -656,7 +651,7 @@ def _write_tables(
     work = out_path / f".aggregate-{uuid.uuid4().hex}"
     try:
         work.mkdir()
-        _write_batch(segments, store, targets, send_jobs, tmp, work, chunk_events)
+        _write_segments(segments, store, targets, send_jobs, tmp, work, chunk_events)
         for name, path in targets.items():
             with open(tmp[name], "rb") as handle:
                 os.fsync(handle.fileno())

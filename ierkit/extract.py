@@ -795,7 +795,6 @@ def _write_sorted(events: pl.LazyFrame, group: list[int], base: Path, work: Path
     written = sum(rows_per_job(sorted(work.glob("job_id=*/*.parquet"))).values())
     for job_id in group:
         _replace_folder(job_folder(work, job_id), job_folder(base, job_id))
-    shutil.rmtree(work, ignore_errors=True)
     return written
 
 
@@ -808,16 +807,15 @@ def sort_store(
     """Rewrite the events of some sends in store order (``EVENT_ORDER``), one group at a time.
 
     The store is written in that order; this repairs folders written some other way (copied
-    in by hand, or by a tool that appended files), which ``ierkit.aggregate`` finds and
-    reports by calling this.
+    in by hand, or by a tool that appended files). ``ierkit.aggregate`` calls it when it meets
+    such a folder.
     """
     base = events_dir(store)
     sizes = rows_per_job(job_files(base, job_ids))
     for group in plan_groups(sizes, limit=limit):
-        events = pl.scan_parquet(job_files(base, group), hive_partitioning=False, schema=EVENT_SCHEMA)
         work = Path(store) / f".sorting-{uuid.uuid4().hex}"
         try:
-            _write_sorted(events, group, base, work)
+            _write_sorted(scan_events(store, job_ids=group), group, base, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

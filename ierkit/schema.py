@@ -12,7 +12,7 @@ from an org, and filled when ierkit built the table itself (from a tracking extr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -394,6 +394,22 @@ def _cast_expr(column: Column, source: pl.DataType) -> pl.Expr:
             expr = expr.dt.replace_time_zone("UTC")
         return expr.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     return expr.cast(column.dtype, strict=True)
+
+
+def conform(table_name: str, frame: FrameT, *, keep: Sequence[str] = ()) -> FrameT:
+    """The canonical columns of ``table_name``, in order and cast, the ones ``frame`` lacks as
+    typed nulls, then the ``keep`` columns.
+
+    Unlike ``validate`` nothing is checked: this is for frames the package builds itself.
+    """
+    present = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    columns = [
+        pl.col(column.name).cast(column.dtype)
+        if column.name in present
+        else pl.lit(None, column.dtype).alias(column.name)
+        for column in table(table_name).columns
+    ]
+    return frame.select(*columns, *keep)
 
 
 def validate(table_name: str, frame: FrameT) -> FrameT:

@@ -129,3 +129,13 @@ def test_integer_overflow_is_an_error_not_a_wrap() -> None:
                                                           total_clicks=pl.lit(2**40))])
     with pytest.raises(pl.exceptions.InvalidOperationError):
         schema.validate("individual_email_results", frame)
+
+
+def test_conform_orders_casts_and_fills_absent_columns_with_typed_nulls() -> None:
+    frame = pl.LazyFrame({"extra": [1], "total_clicks": [3], "id": ["a0L1"]})
+    conformed = schema.conform("individual_links", frame, keep=["extra"]).collect()
+    spec = schema.table("individual_links")
+    assert conformed.columns == [*spec.column_names, "extra"]
+    assert conformed.schema["total_clicks"] == spec.polars_schema["total_clicks"]
+    assert conformed.row(0, named=True)["link_url"] is None
+    assert conformed.schema["link_url"] == pl.String

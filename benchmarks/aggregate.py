@@ -132,7 +132,7 @@ def synthesise(n_events: int, store: Path) -> int:
     return total
 
 
-def _events_for(rng, who, population, job_id, batch_id, sent_at, link_seed) -> pl.DataFrame:  # noqa: ANN001
+def _events_for(rng, who, population, job_id, batch_id, sent_at, link_seed) -> pl.DataFrame:
     import numpy as np
 
     m = len(who)
@@ -175,8 +175,10 @@ def _events_for(rng, who, population, job_id, batch_id, sent_at, link_seed) -> p
     )
     is_lead = pl.col("subscriber") % 13 >= 10  # ~23% leads, as in the demo
     digits = pl.col("subscriber").cast(pl.String).str.zfill(12)
-    key = pl.when(is_lead).then(pl.lit("00Q") + digits + pl.lit("EAA")).otherwise(
-        pl.lit("003") + digits + pl.lit("AAA")
+    key = (
+        pl.when(is_lead)
+        .then(pl.lit("00Q") + digits + pl.lit("EAA"))
+        .otherwise(pl.lit("003") + digits + pl.lit("AAA"))
     )
     url = pl.lit(f"https://www.example.com/{job_id % 50}/") + pl.col("link").cast(pl.String)
     link_names = ["Pricing", "Case Study", "Webinar Signup", "Blog", "Demo", "Docs"]
@@ -207,10 +209,19 @@ def _events_for(rng, who, population, job_id, batch_id, sent_at, link_seed) -> p
     )
 
 
-_CSV_FILES = {"Sent": "Sent.csv", "Open": "Opens.csv", "Click": "Clicks.csv",
-              "Bounce": "Bounces.csv", "Unsub": "Unsubs.csv"}  # fmt: skip
-_CATEGORY_TEXT = {"Hard": "Hard bounce", "Soft": "Soft bounce", "Block": "Block bounce",
-                  "Technical": "Technical or other bounce"}  # fmt: skip
+_CSV_FILES = {
+    "Sent": "Sent.csv",
+    "Open": "Opens.csv",
+    "Click": "Clicks.csv",
+    "Bounce": "Bounces.csv",
+    "Unsub": "Unsubs.csv",
+}
+_CATEGORY_TEXT = {
+    "Hard": "Hard bounce",
+    "Soft": "Soft bounce",
+    "Block": "Block bounce",
+    "Technical": "Technical or other bounce",
+}
 
 
 def write_extract_zip(store: Path, target: Path) -> None:
@@ -219,9 +230,8 @@ def write_extract_zip(store: Path, target: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     events = extract.scan_events(store)
-    mc_time = (
-        (pl.col("event_time").dt.replace_time_zone(None) - pl.duration(hours=6))
-        .dt.strftime("%-m/%-d/%Y %-I:%M:%S %p")
+    mc_time = (pl.col("event_time").dt.replace_time_zone(None) - pl.duration(hours=6)).dt.strftime(
+        "%-m/%-d/%Y %-I:%M:%S %p"
     )
     common = {
         "ClientID": pl.lit(7_000_001),
@@ -238,13 +248,18 @@ def write_extract_zip(store: Path, target: Path) -> None:
     for kind, name in _CSV_FILES.items():
         columns = dict(common)
         if kind == "Click":
-            columns |= {"SendURLID": pl.lit(1), "URLID": pl.lit(2), "URL": pl.col("url"),
-                        "Alias": pl.col("link_name")}  # fmt: skip
+            columns |= {
+                "SendURLID": pl.lit(1),
+                "URLID": pl.lit(2),
+                "URL": pl.col("url"),
+                "Alias": pl.col("link_name"),
+            }
         if kind == "Bounce":
             columns |= {
                 "BounceCategory": pl.col("bounce_category").replace_strict(_CATEGORY_TEXT),
-                "SMTPCode": pl.lit(550), "BounceReason": pl.lit("mailbox unavailable"),
-            }  # fmt: skip
+                "SMTPCode": pl.lit(550),
+                "BounceReason": pl.lit("mailbox unavailable"),
+            }
         events.filter(pl.col("event_type") == kind).select(**columns).sink_csv(work / name)
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         for name in _CSV_FILES.values():
@@ -379,10 +394,12 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
         _plain_iers(_scan(store)).sink_parquet(out / "iers.parquet")
     elif case == "plain_query_links":
         events = _scan(store)
-        pl.collect_all([
-            _plain_iers(events).sink_parquet(out / "iers.parquet", lazy=True),
-            _plain_links(events).sink_parquet(out / "links.parquet", lazy=True),
-        ])  # fmt: skip
+        pl.collect_all(
+            [
+                _plain_iers(events).sink_parquet(out / "iers.parquet", lazy=True),
+                _plain_links(events).sink_parquet(out / "links.parquet", lazy=True),
+            ]
+        )
     elif case == "ierkit_parquet":
         # The store is the landed Parquet event table; results go into a copy's folders.
         work = out / "store"
@@ -391,14 +408,15 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
         result = aggregate.aggregate_store(work, out, limit=_chunk_events())
         rows = result.iers
     elif case == "ierkit_csv":
-        landed, result = aggregate.aggregate_extracts([data / "tracking_extract.zip"], out)
+        _landed, result = aggregate.aggregate_extracts([data / "tracking_extract.zip"], out)
         rows = result.iers
     elif case == "pandas":
         import pandas as pd
 
         sample = _scan(store).head(PANDAS_ROWS).collect()
-        frame = pd.DataFrame({c: sample.get_column(c).to_numpy() for c in sample.columns
-                              if c not in ("event_type",)})  # fmt: skip
+        frame = pd.DataFrame(
+            {c: sample.get_column(c).to_numpy() for c in sample.columns if c not in ("event_type",)}
+        )
         frame["event_type"] = sample.get_column("event_type").cast(pl.String).to_numpy()
         del sample
         started = time.perf_counter()
@@ -409,12 +427,17 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
     seconds = time.perf_counter() - started
     cpu_seconds = _cpu_seconds() - cpu_started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"case": case, "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 2),
-            "peak_rss_mib": round(peak_kib / 1024),
-            "iers": rows, "load_average_1min_after": round(os.getloadavg()[0], 2)}  # fmt: skip
+    return {
+        "case": case,
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "peak_rss_mib": round(peak_kib / 1024),
+        "iers": rows,
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
+    }
 
 
-def _pandas_iers(frame):  # noqa: ANN001, ANN202
+def _pandas_iers(frame):
     """What ``aggregate_store`` computes, in pandas: IER and link rows with every column."""
     import numpy as np
     import pandas as pd
@@ -434,18 +457,33 @@ def _pandas_iers(frame):  # noqa: ANN001, ANN202
         subscriber_id=frame["subscriber_id"],
     )
     key = [*KEY, "subscriber_id"]
-    iers = frame.groupby(key, dropna=False, sort=False).agg(
-        list_id=("list_id", "max"), date_sent=("sent_t", "min"), opens=("open_n", "sum"),
-        date_opened=("openclick_t", "min"), last_open=("open_t", "max"),
-        total_clicks=("click_n", "sum"), hard_bounce=("hard", "any"),
-        date_bounced=("bounce_t", "min"), date_unsubscribed=("unsub_t", "min"),
-        tracking_as_of=("event_time", "max"),
-    ).reset_index()  # fmt: skip
+    iers = (
+        frame.groupby(key, dropna=False, sort=False)
+        .agg(
+            list_id=("list_id", "max"),
+            date_sent=("sent_t", "min"),
+            opens=("open_n", "sum"),
+            date_opened=("openclick_t", "min"),
+            last_open=("open_t", "max"),
+            total_clicks=("click_n", "sum"),
+            hard_bounce=("hard", "any"),
+            date_bounced=("bounce_t", "min"),
+            date_unsubscribed=("unsub_t", "min"),
+            tracking_as_of=("event_time", "max"),
+        )
+        .reset_index()
+    )
     clicks = frame[is_click]
-    links = clicks.groupby([*key, "url"], dropna=False, sort=False).agg(
-        link_name=("link_name", "max"), total_clicks=("url", "size"),
-        last_clicked=("event_time", "max"), created_date=("event_time", "min"),
-    ).reset_index()  # fmt: skip
+    links = (
+        clicks.groupby([*key, "url"], dropna=False, sort=False)
+        .agg(
+            link_name=("link_name", "max"),
+            total_clicks=("url", "size"),
+            last_clicked=("event_time", "max"),
+            created_date=("event_time", "min"),
+        )
+        .reset_index()
+    )
     per_ier = links.groupby(key, dropna=False, sort=False).size().rename("unique_clicks")
     iers = iers.merge(per_ier.reset_index(), on=key, how="left")
     iers["unique_clicks"] = iers["unique_clicks"].fillna(0).astype("int32")
@@ -461,9 +499,11 @@ def _pandas_iers(frame):  # noqa: ANN001, ANN202
         upper |= sk.str[i].str.isupper().fillna(False).to_numpy(dtype=bool).astype(np.int64) << i
     alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"))
     suffix = pd.Series(
-        alphabet[upper & 31].astype(object) + alphabet[(upper >> 5) & 31]
-        + alphabet[(upper >> 10) & 31], index=sk.index,
-    )  # fmt: skip
+        alphabet[upper & 31].astype(object)
+        + alphabet[(upper >> 5) & 31]
+        + alphabet[(upper >> 10) & 31],
+        index=sk.index,
+    )
     valid = shaped & (sk.str[15:18] == suffix)
     iers["contact_id"] = sk.where(valid & sk.str.startswith("003", na=False))
     iers["lead_id"] = sk.where(valid & sk.str.startswith("00Q", na=False))
@@ -569,11 +609,20 @@ def main() -> None:
             if not args.no_csv:
                 write_extract_zip(store, data / "tracking_extract.zip")
             (data / READY).write_text(str(events))
-            print(f"{size}: synthesised {events:,} events in {time.perf_counter() - t0:.0f} s",
-                  flush=True)  # fmt: skip
+            print(
+                f"{size}: synthesised {events:,} events in {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
         events = int((data / READY).read_text())
-        cases = args.cases or ["bare_count", "plain_query_core", "plain_query",
-                               "plain_query_links", "ierkit_parquet", "ierkit_csv", "pandas"]  # fmt: skip
+        cases = args.cases or [
+            "bare_count",
+            "plain_query_core",
+            "plain_query",
+            "plain_query_links",
+            "ierkit_parquet",
+            "ierkit_csv",
+            "pandas",
+        ]
         if n > PANDAS_ROWS * 1.5 and "pandas" in cases and args.cases is None:
             cases.remove("pandas")  # pandas runs on a 10 million sample only
         if args.no_csv and "ierkit_csv" in cases:
@@ -586,8 +635,11 @@ def main() -> None:
             for case in cases:
                 runs[case].append(_child(case, data))
                 last = runs[case][-1]
-                print(f"{size} {case:18s} {last['seconds']:8.2f} s  cpu {last['cpu_seconds']:7.2f} s"
-                      f"  peak {last['peak_rss_mib']:>6,} MiB", flush=True)  # fmt: skip
+                print(
+                    f"{size} {case:18s} {last['seconds']:8.2f} s  cpu {last['cpu_seconds']:7.2f} s"
+                    f"  peak {last['peak_rss_mib']:>6,} MiB",
+                    flush=True,
+                )
         for case in cases:
             result = _best(runs[case])
             rows = PANDAS_ROWS if case == "pandas" else events
@@ -596,8 +648,11 @@ def main() -> None:
         if n <= PANDAS_ROWS * 1.5 and "plain_query" in cases:
             # The baseline must compute what ierkit computes, or the ratio means nothing.
             run["plain_query_output_equals_ierkit"] = verify_plain(data)
-            print(f"{size} plain query output equals ierkit's: "
-                  f"{run['plain_query_output_equals_ierkit']}", flush=True)  # fmt: skip
+            print(
+                f"{size} plain query output equals ierkit's: "
+                f"{run['plain_query_output_equals_ierkit']}",
+                flush=True,
+            )
         run["ratios"] = _ratios(run["cases"])
         print(json.dumps(run["ratios"], indent=1))
         report["runs"] = [r for r in report["runs"] if r["size"] != size] + [run]

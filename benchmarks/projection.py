@@ -60,9 +60,12 @@ def _measure() -> dict:
         return min(times)
 
     projection_s = best(lambda: storage.project_storage(plan, **options).collect())
-    by_programme_rows = storage.project_by_programme(
-        plan, start=options["start"], months=MONTHS
-    ).select("month").collect().height
+    by_programme_rows = (
+        storage.project_by_programme(plan, start=options["start"], months=MONTHS)
+        .select("month")
+        .collect()
+        .height
+    )
     outlook_s = best(lambda: storage.storage_outlook(plan, **options))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {

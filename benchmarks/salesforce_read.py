@@ -53,7 +53,9 @@ def synthetic_iers(n: int) -> pl.DataFrame:
         subject_line=pl.lit("Your November update, with a comma"),
         date_sent=pl.lit(T0) + pl.duration(minutes=pl.col("i") % 260_000),
         opened=pl.col("i") % 4 == 0,
-        date_opened=pl.when(pl.col("i") % 4 == 0).then(pl.lit(T0) + pl.duration(minutes=pl.col("i") % 260_000 + 90)),
+        date_opened=pl.when(pl.col("i") % 4 == 0).then(
+            pl.lit(T0) + pl.duration(minutes=pl.col("i") % 260_000 + 90)
+        ),
         total_clicks=(pl.col("i") % 17 == 0).cast(pl.Int32) * 2,
         unique_clicks=(pl.col("i") % 17 == 0).cast(pl.Int32),
         clicked=pl.col("i") % 17 == 0,
@@ -69,7 +71,9 @@ def synthetic_iers(n: int) -> pl.DataFrame:
     return schema.validate(
         spec.name,
         frame.with_columns(
-            pl.lit(None, dtype=c.dtype).alias(c.name) for c in spec.columns if c.name not in frame.columns
+            pl.lit(None, dtype=c.dtype).alias(c.name)
+            for c in spec.columns
+            if c.name not in frame.columns
         ),
     )
 
@@ -79,7 +83,9 @@ import sys, time, json, pathlib
 import polars as pl
 sys.path.insert(0, {root!r})
 from tests.sfserver import FakeSalesforce, serve
-org = FakeSalesforce({{"individual_email_results": pl.read_parquet({data!r})}}, password="p", security_token="t")
+org = FakeSalesforce(
+    {{"individual_email_results": pl.read_parquet({data!r})}}, password="p", security_token="t"
+)
 with serve(org, pathlib.Path({work!r})) as running:
     print(json.dumps({{"base_url": running.base_url, "ca": str(running.ca_path)}}), flush=True)
     sys.stdin.read()
@@ -108,14 +114,26 @@ def run(n: int, work: Path) -> dict[str, float]:
     synthetic_iers(n).write_parquet(data)
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER.format(root=str(ROOT), data=str(data), work=str(work))],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         info = json.loads(server.stdout.readline())
         client = subprocess.run(
-            [sys.executable, "-c", CLIENT.format(root=str(ROOT), base=info["base_url"],
-                                                 ca=info["ca"], cache=str(work / f"cache-{n}"))],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-c",
+                CLIENT.format(
+                    root=str(ROOT),
+                    base=info["base_url"],
+                    ca=info["ca"],
+                    cache=str(work / f"cache-{n}"),
+                ),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         result = json.loads(client.stdout.strip().splitlines()[-1])
     finally:
@@ -138,7 +156,8 @@ def main(counts: tuple[int, ...]) -> None:
             print(
                 f"{result['rows']:>10,} IERs  {result['seconds']:7.1f} s  "
                 f"{result['records_per_second']:>9,.0f} records/s  "
-                f"client peak {result['peak_rss_mb']:,.0f} MB  parquet {result['parquet_mb']:,.0f} MB",
+                f"client peak {result['peak_rss_mb']:,.0f} MB  "
+                f"parquet {result['parquet_mb']:,.0f} MB",
                 flush=True,
             )
     out = {

@@ -37,7 +37,11 @@ def kernel_startup_seconds(folder: Path, runs: int = 3) -> list[float]:
     cell = nbformat.v4.new_code_cell('source = "demo"')
     cell.metadata["tags"] = ["parameters"]
     book.cells = [cell, nbformat.v4.new_code_cell("pass")]
-    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    book.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path = folder / "empty.ipynb"
     nbformat.write(book, path)
     times = []
@@ -55,9 +59,11 @@ def main() -> None:
         startup = kernel_startup_seconds(folder)
         started = time.perf_counter()
         result = weekly.run_weekly(
-            source=str(demo_path), as_of=demo.DEMO_AS_OF, out_root=folder / "out",
+            source=str(demo_path),
+            as_of=demo.DEMO_AS_OF,
+            out_root=folder / "out",
             progress=lambda line: print(line, flush=True),
-        )  # fmt: skip
+        )
         total = time.perf_counter() - started
     kib = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

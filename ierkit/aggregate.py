@@ -69,7 +69,7 @@ from typing import Final
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from ierkit import extract, schema
+from ierkit import _files, clock, extract, schema
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
 
@@ -135,8 +135,7 @@ def with_person_ids(frame: pl.LazyFrame, key: str = "subscriber_key") -> pl.Lazy
         _shape=shape,
         # Bit i set where character i of the 15-character Id is uppercase: characters 0-7
         # from the first word, 8-14 from bytes 1-7 of the word starting at character 7.
-        _mask=_uppercase_mask(_word(k, 0))
-        + _uppercase_mask(_word(k, 7)) // _u64(2) * _u64(256),
+        _mask=_uppercase_mask(_word(k, 0)) + _uppercase_mask(_word(k, 7)) // _u64(2) * _u64(256),
         # Characters 15-17 are bytes 5-7 of the word starting at character 10.
         _suffix=_word(k, 10) // _u64(1 << 40),
     )
@@ -230,9 +229,11 @@ def _ier_ids(iers: pl.DataFrame) -> pl.Series:
     job, batch = iers.get_column("job_id"), iers.get_column("batch_id")
     new_batch = (job.ne_missing(job.shift()) | batch.ne_missing(batch.shift())).fill_null(True)
     firsts = new_batch.arg_true()
-    texts = pl.DataFrame({"job": job.gather(firsts), "batch": batch.gather(firsts)}).select(
-        pl.concat_str("job", pl.lit("-"), pl.col("batch").fill_null(""), pl.lit("-"))
-    ).to_series()
+    texts = (
+        pl.DataFrame({"job": job.gather(firsts), "batch": batch.gather(firsts)})
+        .select(pl.concat_str("job", pl.lit("-"), pl.col("batch").fill_null(""), pl.lit("-")))
+        .to_series()
+    )
     prefix = texts.gather((new_batch.cum_sum() - 1).cast(pl.UInt32))
     key = iers.get_column("subscriber_key")
     blank = key.is_null().arg_true()
@@ -330,8 +331,9 @@ def _rollup_runs(
         ),
         # A click implies an open: the first of either is when the email was opened.
         date_opened=pl.min_horizontal(first_time(opens), first_time(clicks)),
-        hard_bounce=_spread(n_iers, hard.ier, pl.repeat(True, hard.ier.len(), eager=True),
-                            default=False),  # fmt: skip
+        hard_bounce=_spread(
+            n_iers, hard.ier, pl.repeat(True, hard.ier.len(), eager=True), default=False
+        ),
         date_bounced=first_time(bounces),
         date_unsubscribed=first_time(unsubs),
         tracking_as_of=time.gather(last_rows),
@@ -363,8 +365,13 @@ def _link_rows(events: pl.DataFrame, ier_of_row: pl.Series) -> pl.DataFrame:
 
 #: Event columns the roll-up reads besides the IER key (email and is_unique are not read).
 _ROLLUP_INPUTS: Final = (
-    "list_id", "event_type", "event_time", "url", "link_name", "bounce_category"
-)  # fmt: skip
+    "list_id",
+    "event_type",
+    "event_time",
+    "url",
+    "link_name",
+    "bounce_category",
+)
 
 
 def _rolled_chunks(
@@ -484,9 +491,7 @@ def _finish_links(rolled: pl.LazyFrame) -> pl.LazyFrame:
     return schema.conform(LINK_TABLE, frame)
 
 
-def aggregate_iers(
-    events: pl.LazyFrame, *, send_jobs: pl.LazyFrame | None = None
-) -> pl.LazyFrame:
+def aggregate_iers(events: pl.LazyFrame, *, send_jobs: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Individual Email Results from canonical events.
 
     Args:
@@ -653,9 +658,9 @@ def _write_tables(
         work.mkdir()
         _write_segments(segments, store, targets, send_jobs, tmp, work, chunk_events)
         for name, path in targets.items():
-            with open(tmp[name], "rb") as handle:
-                os.fsync(handle.fileno())
+            _files.fsync_file(tmp[name])
             os.replace(tmp[name], path)
+        _files.fsync_dir(out_path)
     finally:
         for path in tmp.values():
             path.unlink(missing_ok=True)
@@ -699,9 +704,12 @@ def aggregate_store(
     fresh = set(jobs) if job_ids is None else set(job_ids) & set(jobs)
     if job_ids is not None and all(path.is_file() for path in targets.values()):
         previous = set(
-            pl.scan_parquet(targets[IER_TABLE]).select(pl.col("job_id").unique())
-            .collect().get_column("job_id").to_list()
-        )  # fmt: skip
+            pl.scan_parquet(targets[IER_TABLE])
+            .select(pl.col("job_id").unique())
+            .collect()
+            .get_column("job_id")
+            .to_list()
+        )
         fresh |= set(jobs) - previous  # never written before: nothing to copy
     else:
         fresh = set(jobs)
@@ -734,7 +742,7 @@ def aggregate_extracts(
     out: str | os.PathLike[str],
     *,
     store: str | os.PathLike[str] | None = None,
-    source_zone: str = extract.MC_SOURCE_ZONE,
+    source_zone: str = clock.MC_TIME_ZONE,
     limit: int | None = None,
 ) -> tuple[extract.LandResult, AggregateResult]:
     """Land extracts in the event store, recompute the sends they touched, write the tables.
@@ -757,14 +765,19 @@ def aggregate_extracts(
     paths = list(paths)
     store_path = Path(out) / "event_store" if store is None else Path(store)
     landed = extract.land_events(
-        paths, store_path, source_zone=source_zone,
+        paths,
+        store_path,
+        source_zone=source_zone,
         limit=extract.MAX_EVENTS_PER_GROUP if limit is None else limit,
-    )  # fmt: skip
+    )
     send_jobs = _send_jobs(paths, store_path)
     written = aggregate_store(
-        store_path, out, job_ids=landed.job_ids, send_jobs=send_jobs,
+        store_path,
+        out,
+        job_ids=landed.job_ids,
+        send_jobs=send_jobs,
         limit=CHUNK_EVENTS if limit is None else limit,
-    )  # fmt: skip
+    )
     return landed, written
 
 
@@ -780,7 +793,6 @@ def _send_jobs(paths: list[str | os.PathLike[str]], store: Path) -> pl.LazyFrame
         .unique("job_id", keep="first", maintain_order=True)
         .sort("job_id")
     )
-    from ierkit.orgs.local import atomic_write_parquet
 
-    atomic_write_parquet(merged, kept)
+    _files.write_parquet(merged, kept)
     return merged.lazy()

@@ -27,7 +27,7 @@ from typing import Any
 import fsspec
 import polars as pl
 
-from ierkit import schema
+from ierkit import _files, schema
 from ierkit.errors import IerkitError
 
 #: Tables a cleanup archives, children first (the order they are deleted in).
@@ -59,7 +59,9 @@ def check_run_id(run_id: str) -> str:
 
 #: Object-storage protocols polars reads and writes itself (through object_store); fsspec lists
 #: and hashes the same files. Other fsspec filesystems are refused rather than misread.
-POLARS_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "gcp", "az", "azure", "abfs", "abfss", "adl"})
+POLARS_PROTOCOLS = frozenset(
+    {"s3", "s3a", "gs", "gcs", "gcp", "az", "azure", "abfs", "abfss", "adl"}
+)
 
 
 class ArchiveStore:
@@ -118,12 +120,7 @@ class ArchiveStore:
             # An object store's put is atomic: the object appears whole or not at all.
             self.fs.pipe_file(target, data)
             return
-        tmp = f"{target}.tmp"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        _files.write_bytes(target, data)
 
     def read_json(self, relative: str) -> Any:
         """The JSON document at ``relative``."""
@@ -202,9 +199,7 @@ class ArchiveStore:
                 part = in_month
                 if n_files > 1:
                     part = in_month.filter(pl.col("id").hash(seed=0) % n_files == index)
-                part.sink_parquet(
-                    self.url(f"{folder}/{run_id}-{index:04d}.parquet"), mkdir=True
-                )
+                part.sink_parquet(self.url(f"{folder}/{run_id}-{index:04d}.parquet"), mkdir=True)
         return self.run_files(table_name, run_id)
 
     def scan_files(self, table_name: str, files: Sequence[str]) -> pl.LazyFrame:
@@ -226,9 +221,7 @@ class ArchiveStore:
 
     def file_ids(self, relative: str) -> pl.Series:
         """The Ids in one file, sorted."""
-        return (
-            pl.scan_parquet(self.url(relative)).select("id").collect().get_column("id").sort()
-        )
+        return pl.scan_parquet(self.url(relative)).select("id").collect().get_column("id").sort()
 
     # --- manifests ---------------------------------------------------------------------------
 

@@ -16,11 +16,12 @@ import altair as alt
 import polars as pl
 import vl_convert
 
+from ierkit._exprs import rate
 from ierkit.errors import IerkitError
 
 __all__ = [
-    "ChartError",
     "MAX_ROWS",
+    "ChartError",
     "chart_data",
     "cleanup_chart",
     "click_heatmap_chart",
@@ -72,10 +73,6 @@ def _check_rows(frame: pl.DataFrame, chart: str) -> pl.DataFrame:
     return frame
 
 
-def _rate(numerator: str, denominator: str) -> pl.Expr:
-    return pl.when(pl.col(denominator) > 0).then(pl.col(numerator) / pl.col(denominator))
-
-
 def trend_chart(
     trend: pl.DataFrame | pl.LazyFrame,
     *,
@@ -117,16 +114,22 @@ def trend_chart(
         .sort("measure", "programme", "week_start")
     )
     _check_rows(long, "trend_chart")
-    base = alt.Chart(long).mark_line(point=True).encode(
-        x=alt.X("week_start:T", title="Week starting (sent, UTC)", axis=alt.Axis(format="%d %b")),
-        y=alt.Y("count:Q", title="Recipients"),
-        color=alt.Color("programme:N", title="Programme"),
-        tooltip=[
-            alt.Tooltip("week_start:T", title="Week starting"),
-            alt.Tooltip("programme:N", title="Programme"),
-            alt.Tooltip("measure:N", title="Measure"),
-            alt.Tooltip("count:Q", title="Recipients", format=","),
-        ],
+    base = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(
+                "week_start:T", title="Week starting (sent, UTC)", axis=alt.Axis(format="%d %b")
+            ),
+            y=alt.Y("count:Q", title="Recipients"),
+            color=alt.Color("programme:N", title="Programme"),
+            tooltip=[
+                alt.Tooltip("week_start:T", title="Week starting"),
+                alt.Tooltip("programme:N", title="Programme"),
+                alt.Tooltip("measure:N", title="Measure"),
+                alt.Tooltip("count:Q", title="Recipients", format=","),
+            ],
+        )
     )
     return (
         base.properties(width=560, height=180)
@@ -188,7 +191,7 @@ def rate_bars(
     order = per_label.get_column(label_column).to_list()
     long = (
         per_label.with_columns(
-            over_sent=_rate(count, "sent"), over_delivered=_rate(count, "delivered")
+            over_sent=rate(count, "sent"), over_delivered=rate(count, "delivered")
         )
         .select(label_column, "sent", "delivered", "over_sent", "over_delivered")
         .unpivot(
@@ -378,12 +381,22 @@ def decision_chart(
         ).sort("programme"),
         "decision_chart",
     )
-    points = alt.Chart(data, title=title).mark_circle(size=160, opacity=0.85).encode(
-        x=alt.X("actionability:Q", title="Engaged recipients followed up", axis=alt.Axis(format="%")),
-        y=alt.Y("mb_per_month:Q", title="IER and link storage written a month (MB)"),
-        color=alt.Color("recommendation:N", title="Recommendation"),
-        tooltip=["programme", "recommendation", alt.Tooltip("actionability:Q", format=".1%"),
-                 alt.Tooltip("mb_per_month:Q", format=",.1f")],  # fmt: skip
+    points = (
+        alt.Chart(data, title=title)
+        .mark_circle(size=160, opacity=0.85)
+        .encode(
+            x=alt.X(
+                "actionability:Q", title="Engaged recipients followed up", axis=alt.Axis(format="%")
+            ),
+            y=alt.Y("mb_per_month:Q", title="IER and link storage written a month (MB)"),
+            color=alt.Color("recommendation:N", title="Recommendation"),
+            tooltip=[
+                "programme",
+                "recommendation",
+                alt.Tooltip("actionability:Q", format=".1%"),
+                alt.Tooltip("mb_per_month:Q", format=",.1f"),
+            ],
+        )
     )
     labels = points.mark_text(align="left", dx=9, fontSize=11).encode(text="programme:N")
     return (points + labels).properties(width=560, height=340)
@@ -411,19 +424,29 @@ def storage_projection_chart(
         .with_columns(scenario=pl.lit(name))
         for name, p in projections.items()
     ]
-    data = _check_rows(pl.concat(frames).sort("scenario", "month_start"), "storage_projection_chart")
-    lines = alt.Chart(data, title=title).mark_line(point=True).encode(
-        x=alt.X("month_start:T", title="Month"),
-        y=alt.Y("used_mb:Q", title="Data storage in use (MB)"),
-        color=alt.Color("scenario:N", title="Scenario"),
-        tooltip=["scenario", "month_start:T", alt.Tooltip("used_mb:Q", format=",.0f")],
+    data = _check_rows(
+        pl.concat(frames).sort("scenario", "month_start"), "storage_projection_chart"
+    )
+    lines = (
+        alt.Chart(data, title=title)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("month_start:T", title="Month"),
+            y=alt.Y("used_mb:Q", title="Data storage in use (MB)"),
+            color=alt.Color("scenario:N", title="Scenario"),
+            tooltip=["scenario", "month_start:T", alt.Tooltip("used_mb:Q", format=",.0f")],
+        )
     )
     rules = pl.DataFrame(
-        {"level": ["allocation", f"{threshold:.0%} threshold"],
-         "mb": [allocation_mb, allocation_mb * threshold]}  # fmt: skip
+        {
+            "level": ["allocation", f"{threshold:.0%} threshold"],
+            "mb": [allocation_mb, allocation_mb * threshold],
+        }
     )
-    marks = alt.Chart(rules).mark_rule(strokeDash=[6, 4], color="firebrick").encode(
-        y="mb:Q", tooltip=["level", alt.Tooltip("mb:Q", format=",.0f")]
+    marks = (
+        alt.Chart(rules)
+        .mark_rule(strokeDash=[6, 4], color="firebrick")
+        .encode(y="mb:Q", tooltip=["level", alt.Tooltip("mb:Q", format=",.0f")])
     )
     return (lines + marks).properties(width=620, height=320)
 
@@ -441,20 +464,27 @@ def cleanup_chart(
     """
     frame = _frame(by_month, ("month", "iers", "links"), "cleanup_chart")
     data = _check_rows(
-        frame.unpivot(index="month", on=["iers", "links"], variable_name="object",
-                      value_name="records")  # fmt: skip
+        frame.unpivot(
+            index="month", on=["iers", "links"], variable_name="object", value_name="records"
+        )
         .with_columns(
-            pl.col("object").replace(
-                {"iers": "Individual Email Results", "links": "Link details"}
-            )
+            pl.col("object").replace({"iers": "Individual Email Results", "links": "Link details"})
         )
         .sort("month", "object"),
         "cleanup_chart",
     )
-    return alt.Chart(data, title=title).mark_bar().encode(
-        x=alt.X("month:T", title="Month sent", timeUnit="yearmonth"),
-        y=alt.Y("records:Q", title="Records selected"),
-        color=alt.Color("object:N", title="Object"),
-        tooltip=["object", alt.Tooltip("month:T", timeUnit="yearmonth"),
-                 alt.Tooltip("records:Q", format=",")],  # fmt: skip
-    ).properties(width=560, height=300)
+    return (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("month:T", title="Month sent", timeUnit="yearmonth"),
+            y=alt.Y("records:Q", title="Records selected"),
+            color=alt.Color("object:N", title="Object"),
+            tooltip=[
+                "object",
+                alt.Tooltip("month:T", timeUnit="yearmonth"),
+                alt.Tooltip("records:Q", format=","),
+            ],
+        )
+        .properties(width=560, height=300)
+    )

@@ -267,8 +267,10 @@ def selection_query(criteria: CleanupCriteria) -> dict[str, str]:
         where.append(f"({likes})")
     if criteria.sends is not None:
         ids = ", ".join(f"'{s}'" for s in criteria.sends)
-        where.append(f"({api(ier, 'email_send_id')} IN ({ids}) OR "
-                     f"{api(ier, 'triggered_send_id')} IN ({ids}))")
+        where.append(
+            f"({api(ier, 'email_send_id')} IN ({ids}) OR "
+            f"{api(ier, 'triggered_send_id')} IN ({ids}))"
+        )
     ier_fields = ", ".join(c.api_name for c in ier.stored_columns if "." not in str(c.api_name))
     link_fields = ", ".join(c.api_name for c in link.stored_columns if "." not in str(c.api_name))
     ier_query = f"SELECT {ier_fields} FROM {ier.sobject} WHERE {' AND '.join(where)}"
@@ -524,7 +526,7 @@ class Ledger:
     def open(self) -> None:
         """Create and lock the file for appending."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "a+b")
+        self._handle = open(self.path, "a+b")  # noqa: SIM115 - held open and locked until close()
         try:
             fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -577,7 +579,7 @@ def ledger_path(store: ArchiveStore, run_id: str) -> Path:
     (no appends there) in the local cache, copied to the archive when the run ends."""
     if store.is_local:
         return Path(store.path(store.run_dir(run_id))) / "ledger.jsonl"
-    from ierkit.orgs import cache_dir
+    from ierkit._files import cache_dir
 
     key = hashlib.sha256(store.location.encode()).hexdigest()[:16]
     return cache_dir() / "cleanup-ledgers" / key / run_id / "ledger.jsonl"
@@ -678,13 +680,18 @@ def run_cleanup(
     """
     store = ArchiveStore(archive)
     if not execute:
-        return CleanupResult(
-            plan=plan_cleanup(org, criteria), dry_run=True, archive=store.location
-        )
+        return CleanupResult(plan=plan_cleanup(org, criteria), dry_run=True, archive=store.location)
     if chunk_size < 1:
         raise CleanupError(f"chunk size must be 1 or more, not {chunk_size}")
-    run = _Run(org, store, criteria, check_run_id(run_id or new_run_id()), hard_delete,
-               chunk_size, progress)
+    run = _Run(
+        org,
+        store,
+        criteria,
+        check_run_id(run_id or new_run_id()),
+        hard_delete,
+        chunk_size,
+        progress,
+    )
     run.ledger.open()
     try:
         return run.go()

@@ -115,19 +115,23 @@ def _add_weekly(sub: argparse._SubParsersAction) -> Runner:
     )
     _add_source(parser)
     parser.add_argument(
-        "--as-of", type=parse_date, default=None,
+        "--as-of",
+        type=parse_date,
+        default=None,
         help="report date (default: the demo's date for the demo, else today)",
-    )  # fmt: skip
+    )
     parser.add_argument("--out", default="outputs", help="folder of week folders (default outputs)")
     parser.add_argument("--window-days", type=int, default=7, help="worklist window (default 7)")
     parser.add_argument(
-        "--extract", default=None,
+        "--extract",
+        default=None,
         help="Marketing Cloud tracking extract for the sync-health report (default: the demo's)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--email", action="store_true",
+        "--email",
+        action="store_true",
         help="send each owner their worklist over SMTP (IERKIT_SMTP_* environment variables)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--cell-timeout", type=int, default=900, help="seconds a notebook cell may run (900)"
     )
@@ -167,18 +171,19 @@ def _add_aggregate(sub: argparse._SubParsersAction) -> Runner:
         "--store", default=None, help="event store folder (default OUT/event_store)"
     )
     parser.add_argument(
-        "--source-zone", default=None,
+        "--source-zone",
+        default=None,
         help="IANA time zone of the extract's dates (default Marketing Cloud's UTC-6, no DST)",
-    )  # fmt: skip
+    )
 
     def run(args: argparse.Namespace) -> int:
-        from ierkit import aggregate, extract
+        from ierkit import aggregate, clock
 
         landed, written = aggregate.aggregate_extracts(
             args.extracts,
             args.out,
             store=args.store,
-            source_zone=args.source_zone or extract.MC_SOURCE_ZONE,
+            source_zone=args.source_zone or clock.MC_TIME_ZONE,
         )
         print(
             f"read {landed.events_read:,} events from {landed.files} files; "
@@ -223,14 +228,19 @@ def _add_cleanup(sub: argparse._SubParsersAction) -> Runner:
     )
     parser.add_argument("--run-id", default=None, help="resume this run, or name a new one")
     parser.add_argument(
-        "--as-of", type=parse_date, default=None,
+        "--as-of",
+        type=parse_date,
+        default=None,
         help="the retention window ends on this day (default: today; the demo's date for demo)",
     )
     parser.add_argument(
         "--programme", action="append", default=None, help="only this programme (repeatable)"
     )
     parser.add_argument(
-        "--send", action="append", default=None, help="only this Email/Triggered Send Id (repeatable)"
+        "--send",
+        action="append",
+        default=None,
+        help="only this Email/Triggered Send Id (repeatable)",
     )
     parser.add_argument(
         "--chunk-size", type=int, default=None, help="Ids per delete request (default 10,000)"
@@ -305,9 +315,11 @@ def _add_check(sub: argparse._SubParsersAction) -> Runner:
     parser.add_argument("--extract", default=None, help="a recent tracking extract (zip/folder)")
     parser.add_argument("--days", type=int, default=30, help="how far back recent sends go")
     parser.add_argument(
-        "--as-of", type=parse_date, default=None,
+        "--as-of",
+        type=parse_date,
+        default=None,
         help="judge as of the end of this day (default: now, or a local org's last activity)",
-    )  # fmt: skip
+    )
 
     def run(args: argparse.Namespace) -> int:
         from ierkit import prereq
@@ -344,20 +356,28 @@ def _add_diagnose(sub: argparse._SubParsersAction) -> Runner:
     )
     _add_source(parser)
     parser.add_argument(
-        "--extract", default=None,
+        "--extract",
+        default=None,
         help="tracking extract (zip or folder); default: the demo's own for the demo",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--as-of", default=None,
+        "--as-of",
+        default=None,
         help="judge as of this day (YYYY-MM-DD, its end) or instant (YYYY-MM-DDTHH:MM, UTC); "
         "default: the demo's own, a snapshot's last change, or now",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--grace-hours", type=float, default=2.0,
+        "--grace-hours",
+        type=float,
+        default=2.0,
         help="a send younger than this is never called broken (default 2)",
-    )  # fmt: skip
-    parser.add_argument("--cycle", choices=("hourly", "daily"), default="hourly",
-                        help="the Connect sync frequency (default hourly)")  # fmt: skip
+    )
+    parser.add_argument(
+        "--cycle",
+        choices=("hourly", "daily"),
+        default="hourly",
+        help="the Connect sync frequency (default hourly)",
+    )
 
     def run(args: argparse.Namespace) -> int:
         import polars as pl
@@ -375,11 +395,25 @@ def _add_diagnose(sub: argparse._SubParsersAction) -> Runner:
         )
         print(f"Sync health as of {result.as_of:%Y-%m-%d %H:%M} UTC")
         table = result.coverage.select(
-            "date_sent", "email_name", "sent", "iers", "coverage", "status", "main_reason",
+            "date_sent",
+            "email_name",
+            "sent",
+            "iers",
+            "coverage",
+            "status",
+            "main_reason",
             "expected_completion",
-        ).with_columns(pl.col("coverage").round(3), pl.col("date_sent").dt.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
-        with pl.Config(tbl_rows=40, tbl_cols=-1, tbl_width_chars=160, fmt_str_lengths=45,
-                       tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):  # fmt: skip
+        ).with_columns(
+            pl.col("coverage").round(3), pl.col("date_sent").dt.strftime("%Y-%m-%d %H:%M")
+        )
+        with pl.Config(
+            tbl_rows=40,
+            tbl_cols=-1,
+            tbl_width_chars=160,
+            fmt_str_lengths=45,
+            tbl_hide_dataframe_shape=True,
+            tbl_hide_column_data_types=True,
+        ):
             print(table)
         print()
         print(result.summary)

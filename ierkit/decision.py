@@ -307,8 +307,10 @@ def programme_measures(
     )
     judged = pl.col("is_judged")
     record_mb = storage.storage_mb_expr(1 + pl.col("links"), record_kb=record_kb)
-    observed_from = pl.col("first_sent") if since is None else pl.max_horizontal(
-        pl.col("first_sent"), pl.lit(since)
+    observed_from = (
+        pl.col("first_sent")
+        if since is None
+        else pl.max_horizontal(pl.col("first_sent"), pl.lit(since))
     )
     measures = (
         rows.join(followed, on="id", how="left")
@@ -603,9 +605,13 @@ def decide(
             .otherwise(pl.lit(None, pl.Int64)),
             reason=pl.concat_str(reason, not_yet),
         )
-        .select("programme", "recommendation", "retention_days", "reason", pl.exclude(
-            "programme", "recommendation", "retention_days", "reason"
-        ))
+        .select(
+            "programme",
+            "recommendation",
+            "retention_days",
+            "reason",
+            pl.exclude("programme", "recommendation", "retention_days", "reason"),
+        )
         .sort("programme")
     )
 

@@ -69,12 +69,19 @@ DEMO_SEED: Final = 42
 ENGINE: Final = "in-memory"
 DEMO_AS_OF: Final = dt.date(2026, 11, 20)
 
-UTC: Final = dt.timezone.utc
+UTC: Final = dt.UTC
 #: Marketing Cloud keeps time in Central Standard Time without daylight saving (domain.md).
 MC_TIME_ZONE: Final = "Etc/GMT+6"
 #: Tracking Extract EventDate format, e.g. ``1/15/2021 10:05:12 AM``.
 MC_DATE_FORMAT: Final = "%-m/%-d/%Y %-I:%M:%S %p"
-EXTRACT_FILES: Final = ("SendJobs.csv", "Sent.csv", "Opens.csv", "Clicks.csv", "Bounces.csv", "Unsubs.csv")
+EXTRACT_FILES: Final = (
+    "SendJobs.csv",
+    "Sent.csv",
+    "Opens.csv",
+    "Clicks.csv",
+    "Bounces.csv",
+    "Unsubs.csv",
+)
 EVENT_COLUMNS: Final = (
     "ClientID",
     "SendID",
@@ -155,30 +162,194 @@ BOUNCE_REASONS: Final = {
 }
 UNSUB_GIVEN_OPEN: Final = 0.012
 
-FIRST_NAMES: Final = (
-    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
-    "Richard Susan Joseph Jessica Thomas Sarah Charles Karen Daniel Lisa Matthew Nancy Anthony "
-    "Betty Mark Sandra Donald Ashley Steven Kimberly Andrew Emily Paul Donna Joshua Michelle "
-    "Kenneth Carol Kevin Amanda Brian Melissa George Deborah Timothy Stephanie Ronald Rebecca "
-    "Priya Wei Aisha Mateo Sofia Lukas Yuki Omar Chloe Ravi"
-).split()
-LAST_NAMES: Final = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
-    "Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris "
-    "Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill "
-    "Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Patel Kim "
-    "Schmidt Rossi Dubois Tanaka Kowalski Silva Okafor Larsen"
-).split()
-COMPANY_FIRST: Final = (
-    "Northwind Bluepeak Ironwood Silverline Brightpath Cedar Harbor Summit Pinecrest Redstone "
-    "Clearwater Evergreen Granite Lakeshore Meridian Oakridge Riverbend Stonegate Sunrise Westfield "
-    "Crescent Highland Keystone Lighthouse Maple Orion Pioneer Quartz Sterling Vantage"
-).split()
-COMPANY_SECOND: Final = (
-    "Analytics Systems Logistics Health Capital Robotics Foods Energy Labs Media Networks Partners "
-    "Solutions Dynamics Manufacturing Retail Learning Insurance Biotech Freight Software Devices "
-    "Materials Ventures Consulting Outfitters Pharma Telecom Holdings Studios"
-).split()
+FIRST_NAMES: Final = [
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Daniel",
+    "Lisa",
+    "Matthew",
+    "Nancy",
+    "Anthony",
+    "Betty",
+    "Mark",
+    "Sandra",
+    "Donald",
+    "Ashley",
+    "Steven",
+    "Kimberly",
+    "Andrew",
+    "Emily",
+    "Paul",
+    "Donna",
+    "Joshua",
+    "Michelle",
+    "Kenneth",
+    "Carol",
+    "Kevin",
+    "Amanda",
+    "Brian",
+    "Melissa",
+    "George",
+    "Deborah",
+    "Timothy",
+    "Stephanie",
+    "Ronald",
+    "Rebecca",
+    "Priya",
+    "Wei",
+    "Aisha",
+    "Mateo",
+    "Sofia",
+    "Lukas",
+    "Yuki",
+    "Omar",
+    "Chloe",
+    "Ravi",
+]
+LAST_NAMES: Final = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Patel",
+    "Kim",
+    "Schmidt",
+    "Rossi",
+    "Dubois",
+    "Tanaka",
+    "Kowalski",
+    "Silva",
+    "Okafor",
+    "Larsen",
+]
+COMPANY_FIRST: Final = [
+    "Northwind",
+    "Bluepeak",
+    "Ironwood",
+    "Silverline",
+    "Brightpath",
+    "Cedar",
+    "Harbor",
+    "Summit",
+    "Pinecrest",
+    "Redstone",
+    "Clearwater",
+    "Evergreen",
+    "Granite",
+    "Lakeshore",
+    "Meridian",
+    "Oakridge",
+    "Riverbend",
+    "Stonegate",
+    "Sunrise",
+    "Westfield",
+    "Crescent",
+    "Highland",
+    "Keystone",
+    "Lighthouse",
+    "Maple",
+    "Orion",
+    "Pioneer",
+    "Quartz",
+    "Sterling",
+    "Vantage",
+]
+COMPANY_SECOND: Final = [
+    "Analytics",
+    "Systems",
+    "Logistics",
+    "Health",
+    "Capital",
+    "Robotics",
+    "Foods",
+    "Energy",
+    "Labs",
+    "Media",
+    "Networks",
+    "Partners",
+    "Solutions",
+    "Dynamics",
+    "Manufacturing",
+    "Retail",
+    "Learning",
+    "Insurance",
+    "Biotech",
+    "Freight",
+    "Software",
+    "Devices",
+    "Materials",
+    "Ventures",
+    "Consulting",
+    "Outfitters",
+    "Pharma",
+    "Telecom",
+    "Holdings",
+    "Studios",
+]
 COMPANY_SUFFIX: Final = ("Inc", "LLC", "Group", "Ltd", "Corp")
 INDUSTRIES: Final = (
     "Software",
@@ -201,11 +372,31 @@ LEAD_SOURCES: Final = (
     "Outbound",
 )
 REP_NAMES: Final = (
-    "Avery Collins", "Jordan Blake", "Morgan Reyes", "Taylor Brooks", "Casey Morgan",
-    "Riley Chen", "Jamie Foster", "Quinn Harper", "Drew Patel", "Cameron Diaz",
-    "Skyler Novak", "Reese Walsh", "Peyton Greer", "Rowan Ellis", "Dakota Shaw",
-    "Hayden Park", "Emerson Lane", "Finley Stone", "Sawyer Quinn", "Parker Lowe",
-    "Logan Hart", "Charlie Voss", "Sydney Cole", "Alex Moreno", "Jesse Okafor",
+    "Avery Collins",
+    "Jordan Blake",
+    "Morgan Reyes",
+    "Taylor Brooks",
+    "Casey Morgan",
+    "Riley Chen",
+    "Jamie Foster",
+    "Quinn Harper",
+    "Drew Patel",
+    "Cameron Diaz",
+    "Skyler Novak",
+    "Reese Walsh",
+    "Peyton Greer",
+    "Rowan Ellis",
+    "Dakota Shaw",
+    "Hayden Park",
+    "Emerson Lane",
+    "Finley Stone",
+    "Sawyer Quinn",
+    "Parker Lowe",
+    "Logan Hart",
+    "Charlie Voss",
+    "Sydney Cole",
+    "Alex Moreno",
+    "Jesse Okafor",
 )
 
 
@@ -235,7 +426,9 @@ PROGRAMMES: Final[dict[str, Programme]] = {
         Programme("Journey Onboarding", "Journey", 0.45, 0.07, 0.05, "clicked", (1, 7), 2104),
         Programme("Event Invite", "Event", 0.30, 0.05, 0.10, "clicked", (1, 7), 2105),
         Programme("Welcome Email", "Welcome", 0.45, 0.06, 0.03, "opened", (1, 7), 2106),
-        Programme("Product Announcement", "Announcement", 0.30, 0.04, 0.10, "clicked", (0.5, 3), 2107),
+        Programme(
+            "Product Announcement", "Announcement", 0.30, 0.04, 0.10, "clicked", (0.5, 3), 2107
+        ),
         Programme("Webinar Follow-up", "Webinar", 0.38, 0.07, 0.30, "clicked", (1, 5), 2108),
         Programme("Partner Update", "Partner", 0.25, 0.03, 0.0, "opened", (1, 5), 2109),
     )
@@ -399,8 +592,8 @@ class _Sync:
 
         Returns:
             One row per cycle used: ``start`` (first IER ordinal in it), ``cycle`` (time),
-            ``slot`` (position of the first of them in the cycle), ``count``. IERs whose cycle would come
-            after the cutoff are not allocated: they are still in the sync window.
+            ``slot`` (position of the first of them in the cycle), ``count``. IERs whose cycle
+            would come after the cutoff are not allocated: they are still in the sync window.
         """
         starts, cycles, slots, counts = [], [], [], []
         c = self.cycle_index(sent + SYNC_LAG)
@@ -601,7 +794,9 @@ class _Generator:
             engage=0.4 + 1.2 * self.u(p, "engage"),
             lifecycle_stage=pl.when(is_contact)
             .then(pick(self.u(p, "stage"), list(LIFECYCLE_STAGES), [5, 2, 2, 1, 3, 7]))
-            .otherwise(pick(self.u(p, "stage"), list(LIFECYCLE_STAGES), [5, 6, 3, 2, 0.0001, 0.0001])),
+            .otherwise(
+                pick(self.u(p, "stage"), list(LIFECYCLE_STAGES), [5, 6, 3, 2, 0.0001, 0.0001])
+            ),
             lead_source=pick(self.u(p, "source"), list(LEAD_SOURCES), [5, 3, 2, 1, 3, 2, 2]),
             base_reason=pl.when(is_contact)
             .then(
@@ -611,15 +806,14 @@ class _Generator:
                 .then(pl.lit(reasons.ID15_KEY))
                 .when(u_reason < RATE_EMAIL_KEY + RATE_ID15_KEY + RATE_UNKNOWN_ID)
                 .then(pl.lit(reasons.UNKNOWN_ID))
-                .when(u_reason < RATE_EMAIL_KEY + RATE_ID15_KEY + RATE_UNKNOWN_ID + RATE_DELETED_IN_MC)
+                .when(
+                    u_reason < RATE_EMAIL_KEY + RATE_ID15_KEY + RATE_UNKNOWN_ID + RATE_DELETED_IN_MC
+                )
                 .then(pl.lit(reasons.DELETED_IN_MARKETING_CLOUD))
                 .otherwise(pl.lit(reasons.HEALTHY))
             )
             .otherwise(
-                pl.when(
-                    (u_reason < RATE_LEAD_CONVERTED)
-                    & (days_ago > 150)
-                )
+                pl.when((u_reason < RATE_LEAD_CONVERTED) & (days_ago > 150))
                 .then(pl.lit(reasons.LEAD_CONVERTED))
                 .when(u_reason < RATE_LEAD_CONVERTED + RATE_DELETED_IN_MC)
                 .then(pl.lit(reasons.DELETED_IN_MARKETING_CLOUD))
@@ -686,8 +880,13 @@ class _Generator:
             in_sf=pl.col("base_reason") != reasons.UNKNOWN_ID,
             # Welcome Email: new records get it the day after they were created.
             welcome_batch=pl.when(
-                pl.col("converted_from").is_null() & (pl.col("created_date") >= pl.lit(self.window_start))
-            ).then(((pl.col("created_date") - pl.lit(self.window_start)).dt.total_days() + 1).cast(pl.Int64)),
+                pl.col("converted_from").is_null()
+                & (pl.col("created_date") >= pl.lit(self.window_start))
+            ).then(
+                ((pl.col("created_date") - pl.lit(self.window_start)).dt.total_days() + 1).cast(
+                    pl.Int64
+                )
+            ),
         )
         people = people.with_columns(
             mc_key=pl.when(pl.col("base_reason") == reasons.EMAIL_KEY)
@@ -702,7 +901,9 @@ class _Generator:
             p=pl.col("converted_from"), converted_contact_id=pl.col("id")
         )
         self.people = people.join(conv_ids, on="p", how="left", maintain_order="left").sort("p")
-        self.people = self.people.with_columns(suppressed_at=pl.lit(None, dtype=schema.UTC_DATETIME))
+        self.people = self.people.with_columns(
+            suppressed_at=pl.lit(None, dtype=schema.UTC_DATETIME)
+        )
         self.n_contacts = n_contacts
         self.n_leads = n_leads
 
@@ -711,7 +912,9 @@ class _Generator:
         a, b, c = len(COMPANY_FIRST), len(COMPANY_SECOND), len(COMPANY_SUFFIX)
         frame = ix.with_columns(
             first=pl.lit(pl.Series(COMPANY_FIRST)).gather((pl.col("ix") * 7 + 3) % a),
-            second=pl.lit(pl.Series(COMPANY_SECOND)).gather((pl.col("ix") // a * 11 + pl.col("ix")) % b),
+            second=pl.lit(pl.Series(COMPANY_SECOND)).gather(
+                (pl.col("ix") // a * 11 + pl.col("ix")) % b
+            ),
             suffix=pl.lit(pl.Series(COMPANY_SUFFIX)).gather((pl.col("ix") // (a * b)) % c),
             industry=index_pick(self.u(pl.col("ix"), "industry"), list(INDUSTRIES)),
         ).with_columns(
@@ -730,8 +933,19 @@ class _Generator:
         start_date = self.window_start.date() - dt.timedelta(days=10)
         rows: list[dict[str, Any]] = []
 
-        def add(key: str, name: str, ctype: str, owner: str, start: dt.date, status: str = "In Progress") -> None:
-            rows.append({"key": key, "name": name, "type": ctype, "owner_id": owner, "start_date": start, "status": status})
+        def add(
+            key: str, name: str, ctype: str, owner: str, start: dt.date, status: str = "In Progress"
+        ) -> None:
+            rows.append(
+                {
+                    "key": key,
+                    "name": name,
+                    "type": ctype,
+                    "owner_id": owner,
+                    "start_date": start,
+                    "status": status,
+                }
+            )
 
         mo = self.marketing_ops_id
         add("newsletter", f"Monthly Newsletter {self.as_of.year}", "Newsletter", mo, start_date)
@@ -739,22 +953,59 @@ class _Generator:
         add("nurture-adv", "Product Nurture - Advanced Track", "Nurture", mo, start_date)
         for i, theme in enumerate(OUTREACH_THEMES):
             owner = self.rep_ids[(3 * i) % N_REPS]
-            add(f"outreach-{i}", f"Sales Outreach - {theme}", "Sales Outreach", owner, start_date + dt.timedelta(days=3 * i))
+            add(
+                f"outreach-{i}",
+                f"Sales Outreach - {theme}",
+                "Sales Outreach",
+                owner,
+                start_date + dt.timedelta(days=3 * i),
+            )
         add("journey", "Customer Onboarding Journey", "Journey", mo, start_date)
         for i, event in enumerate(EVENTS):
-            add(f"event-{i}", f"{event} {self.as_of.year}", "Event", mo, start_date + dt.timedelta(days=40 * i))
+            add(
+                f"event-{i}",
+                f"{event} {self.as_of.year}",
+                "Event",
+                mo,
+                start_date + dt.timedelta(days=40 * i),
+            )
         add("welcome", "Welcome Program", "Welcome", mo, start_date)
-        add("announcement", "Northbeam 5.0 Launch", "Announcement", mo, self.as_of - dt.timedelta(days=14))
-        add("webinar", "Pipeline Analytics Webinar", "Webinar", mo, self.as_of - dt.timedelta(days=60))
+        add(
+            "announcement",
+            "Northbeam 5.0 Launch",
+            "Announcement",
+            mo,
+            self.as_of - dt.timedelta(days=14),
+        )
+        add(
+            "webinar",
+            "Pipeline Analytics Webinar",
+            "Webinar",
+            mo,
+            self.as_of - dt.timedelta(days=60),
+        )
         add("partner", "Partner Program Update", "Partner", mo, self.as_of - dt.timedelta(days=70))
-        add("tradeshow", f"Trade Show Leads {self.as_of.year}", "Trade Show", mo, start_date, "Completed")
+        add(
+            "tradeshow",
+            f"Trade Show Leads {self.as_of.year}",
+            "Trade Show",
+            mo,
+            start_date,
+            "Completed",
+        )
         assert len(rows) == 20
         start = self.take_counter("campaign", len(rows))
-        frame = pl.DataFrame(rows).with_columns(
-            id=sf_ids("701", pl.int_range(start, start + len(rows), dtype=pl.Int64)),
-            created_date=pl.col("start_date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-            - pl.duration(days=7),
-        ).with_columns(system_modstamp=pl.col("created_date"))
+        frame = (
+            pl.DataFrame(rows)
+            .with_columns(
+                id=sf_ids("701", pl.int_range(start, start + len(rows), dtype=pl.Int64)),
+                created_date=pl.col("start_date")
+                .cast(pl.Datetime("us"))
+                .dt.replace_time_zone("UTC")
+                - pl.duration(days=7),
+            )
+            .with_columns(system_modstamp=pl.col("created_date"))
+        )
         self.campaign_ids = dict(zip(frame["key"], frame["id"], strict=True))
         self.campaign_owner = dict(zip(frame["key"], frame["owner_id"], strict=True))
         self.campaign_start = dict(zip(frame["key"], frame["created_date"], strict=True))
@@ -778,14 +1029,17 @@ class _Generator:
                 "kind",
                 person_id="id",
                 campaign_key=pl.lit(key),
-                created_date=pl.lit(self.campaign_start[key]) + _secs(self.u(pl.col("p"), "mtime", key) * 86400 * 5),
+                created_date=pl.lit(self.campaign_start[key])
+                + _secs(self.u(pl.col("p"), "mtime", key) * 86400 * 5),
             )
             frames.append(members)
         members = pl.concat(frames)
         start = self.take_counter("member", members.height)
         members = members.with_columns(
             id=sf_ids("00v", pl.int_range(start, start + members.height, dtype=pl.Int64)),
-            campaign_id=pl.col("campaign_key").replace_strict(self.campaign_ids, return_dtype=pl.String),
+            campaign_id=pl.col("campaign_key").replace_strict(
+                self.campaign_ids, return_dtype=pl.String
+            ),
         )
         self.members = members
         return schema.validate(
@@ -816,8 +1070,15 @@ class _Generator:
             day = start + dt.timedelta(days=30 * k + 4)
             when = self.at(day, 14, rng.randrange(0, 30))
             sends.append(
-                _Send("Monthly Newsletter", f"Monthly Newsletter - {day:%B %Y}", f"Northbeam News: {day:%B} highlights",
-                      when, "list", "newsletter", "everyone")
+                _Send(
+                    "Monthly Newsletter",
+                    f"Monthly Newsletter - {day:%B %Y}",
+                    f"Northbeam News: {day:%B} highlights",
+                    when,
+                    "list",
+                    "newsletter",
+                    "everyone",
+                )
             )
         # Product Nurture: weekly, ~3,000 in the early stages.
         week = 0
@@ -825,9 +1086,15 @@ class _Generator:
         while day <= last_day:
             topic = NURTURE_TOPICS[week % len(NURTURE_TOPICS)]
             sends.append(
-                _Send("Product Nurture", f"Product Nurture - {topic}", f"{topic}: a 5-minute guide",
-                      self.at(day, 15, rng.randrange(0, 60)), "list",
-                      "nurture-core" if week % 2 == 0 else "nurture-adv", "nurture")
+                _Send(
+                    "Product Nurture",
+                    f"Product Nurture - {topic}",
+                    f"{topic}: a 5-minute guide",
+                    self.at(day, 15, rng.randrange(0, 60)),
+                    "list",
+                    "nurture-core" if week % 2 == 0 else "nurture-adv",
+                    "nurture",
+                )
             )
             week += 1
             day += dt.timedelta(days=7)
@@ -839,10 +1106,16 @@ class _Generator:
                 i = rng.randrange(len(OUTREACH_THEMES))
                 touch[i] = touch.get(i, 0) + 1
                 sends.append(
-                    _Send("Sales Outreach", f"Sales Outreach - {OUTREACH_THEMES[i]} (touch {touch[i]})",
-                          f"Quick question about your {OUTREACH_THEMES[i].lower()}",
-                          self.at(day, 16, rng.randrange(0, 60)), "list", f"outreach-{i}", "members",
-                          audience_arg=rng.uniform(0.2, 1.0))
+                    _Send(
+                        "Sales Outreach",
+                        f"Sales Outreach - {OUTREACH_THEMES[i]} (touch {touch[i]})",
+                        f"Quick question about your {OUTREACH_THEMES[i].lower()}",
+                        self.at(day, 16, rng.randrange(0, 60)),
+                        "list",
+                        f"outreach-{i}",
+                        "members",
+                        audience_arg=rng.uniform(0.2, 1.0),
+                    )
                 )
             day += dt.timedelta(days=1)
         # Journey Onboarding: weekly, ~500 customers.
@@ -851,8 +1124,15 @@ class _Generator:
         while day <= last_day:
             title = JOURNEY_STEPS[step % len(JOURNEY_STEPS)]
             sends.append(
-                _Send("Journey Onboarding", f"Journey Onboarding - {title}", f"Getting started: {title.split(': ')[1]}",
-                      self.at(day, 10, rng.randrange(0, 60)), "list", "journey", "journey")
+                _Send(
+                    "Journey Onboarding",
+                    f"Journey Onboarding - {title}",
+                    f"Getting started: {title.split(': ')[1]}",
+                    self.at(day, 10, rng.randrange(0, 60)),
+                    "list",
+                    "journey",
+                    "journey",
+                )
             )
             step += 1
             day += dt.timedelta(days=7)
@@ -862,28 +1142,63 @@ class _Generator:
             event = EVENTS[k // 2]
             label = "Invitation" if k % 2 == 0 else "Reminder"
             sends.append(
-                _Send("Event Invite", f"Event Invite - {event} {label}", f"You're invited: {event}",
-                      self.at(day, 13, rng.randrange(0, 60)), "list", f"event-{k // 2}", "event")
+                _Send(
+                    "Event Invite",
+                    f"Event Invite - {event} {label}",
+                    f"You're invited: {event}",
+                    self.at(day, 13, rng.randrange(0, 60)),
+                    "list",
+                    f"event-{k // 2}",
+                    "event",
+                )
             )
         # Planted one-off sends.
         sends.append(
-            _Send("Webinar Follow-up", "Webinar Follow-up - Pipeline Analytics Recording",
-                  "The recording you asked for", self.at(self.as_of - dt.timedelta(days=40), 17), "list",
-                  "webinar", "webinar", tracking_disabled=True)
+            _Send(
+                "Webinar Follow-up",
+                "Webinar Follow-up - Pipeline Analytics Recording",
+                "The recording you asked for",
+                self.at(self.as_of - dt.timedelta(days=40), 17),
+                "list",
+                "webinar",
+                "webinar",
+                tracking_disabled=True,
+            )
         )
         sends.append(
-            _Send("Partner Update", "Partner Update - Q4 Partner Program", "What's new for partners",
-                  self.at(self.as_of - dt.timedelta(days=60), 15, 30), "csv", "partner", "csv")
+            _Send(
+                "Partner Update",
+                "Partner Update - Q4 Partner Program",
+                "What's new for partners",
+                self.at(self.as_of - dt.timedelta(days=60), 15, 30),
+                "csv",
+                "partner",
+                "csv",
+            )
         )
         sends.append(
-            _Send("Product Announcement", "Product Announcement - Northbeam 5.0",
-                  "Introducing Northbeam 5.0", self.now - dt.timedelta(hours=3), "list",
-                  "announcement", "everyone", status="Sending")
+            _Send(
+                "Product Announcement",
+                "Product Announcement - Northbeam 5.0",
+                "Introducing Northbeam 5.0",
+                self.now - dt.timedelta(hours=3),
+                "list",
+                "announcement",
+                "everyone",
+                status="Sending",
+            )
         )
         sends.sort(key=lambda s: s.date_sent)
         # The triggered Welcome Email: one job, one batch a day.
-        welcome = _Send("Welcome Email", "Welcome Email - Getting Started", "Welcome to Northbeam",
-                        self.at(start, 13), "triggered", "welcome", "welcome")
+        welcome = _Send(
+            "Welcome Email",
+            "Welcome Email - Getting Started",
+            "Welcome to Northbeam",
+            self.at(start, 13),
+            "triggered",
+            "welcome",
+            "welcome",
+        )
         sends.insert(0, welcome)
         job = 1_350_000 + rng.randrange(0, 5000)
         number = 100 + rng.randrange(0, 50)
@@ -942,7 +1257,8 @@ class _Generator:
             frame = people.filter(alive & (u < frac)).with_columns(member_id)
         elif send.audience == "members":
             members = self.members.filter(
-                (pl.col("campaign_key") == send.campaign_key) & (self.u(pl.col("p"), "audience", send.job_id) < send.audience_arg)
+                (pl.col("campaign_key") == send.campaign_key)
+                & (self.u(pl.col("p"), "audience", send.job_id) < send.audience_arg)
             ).select("p", member_id=pl.col("id"))
             frame = people.join(members, on="p", how="inner", maintain_order="left").filter(alive)
         elif send.audience == "welcome":
@@ -964,15 +1280,23 @@ class _Generator:
         frame = pl.DataFrame({"q": pl.int_range(0, n, eager=True)}).with_columns(
             first_name=index_pick(self.u(q, "csv-first"), list(FIRST_NAMES)),
             last_name=index_pick(self.u(q, "csv-last"), list(LAST_NAMES)),
-            partner=index_pick(self.u(q, "csv-partner"), [f"partner{i:02d}.example" for i in range(40)]),
+            partner=index_pick(
+                self.u(q, "csv-partner"), [f"partner{i:02d}.example" for i in range(40)]
+            ),
         )
         return frame.select(
             p=(pl.col("q") + (1 << 27)).cast(pl.Int64),
             kind=pl.lit("csv"),
             id=pl.lit(None, dtype=pl.String),
             email=pl.concat_str(
-                [pl.col("first_name").str.to_lowercase(), pl.lit("."), pl.col("last_name").str.to_lowercase(),
-                 pl.col("q").cast(pl.String), pl.lit("@"), pl.col("partner")]
+                [
+                    pl.col("first_name").str.to_lowercase(),
+                    pl.lit("."),
+                    pl.col("last_name").str.to_lowercase(),
+                    pl.col("q").cast(pl.String),
+                    pl.lit("@"),
+                    pl.col("partner"),
+                ]
             ),
             owner_id=pl.lit(None, dtype=pl.String),
             engage=0.4 + 1.2 * self.u(q, "csv-engage"),
@@ -990,9 +1314,7 @@ class _Generator:
         """Generate one send, block by block, and record its totals."""
         programme = PROGRAMMES[send.programme]
         # Row-level reason before the sync: send-level modes first, then the person's.
-        reason = (
-            pl.lit(reasons.TRACKING_OFF) if send.tracking_disabled else pl.col("base_reason")
-        )
+        reason = pl.lit(reasons.TRACKING_OFF) if send.tracking_disabled else pl.col("base_reason")
         would = pl.col("reason").is_in(
             [reasons.HEALTHY, reasons.LEAD_CONVERTED, reasons.DELETED_IN_MARKETING_CLOUD]
         )
@@ -1000,9 +1322,20 @@ class _Generator:
             self.audience(send)
             .lazy()
             .select(
-                "p", "kind", pl.col("id").alias("recipient_id"), "email", "mc_key", "owner_id",
-                "engage", "base_reason", "mc_deleted_at", "subscriber_id", "member_id", "batch_id",
-                "date_sent", reason=reason,
+                "p",
+                "kind",
+                pl.col("id").alias("recipient_id"),
+                "email",
+                "mc_key",
+                "owner_id",
+                "engage",
+                "base_reason",
+                "mc_deleted_at",
+                "subscriber_id",
+                "member_id",
+                "batch_id",
+                "date_sent",
+                reason=reason,
             )
             .with_columns(would_have_ier=would)
             .with_columns(
@@ -1019,8 +1352,15 @@ class _Generator:
             allocation = self.sync.allocate(send.date_sent, n_ier)
         send.recipients = rows.height
         totals = dict.fromkeys(
-            ("number_sent", "number_hard_bounces", "number_soft_bounces", "number_unique_opens",
-             "number_unique_clicks", "number_unsubscribed"), 0
+            (
+                "number_sent",
+                "number_hard_bounces",
+                "number_soft_bounces",
+                "number_unique_opens",
+                "number_unique_clicks",
+                "number_unsubscribed",
+            ),
+            0,
         )
         tracking_as_of: dt.datetime | None = None
         for offset in range(0, rows.height, BLOCK_ROWS):
@@ -1044,7 +1384,9 @@ class _Generator:
             .collect(engine=ENGINE)
         )
         frames = []
-        for first, sent, n in zip(batches["first"], batches["date_sent"], batches["len"], strict=True):
+        for first, sent, n in zip(
+            batches["first"], batches["date_sent"], batches["len"], strict=True
+        ):
             part = self.sync.allocate(sent, n)
             frames.append(part.with_columns(pl.col("start") + first))
         if not frames:
@@ -1074,7 +1416,9 @@ class _Generator:
                     pick(u(rk, "bcat"), list(BOUNCE_CATEGORIES), list(BOUNCE_WEIGHTS))
                 ),
                 first_open=pl.col("date_sent")
-                + _secs(60 + exponential(rk, salt(self.seed, "odelay"), 8 * 3600).clip(0, 10 * 86400)),
+                + _secs(
+                    60 + exponential(rk, salt(self.seed, "odelay"), 8 * 3600).clip(0, 10 * 86400)
+                ),
                 n_opens=1 + geometric_extra(rk, salt(self.seed, "ocount"), 0.9, 11),
                 open_gap=exponential(rk, salt(self.seed, "ogap"), 20 * 3600) + 60,
                 u_open=u(rk, "open"),
@@ -1163,7 +1507,9 @@ class _Generator:
                     + pl.col("m") * 40
                     + u(pl.col("lk"), "cfirst") * 240
                     + pl.col("k")
-                    * exponential(pl.col("lk") * 16 + pl.col("k"), salt(self.seed, "cgap"), 12 * 3600)
+                    * exponential(
+                        pl.col("lk") * 16 + pl.col("k"), salt(self.seed, "cgap"), 12 * 3600
+                    )
                 )
             )
             .filter(pl.col("t") <= cutoff)
@@ -1192,11 +1538,15 @@ class _Generator:
             )
             .sort(["rk", "link"])
         ).collect(engine=ENGINE)
-        per_ier = ier_links.lazy().group_by("rk").agg(
-            total_clicks=pl.col("total_clicks").sum().cast(pl.Int32),
-            unique_clicks=pl.len().cast(pl.Int32),
-            last_click=pl.col("last_clicked").max(),
-            first_click=pl.col("first_clicked").min(),
+        per_ier = (
+            ier_links.lazy()
+            .group_by("rk")
+            .agg(
+                total_clicks=pl.col("total_clicks").sum().cast(pl.Int32),
+                unique_clicks=pl.len().cast(pl.Int32),
+                last_click=pl.col("last_clicked").max(),
+                first_click=pl.col("first_clicked").min(),
+            )
         )
         last_event = pl.max_horizontal(
             pl.when(pl.col("ier_opened")).then(pl.col("first_open")),
@@ -1231,7 +1581,9 @@ class _Generator:
         }
         if ier_links.height:
             outputs["individual_links"] = self.link_frame(send, ier_links.lazy())
-        frames = dict(zip(outputs, pl.collect_all(list(outputs.values()), engine=ENGINE), strict=True))
+        frames = dict(
+            zip(outputs, pl.collect_all(list(outputs.values()), engine=ENGINE), strict=True)
+        )
         self.counters["link"] += ier_links.height
         self.counters["task"] += frames["tasks"].height
         for name, frame in frames.items():
@@ -1319,7 +1671,9 @@ class _Generator:
             unique_clicks=pl.col("unique_clicks"),
             clicked=pl.col("unique_clicks") > 0,
             hard_bounce=(pl.col("bounce_cat") == "Hard bounce").fill_null(False),
-            soft_bounce=pl.col("bounce_cat").is_in(["Soft bounce", "Block bounce"]).fill_null(False),
+            soft_bounce=pl.col("bounce_cat")
+            .is_in(["Soft bounce", "Block bounce"])
+            .fill_null(False),
             date_bounced=pl.col("date_bounced"),
             unsubscribed=pl.col("ier_unsub").is_not_null(),
             date_unsubscribed=pl.col("ier_unsub"),
@@ -1444,7 +1798,9 @@ class _Generator:
             EventType=pl.lit("Bounce"),
             BounceCategory=pl.col("bounce_cat"),
             SMTPCode=pl.col("bounce_cat").replace_strict(SMTP_CODES, return_dtype=pl.Int64),
-            BounceReason=pl.col("bounce_cat").replace_strict(BOUNCE_REASONS, return_dtype=pl.String),
+            BounceReason=pl.col("bounce_cat").replace_strict(
+                BOUNCE_REASONS, return_dtype=pl.String
+            ),
         )
         un = rows.filter(pl.col("date_unsub").is_not_null()).select(
             "rk", EventDate=self.mc_date(pl.col("date_unsub")), EventType=pl.lit("Unsub")
@@ -1506,7 +1862,9 @@ class _Generator:
         for s in self.sends:
             if s.kind != "list":
                 continue
-            tracking = s.tracking_as_of or self.sync.cycle_time(self.sync.cycle_index(s.date_sent + SYNC_LAG))
+            tracking = s.tracking_as_of or self.sync.cycle_time(
+                self.sync.cycle_index(s.date_sent + SYNC_LAG)
+            )
             rows.append(
                 {
                     "id": self.email_send_ids[s.job_id],
@@ -1576,7 +1934,9 @@ class _Generator:
         i = pl.col("i")
         picks = pl.DataFrame({"i": pl.int_range(0, n, eager=True)}).with_columns(
             row=(self.u(i, "utask-who") * people.height).floor().cast(pl.Int64),
-            created=(pl.lit(self.now) - _secs(self.u(i, "utask-when") * WINDOW_DAYS * 86400)).dt.truncate("1s"),
+            created=(
+                pl.lit(self.now) - _secs(self.u(i, "utask-when") * WINDOW_DAYS * 86400)
+            ).dt.truncate("1s"),
             subject=index_pick(self.u(i, "utask-subject"), list(UNRELATED_TASK_SUBJECTS)),
             type=pick(self.u(i, "utask-type"), ["Call", "Email", "Meeting"], [5, 3, 2]),
         )
@@ -1603,8 +1963,17 @@ class _Generator:
         return schema.validate(
             "contacts",
             people.select(
-                "id", "first_name", "last_name", "email", "company", "industry", "lifecycle_stage",
-                "lead_source", "owner_id", "created_date", system_modstamp=pl.col("created_date"),
+                "id",
+                "first_name",
+                "last_name",
+                "email",
+                "company",
+                "industry",
+                "lifecycle_stage",
+                "lead_source",
+                "owner_id",
+                "created_date",
+                system_modstamp=pl.col("created_date"),
             ).sort("id"),
         )
 
@@ -1614,13 +1983,22 @@ class _Generator:
         return schema.validate(
             "leads",
             people.select(
-                "id", "first_name", "last_name", "email", "company", "industry", "lifecycle_stage",
+                "id",
+                "first_name",
+                "last_name",
+                "email",
+                "company",
+                "industry",
+                "lifecycle_stage",
                 "lead_source",
                 status=pl.when(converted)
                 .then(pl.lit("Closed - Converted"))
                 .otherwise(
-                    pick(self.u(pl.col("p"), "lead-status"),
-                         ["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"], [4, 4, 2])
+                    pick(
+                        self.u(pl.col("p"), "lead-status"),
+                        ["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"],
+                        [4, 4, 2],
+                    )
                 ),
                 owner_id="owner_id",
                 is_converted=converted,
@@ -1671,7 +2049,9 @@ class _Generator:
             frame.write_parquet(out / f"{name}.parquet")
             counts[name] = frame.height
         for name in ("individual_email_results", "individual_links", "tasks"):
-            counts[name] = self.writer.merge(name, out / f"{name}.parquet", schema.table(name).empty())
+            counts[name] = self.writer.merge(
+                name, out / f"{name}.parquet", schema.table(name).empty()
+            )
         counts["ground_truth"] = self.writer.merge(
             "ground_truth", out / "ground_truth.parquet", pl.DataFrame(schema=GROUND_TRUTH_SCHEMA)
         )
@@ -1848,12 +2228,12 @@ def _locked(path: Path) -> Iterator[None]:
 def ensure_demo(*, scale: float = 1.0, seed: int = DEMO_SEED, as_of: dt.date = DEMO_AS_OF) -> Path:
     """The folder of a cached demo org, generated on first use.
 
-    Cached under ``ierkit.orgs.cache_dir() / f"demo-{fingerprint}"``; the fingerprint covers the
+    Cached under ``ierkit._files.cache_dir() / f"demo-{fingerprint}"``; the fingerprint covers the
     generator's source, so a changed generator never serves a stale cache. Safe when several
     processes ask at once: one generates (others wait on a lock file), and the result is
     generated into a temporary folder and renamed into place.
     """
-    from ierkit.orgs import cache_dir
+    from ierkit._files import cache_dir
 
     _check_scale(scale)
     root = cache_dir()
@@ -1875,4 +2255,3 @@ def ensure_demo(*, scale: float = 1.0, seed: int = DEMO_SEED, as_of: dt.date = D
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return final
-

@@ -68,12 +68,8 @@ from typing import Final
 
 import polars as pl
 
+from ierkit import _files, clock
 from ierkit.errors import IerkitError
-
-#: Marketing Cloud keeps its system time in Central Standard Time all year, without daylight
-#: saving (Salesforce Help, "Marketing Cloud time zone"): UTC-6. The POSIX zone name inverts the
-#: sign: ``Etc/GMT+6`` is six hours behind UTC.
-MC_SOURCE_ZONE: Final = "Etc/GMT+6"
 
 #: Event types in the canonical table, in the order a recipient meets them.
 EVENT_TYPES: Final = ("Sent", "Open", "Click", "Bounce", "Unsub")
@@ -392,7 +388,7 @@ def _header_label(file: ExtractFile, canonical: str) -> str:
     return labels[canonical]
 
 
-def scan_file(file: ExtractFile, *, source_zone: str = MC_SOURCE_ZONE) -> pl.LazyFrame:
+def scan_file(file: ExtractFile, *, source_zone: str = clock.MC_TIME_ZONE) -> pl.LazyFrame:
     """One event file as canonical events (lazy, strict parsing).
 
     Args:
@@ -488,9 +484,12 @@ def _is_unique(found: dict[str, str | None]) -> pl.Expr:
     if found["is_unique"] is None:
         return pl.lit(None, pl.Boolean)
     text = pl.col(found["is_unique"]).str.strip_chars().str.to_lowercase()
-    return pl.when(text.is_in(["true", "1", "yes", "y"])).then(True).when(
-        text.is_in(["false", "0", "no", "n"])
-    ).then(False)
+    return (
+        pl.when(text.is_in(["true", "1", "yes", "y"]))
+        .then(True)
+        .when(text.is_in(["false", "0", "no", "n"]))
+        .then(False)
+    )
 
 
 def check_file(file: ExtractFile, *, cause: BaseException | None = None) -> None:
@@ -561,7 +560,7 @@ def _first_bad(text: pl.LazyFrame, bad: pl.Expr, header: str, problem: str) -> p
 
 
 def read_extract(
-    path: str | os.PathLike[str], *, source_zone: str = MC_SOURCE_ZONE
+    path: str | os.PathLike[str], *, source_zone: str = clock.MC_TIME_ZONE
 ) -> pl.LazyFrame:
     """All events of a tracking extract or data-view export as one canonical event table.
 
@@ -588,7 +587,7 @@ def read_extract(
     return pl.concat(frames, how="vertical")
 
 
-def check_extract(path: str | os.PathLike[str], *, source_zone: str = MC_SOURCE_ZONE) -> int:
+def check_extract(path: str | os.PathLike[str], *, source_zone: str = clock.MC_TIME_ZONE) -> int:
     """Read every event of an extract once and raise on the first malformed value.
 
     Returns:
@@ -625,8 +624,14 @@ MAX_EVENTS_PER_GROUP: Final = 4_000_000
 #: Order of the events of a send inside the store (blanks last): deterministic files, and each
 #: IER's events one contiguous run in time order, which ``ierkit.aggregate`` relies on.
 EVENT_ORDER: Final = (
-    "job_id", "batch_id", "subscriber_key", "subscriber_id", "event_time", "event_type", "url"
-)  # fmt: skip
+    "job_id",
+    "batch_id",
+    "subscriber_key",
+    "subscriber_id",
+    "event_time",
+    "event_type",
+    "url",
+)
 
 
 @dataclass(frozen=True)
@@ -693,12 +698,11 @@ def rows_per_job(files: Sequence[Path]) -> dict[int, int]:
     if not files:
         return {}
     counts = (
-        pl.scan_parquet(list(files), hive_partitioning=False)
-        .group_by("job_id")
-        .len()
-        .collect()
+        pl.scan_parquet(list(files), hive_partitioning=False).group_by("job_id").len().collect()
     )
-    return dict(zip(counts.get_column("job_id").to_list(), counts.get_column("len").to_list()))
+    return dict(
+        zip(counts.get_column("job_id").to_list(), counts.get_column("len").to_list(), strict=True)
+    )
 
 
 def plan_groups(sizes: dict[int, int], *, limit: int = MAX_EVENTS_PER_GROUP) -> list[list[int]]:
@@ -794,7 +798,7 @@ def _write_sorted(events: pl.LazyFrame, group: list[int], base: Path, work: Path
     )
     written = sum(rows_per_job(sorted(work.glob("job_id=*/*.parquet"))).values())
     for job_id in group:
-        _replace_folder(job_folder(work, job_id), job_folder(base, job_id))
+        _files.replace_folder(job_folder(work, job_id), job_folder(base, job_id))
     return written
 
 
@@ -820,20 +824,11 @@ def sort_store(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _replace_folder(fresh: Path, target: Path) -> None:
-    """Put ``fresh`` where ``target`` is; the old folder is renamed away before it is removed."""
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(fresh, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def land_events(
     paths: Sequence[str | os.PathLike[str]],
     store: str | os.PathLike[str],
     *,
-    source_zone: str = MC_SOURCE_ZONE,
+    source_zone: str = clock.MC_TIME_ZONE,
     limit: int = MAX_EVENTS_PER_GROUP,
 ) -> LandResult:
     """Read extracts and merge their events into the store (deduplicated, idempotent).

@@ -99,9 +99,7 @@ def to_18_expr(column: str | pl.Expr) -> pl.Expr:
             upper = char.str.contains(r"^[A-Z]$").cast(pl.UInt8)
             bits = bits + upper * (1 << j)
         letters.append(
-            bits.replace_strict(
-                list(range(32)), list(SUFFIX_ALPHABET), return_dtype=pl.String
-            )
+            bits.replace_strict(list(range(32)), list(SUFFIX_ALPHABET), return_dtype=pl.String)
         )
     suffixed = pl.concat_str([expr, *letters])
     return pl.when(is15).then(suffixed).when(is18).then(expr).otherwise(None)

@@ -39,16 +39,13 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import polars as pl
 
-from ierkit import extract, ids, reasons, schema
+from ierkit import clock, extract, ids, reasons, schema
 from ierkit.errors import IerkitError
+from ierkit.orgs import source_instant
 from ierkit.orgs.base import Org
 
 if TYPE_CHECKING:
     import altair as alt
-
-#: Marketing Cloud makes 99% of events visible within 60 minutes and the Connect sync runs hourly
-#: at best (domain notes): a send younger than this is never called broken.
-DEFAULT_GRACE: Final = dt.timedelta(hours=2)
 
 #: The Connect sync frequencies (package setting ``Frequency``: Hourly or Daily).
 CYCLES: Final[dict[str, dt.timedelta]] = {
@@ -481,7 +478,7 @@ def match_recipients(
     tables: SyncTables,
     *,
     as_of: dt.datetime,
-    grace: dt.timedelta = DEFAULT_GRACE,
+    grace: dt.timedelta = clock.SYNC_GRACE,
     cycle: Cycle = "hourly",
     throughput: ThroughputEstimate | None = None,
     send_jobs: pl.LazyFrame | None = None,
@@ -825,7 +822,9 @@ def summary_text(
     iers = int(coverage.get_column("iers").sum()) if coverage.height else 0
     lines = [
         f"{coverage.height:,} sends, {sent:,} recipients, {iers:,} with an IER "
-        f"({iers / sent:.1%} coverage)." if sent else "No sent recipients in the extract."
+        f"({iers / sent:.1%} coverage)."
+        if sent
+        else "No sent recipients in the extract."
     ]
     actionable = by_reason.filter(
         ~pl.col("reason").is_in(
@@ -951,21 +950,21 @@ def read_tracking(path: str | os.PathLike[str]) -> tuple[pl.DataFrame, pl.DataFr
     # open_extract keeps a zip unpacked only inside the block: collect what is needed here.
     with extract.open_extract(path) as files:
         frames = [
-            extract.scan_file(f)
-            for f in files
-            if f.kind in ("Sent", "Open", "Click") and f.header
+            extract.scan_file(f) for f in files if f.kind in ("Sent", "Open", "Click") and f.header
         ]
         events = pl.concat(frames) if frames else pl.LazyFrame(schema=extract.EVENT_SCHEMA)
-        sent, blank = pl.collect_all([
-            events.filter(pl.col("event_type") == "Sent"),
-            events.filter(
-                pl.col("event_type").is_in(["Open", "Click"])
-                & (
-                    pl.col("subscriber_key").is_null()
-                    | (pl.col("subscriber_key").str.strip_chars() == "")
-                )
-            ),
-        ])  # fmt: skip
+        sent, blank = pl.collect_all(
+            [
+                events.filter(pl.col("event_type") == "Sent"),
+                events.filter(
+                    pl.col("event_type").is_in(["Open", "Click"])
+                    & (
+                        pl.col("subscriber_key").is_null()
+                        | (pl.col("subscriber_key").str.strip_chars() == "")
+                    )
+                ),
+            ]
+        )
     return sent, blank
 
 
@@ -977,44 +976,23 @@ def resolve_as_of(
     Args:
         as_of: An instant (``datetime`` or ISO text with a time), a day (``date`` or
             ``YYYY-MM-DD``), or empty/None for the default.
-        source: The source name; the demo's instant for a day is that day at 12:00 UTC, its own
-            "now" (``ierkit.demo.as_of_instant``).
-        org: The org, for the default of a local snapshot.
+        source: The source name, for the default.
+        org: The org, for the default when it is open already.
 
     Returns:
-        A UTC instant. A day means its end (the demo: its noon). The default is the demo's own
-        instant for the demo, the last change to a send or IER for a local org (a snapshot is
-        frozen when it was pulled), and now otherwise.
+        A UTC instant, as ``ierkit.clock`` defines it: a day means its end, nothing given means
+        the source's own instant (``ierkit.orgs.source_instant``).
 
     Raises:
         MatchingError: When ``as_of`` is not a date or a date and time.
     """
-    if isinstance(as_of, dt.datetime):
-        return _utc(as_of)
-    text = "" if as_of is None else str(as_of).strip()
-    if isinstance(as_of, dt.date):
-        day: dt.date | None = as_of
-    elif not text:
-        day = None
-    elif len(text) == 10:
-        try:
-            day = dt.date.fromisoformat(text)
-        except ValueError:
-            raise MatchingError(f"as_of: {text!r} is not a date of the form YYYY-MM-DD") from None
-    else:
-        try:
-            return _utc(dt.datetime.fromisoformat(text))
-        except ValueError:
-            raise MatchingError(
-                f"as_of: {text!r} is not a date (YYYY-MM-DD) or date and time (YYYY-MM-DDTHH:MM)"
-            ) from None
-    if str(source) == "demo":
-        from ierkit import demo
-
-        return demo.as_of_instant(day or demo.DEMO_AS_OF)
-    if day is not None:
-        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    return _utc(org.data_as_of()) if org is not None else dt.datetime.now(dt.UTC)
+    try:
+        parsed = clock.parse_as_of(as_of)
+    except clock.ClockError as error:
+        raise MatchingError(str(error)) from None
+    if parsed is None:
+        return source_instant(source, org=org)
+    return clock.as_of_instant(parsed)
 
 
 def default_extract(source: str, extract_path: str | os.PathLike[str] | None) -> str:
@@ -1045,7 +1023,7 @@ def diagnose(
     extract_path: str | os.PathLike[str],
     *,
     as_of: dt.datetime,
-    grace: dt.timedelta = DEFAULT_GRACE,
+    grace: dt.timedelta = clock.SYNC_GRACE,
     cycle: Cycle = "hourly",
 ) -> Diagnosis:
     """Match an extract's sends against an org and explain every missing IER.
@@ -1066,14 +1044,23 @@ def diagnose(
     send_jobs = extract.read_send_jobs(extract_path).collect().lazy()
     throughput = estimate_throughput(tables.iers, cycle=cycle, as_of=as_of)
     recipients = match_recipients(
-        sent.lazy(), tables, as_of=as_of, grace=grace, cycle=cycle,
-        throughput=throughput, send_jobs=send_jobs,
-    ).collect()  # fmt: skip
+        sent.lazy(),
+        tables,
+        as_of=as_of,
+        grace=grace,
+        cycle=cycle,
+        throughput=throughput,
+        send_jobs=send_jobs,
+    ).collect()
     unattributable = unattributable_events(blank.lazy()).collect()
     coverage = send_coverage(
-        recipients.lazy(), tables, throughput=throughput, as_of=as_of,
-        send_jobs=send_jobs, unattributable=unattributable.lazy(),
-    ).collect()  # fmt: skip
+        recipients.lazy(),
+        tables,
+        throughput=throughput,
+        as_of=as_of,
+        send_jobs=send_jobs,
+        unattributable=unattributable.lazy(),
+    ).collect()
     by_reason = missing_by_reason(recipients.lazy(), unattributable=unattributable.lazy()).collect()
     fixable = fixable_records(recipients.lazy()).collect()
     return Diagnosis(

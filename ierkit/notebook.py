@@ -26,6 +26,7 @@ import polars as pl
 import vl_convert
 from IPython.display import Markdown, display
 
+from ierkit import clock
 from ierkit.errors import IerkitError
 from ierkit.orgs import Org, default_as_of, open_org
 from ierkit.reports import ReportTables
@@ -49,27 +50,21 @@ def report_date(as_of: str | dt.date | None, source: str) -> dt.date:
 
     Args:
         as_of: ``YYYY-MM-DD``, a date, or empty/None for the default.
-        source: The source; the demo's default date is its own as-of date, any other source's
-            is today (UTC).
+        source: The source; the default is the day of its own instant
+            (``ierkit.orgs.default_as_of``).
 
     Raises:
         ParameterError: When ``as_of`` is not a date.
     """
-    if isinstance(as_of, dt.date):
-        return as_of
-    if as_of is None or str(as_of).strip() == "":
-        return default_as_of(str(source))
     try:
-        return dt.date.fromisoformat(str(as_of).strip())
-    except ValueError:
-        raise ParameterError(
-            f"parameter as_of: {as_of!r} is not a date of the form YYYY-MM-DD"
-        ) from None
-
-
-def end_of_day(day: dt.date) -> dt.datetime:
-    """The instant a report dated ``day`` describes: the end of that day, UTC."""
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        parsed = clock.parse_as_of(as_of, name="parameter as_of")
+    except clock.ClockError as error:
+        raise ParameterError(str(error)) from None
+    if parsed is None:
+        return default_as_of(str(source))
+    if isinstance(parsed, dt.datetime):
+        raise ParameterError(f"parameter as_of: {as_of!r} is a time; give a date (YYYY-MM-DD)")
+    return parsed
 
 
 @functools.cache
@@ -82,9 +77,7 @@ def cached_org(source: str) -> Org:
 def _cached_tables(source: str) -> ReportTables:
     tables = ReportTables.from_org(cached_org(source))
     # Collect each table once: widgets then recompute a view from memory, never the load.
-    return ReportTables(
-        **{name: frame.collect().lazy() for name, frame in vars(tables).items()}
-    )
+    return ReportTables(**{name: frame.collect().lazy() for name, frame in vars(tables).items()})
 
 
 @dataclass(frozen=True)
@@ -112,7 +105,7 @@ class Session:
     @property
     def as_of(self) -> dt.datetime:
         """The end of the report date, UTC."""
-        return end_of_day(self.day)
+        return clock.end_of_day(self.day)
 
     def header(self, title: str) -> None:
         """Show which data and which date a notebook describes."""
@@ -149,10 +142,17 @@ def worklist_with_campaign(session: Session, *, window_days: int) -> pl.LazyFram
     """The engagement worklist of a session with each send's campaign name."""
     from ierkit import reports
 
-    return reports.engagement_worklist(session.tables, as_of=session.day, days=window_days).join(
-        reports.sends(session.tables).select("send_id", "campaign_name"), on="send_id", how="left"
-    ).with_columns(pl.col("campaign_name").fill_null(reports.NO_CAMPAIGN)).sort(
-        "owner_name", "owner_id", "clicked_at", "ier_id", descending=[False, False, True, False]
+    return (
+        reports.engagement_worklist(session.tables, as_of=session.day, days=window_days)
+        .join(
+            reports.sends(session.tables).select("send_id", "campaign_name"),
+            on="send_id",
+            how="left",
+        )
+        .with_columns(pl.col("campaign_name").fill_null(reports.NO_CAMPAIGN))
+        .sort(
+            "owner_name", "owner_id", "clicked_at", "ier_id", descending=[False, False, True, False]
+        )
     )
 
 
@@ -171,9 +171,13 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
     owners = [ALL, *sorted(everything.get_column("owner_name").unique().drop_nulls())]
     campaigns = [ALL, *sorted(everything.get_column("campaign_name").unique().drop_nulls())]
     window = widgets.IntSlider(
-        value=window_days, min=1, max=90, description="Window (days)", continuous_update=False,
+        value=window_days,
+        min=1,
+        max=90,
+        description="Window (days)",
+        continuous_update=False,
         style={"description_width": "initial"},
-    )  # fmt: skip
+    )
     owner_picker = widgets.Dropdown(
         options=owners, value=owner if owner in owners else ALL, description="Owner"
     )
@@ -182,8 +186,9 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
     table = widgets.HTML()
 
     def redraw(*_: object) -> None:
-        frame = owner_filter(worklist_with_campaign(session, window_days=window.value),
-                             owner_picker.value)  # fmt: skip
+        frame = owner_filter(
+            worklist_with_campaign(session, window_days=window.value), owner_picker.value
+        )
         if campaign_picker.value != ALL:
             frame = frame.filter(pl.col("campaign_name") == campaign_picker.value)
         rows = frame.sort(
@@ -194,8 +199,17 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
             f"<b class='ierkit-worklist-count'>{rows.height}</b> recipients clicked in the "
             f"{window.value} days to {session.day}"
         )
-        table.value = html_table(rows.select("owner_name", "recipient_name", "company",
-                                             "email_name", "clicked_at", "links", "followed_up"))  # fmt: skip
+        table.value = html_table(
+            rows.select(
+                "owner_name",
+                "recipient_name",
+                "company",
+                "email_name",
+                "clicked_at",
+                "links",
+                "followed_up",
+            )
+        )
 
     for control in (window, owner_picker, campaign_picker):
         control.observe(redraw, names="value")
@@ -204,7 +218,10 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
 
 
 def outputs_dir() -> Path:
-    """Where notebooks write run results: ``$IERKIT_OUTPUTS_DIR``, else the project's ``outputs/``."""
+    """Where notebooks write run results.
+
+    ``$IERKIT_OUTPUTS_DIR`` when set, else the project's ``outputs/``.
+    """
     configured = os.environ.get("IERKIT_OUTPUTS_DIR")
     if configured:
         return Path(configured).expanduser()
@@ -260,15 +277,27 @@ def decision_explorer(
     from ierkit import decision
 
     def slider(value: float, description: str) -> Any:
-        return widgets.FloatSlider(value=value, min=0.0, max=0.5, step=0.005,
-                                   description=description, readout_format=".1%",
-                                   continuous_update=False, style={"description_width": "initial"})  # fmt: skip
+        return widgets.FloatSlider(
+            value=value,
+            min=0.0,
+            max=0.5,
+            step=0.005,
+            description=description,
+            readout_format=".1%",
+            continuous_update=False,
+            style={"description_width": "initial"},
+        )
 
     track_at = slider(thresholds.min_actionability, "Track at ≥")
     skip_under = slider(thresholds.skip_below, "Skip under")
-    window = widgets.IntSlider(value=int(followup_days), min=1, max=30,
-                               description="Follow-up window (days)", continuous_update=False,
-                               style={"description_width": "initial"})  # fmt: skip
+    window = widgets.IntSlider(
+        value=int(followup_days),
+        min=1,
+        max=30,
+        description="Follow-up window (days)",
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
     table = widgets.HTML()
 
     def redraw(*_: object) -> None:
@@ -280,8 +309,13 @@ def decision_explorer(
                 max_mb_per_month=thresholds.max_mb_per_month,
                 retention_days=thresholds.retention_days,
             )
-            decided = decision.decide(session.tables, as_of=session.as_of, thresholds=chosen,
-                                      group_by=group_by, followup_days=window.value).collect()  # fmt: skip
+            decided = decision.decide(
+                session.tables,
+                as_of=session.as_of,
+                thresholds=chosen,
+                group_by=group_by,
+                followup_days=window.value,
+            ).collect()
             table.value = html_table(decision_table(decided))
         except IerkitError as error:
             table.value = f"<p>{html.escape(str(error))}</p>"
@@ -298,25 +332,38 @@ def storage_what_if(plan: pl.DataFrame, **outlook_options: Any) -> Any:
 
     from ierkit import charts, storage
 
-    list_size = widgets.IntSlider(value=50_000, min=0, max=1_000_000, step=5_000,
-                                  description="List size", continuous_update=False)  # fmt: skip
-    cadence = widgets.FloatSlider(value=1.0, min=0.0, max=30.0, step=0.5,
-                                  description="Sends a month", continuous_update=False)  # fmt: skip
+    list_size = widgets.IntSlider(
+        value=50_000,
+        min=0,
+        max=1_000_000,
+        step=5_000,
+        description="List size",
+        continuous_update=False,
+    )
+    cadence = widgets.FloatSlider(
+        value=1.0, min=0.0, max=30.0, step=0.5, description="Sends a month", continuous_update=False
+    )
     text = widgets.HTML()
     image = widgets.Image(format="png")
 
     def redraw(*_: object) -> None:
-        extra = pl.DataFrame({"programme": ["What-if programme"],
-                              "list_size": [float(list_size.value)],
-                              "sends_per_month": [float(cadence.value)]})  # fmt: skip
-        combined = pl.concat([storage.normalize_plan(plan).collect(),
-                              storage.normalize_plan(extra).collect()])  # fmt: skip
+        extra = pl.DataFrame(
+            {
+                "programme": ["What-if programme"],
+                "list_size": [float(list_size.value)],
+                "sends_per_month": [float(cadence.value)],
+            }
+        )
+        combined = pl.concat(
+            [storage.normalize_plan(plan).collect(), storage.normalize_plan(extra).collect()]
+        )
         outlook = storage.storage_outlook(combined, **outlook_options)
         text.value = f"<p>{html.escape(str(outlook))}</p>"
         chart = charts.storage_projection_chart(
             {"with the what-if programme": outlook.projection},
-            allocation_mb=outlook.allocation_mb, threshold=outlook.threshold,
-        )  # fmt: skip
+            allocation_mb=outlook.allocation_mb,
+            threshold=outlook.threshold,
+        )
         image.value = vl_convert.vegalite_to_png(chart.to_json(), scale=1.0)
 
     for control in (list_size, cadence):
@@ -335,9 +382,15 @@ def cleanup_explorer(org: Org, criteria: Any) -> Any:
     from ierkit import cleanup
 
     snapshot = _in_memory_cleanup_org(org)
-    retention = widgets.IntSlider(value=criteria.retention_days, min=0, max=730, step=15,
-                                  description="Retention (days)", continuous_update=False,
-                                  style={"description_width": "initial"})  # fmt: skip
+    retention = widgets.IntSlider(
+        value=criteria.retention_days,
+        min=0,
+        max=730,
+        step=15,
+        description="Retention (days)",
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
     summary = widgets.HTML()
 
     def redraw(*_: object) -> None:
@@ -371,8 +424,14 @@ class _InMemoryOrg(Org):
 
 
 def _in_memory_cleanup_org(org: Org) -> Org:
-    names = ("individual_email_results", "individual_links", "email_sends", "triggered_sends",
-             "contacts", "leads")  # fmt: skip
+    names = (
+        "individual_email_results",
+        "individual_links",
+        "email_sends",
+        "triggered_sends",
+        "contacts",
+        "leads",
+    )
     return _InMemoryOrg(
         {name: org.table(name).collect() for name in names if org.has_table(name)}, org.label
     )

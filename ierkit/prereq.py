@@ -18,7 +18,7 @@ from typing import Final
 
 import polars as pl
 
-from ierkit import ids, reasons, schema
+from ierkit import clock, ids, reasons, schema
 from ierkit.orgs.base import Org, OrgError
 
 PASS: Final = "pass"
@@ -29,10 +29,6 @@ CANNOT_TELL: Final = "cannot tell"
 CHECK_SCHEMA: Final = pl.Schema(
     {"check": pl.String, "status": pl.String, "detail": pl.String, "fix": pl.String}
 )
-
-#: Marketing Cloud makes 99% of events visible within 60 minutes and the Connect sync runs
-#: hourly at best (domain notes): a send younger than this may rightly have no IERs yet.
-SYNC_GRACE: Final = dt.timedelta(hours=2)
 
 # The Marketing Cloud Connect objects the three prerequisites rest on.
 _PACKAGE_TABLES: Final = (
@@ -58,34 +54,51 @@ def _is_salesforce(org: Org) -> bool:
 def _check_objects(org: Org) -> Row:
     name = "Marketing Cloud Connect objects readable"
     if not _is_salesforce(org):
-        return _row(name, CANNOT_TELL, "needs describe calls: run against a Salesforce org",
-                    "Run `ierkit check --source salesforce`.")
+        return _row(
+            name,
+            CANNOT_TELL,
+            "needs describe calls: run against a Salesforce org",
+            "Run `ierkit check --source salesforce`.",
+        )
     missing = [schema.table(t).sobject for t in _PACKAGE_TABLES if not org.has_table(t)]
     if missing:
         return _row(
-            name, FAIL, "not visible to this user: " + ", ".join(missing),
+            name,
+            FAIL,
+            "not visible to this user: " + ", ".join(missing),
             "Install Marketing Cloud Connect, and give the integration user read access to "
             "its objects (the package's permission set, or Read on each object).",
         )
-    return _row(name, PASS, "all four objects exist and can be queried: "
-                + ", ".join(schema.table(t).sobject for t in _PACKAGE_TABLES))
+    return _row(
+        name,
+        PASS,
+        "all four objects exist and can be queried: "
+        + ", ".join(schema.table(t).sobject for t in _PACKAGE_TABLES),
+    )
 
 
 def _check_fields(org: Org) -> Row:
     name = "IER fields readable"
     if not _is_salesforce(org):
-        return _row(name, CANNOT_TELL, "needs describe calls: run against a Salesforce org",
-                    "Run `ierkit check --source salesforce`.")
+        return _row(
+            name,
+            CANNOT_TELL,
+            "needs describe calls: run against a Salesforce org",
+            "Run `ierkit check --source salesforce`.",
+        )
     spec = schema.INDIVIDUAL_EMAIL_RESULTS
     if not org.has_table(spec.name):
-        return _row(name, CANNOT_TELL, f"{spec.sobject} is not visible",
-                    "Fix the object check first.")
+        return _row(
+            name, CANNOT_TELL, f"{spec.sobject} is not visible", "Fix the object check first."
+        )
     missing = [c for c in spec.stored_columns if not org.has_field(spec.sobject, c.api_name)]
     required = [c.api_name for c in missing if c.name not in _OPTIONAL_IER_COLUMNS]
     optional = [c.api_name for c in missing if c.name in _OPTIONAL_IER_COLUMNS]
     if required:
         return _row(
-            name, FAIL, "cannot read: " + ", ".join(required),
+            name,
+            FAIL,
+            "cannot read: " + ", ".join(required),
             "Give the integration user field-level Read access to these fields.",
         )
     detail = f"all {len(spec.stored_columns)} fields ierkit reads are readable"
@@ -94,24 +107,38 @@ def _check_fields(org: Org) -> Row:
             "readable, except fields older package versions lack (they will be null): "
             + ", ".join(optional)
         )
-    return _row(name, PASS, detail, "Upgrade Marketing Cloud Connect to get them." if optional else "")
+    return _row(
+        name, PASS, detail, "Upgrade Marketing Cloud Connect to get them." if optional else ""
+    )
 
 
 def _check_layouts(org: Org, sobject: str) -> Row:
     name = f"IER related list on {sobject} page layouts"
     if not _is_salesforce(org):
-        return _row(name, CANNOT_TELL, "needs describe calls: run against a Salesforce org",
-                    "Run `ierkit check --source salesforce`.")
+        return _row(
+            name,
+            CANNOT_TELL,
+            "needs describe calls: run against a Salesforce org",
+            "Run `ierkit check --source salesforce`.",
+        )
     ier = schema.INDIVIDUAL_EMAIL_RESULTS.sobject
     try:
         described = org.describe_layouts(sobject)
     except OrgError as error:
-        return _row(name, CANNOT_TELL, f"describe layouts failed: {error}",
-                    "Give the integration user 'View Setup and Configuration'.")
+        return _row(
+            name,
+            CANNOT_TELL,
+            f"describe layouts failed: {error}",
+            "Give the integration user 'View Setup and Configuration'.",
+        )
     layouts = described.get("layouts") or []
     if not layouts:
-        return _row(name, CANNOT_TELL, "no layouts returned (several record types?)",
-                    "Check each record type's page layout in Setup.")
+        return _row(
+            name,
+            CANNOT_TELL,
+            "no layouts returned (several record types?)",
+            "Check each record type's page layout in Setup.",
+        )
     without = [
         str(layout.get("id"))
         for layout in layouts
@@ -119,7 +146,9 @@ def _check_layouts(org: Org, sobject: str) -> Row:
     ]
     if without:
         return _row(
-            name, FAIL, f"{len(without)} of {len(layouts)} layouts lack it: " + ", ".join(without),
+            name,
+            FAIL,
+            f"{len(without)} of {len(layouts)} layouts lack it: " + ", ".join(without),
             f"Setup > Object Manager > {sobject} > Page Layouts: drag 'Individual Email Results' "
             "into Related Lists on each layout.",
         )
@@ -146,13 +175,19 @@ def _check_tracking(org: Org, as_of: dt.datetime, since: dt.datetime, days: int)
         .collect()
     )
     if sends.height == 0:
-        return _row(name, CANNOT_TELL, f"no sends in the {days} days before {as_of:%Y-%m-%d}",
-                    "Run the check after the next send.")
+        return _row(
+            name,
+            CANNOT_TELL,
+            f"no sends in the {days} days before {as_of:%Y-%m-%d}",
+            "Run the check after the next send.",
+        )
     off = sends.filter(pl.col("individual_tracking_disabled").fill_null(False))
     if off.height:
         names = ", ".join(off.get_column("email_name").fill_null("(no name)").head(5).to_list())
         return _row(
-            name, FAIL, f"{off.height} of {sends.height} recent sends had it off: {names}",
+            name,
+            FAIL,
+            f"{off.height} of {sends.height} recent sends had it off: {names}",
             reasons.FIX[reasons.TRACKING_OFF],
         )
     return _row(name, PASS, f"on for all {sends.height} sends in the last {days} days")
@@ -165,7 +200,7 @@ def _check_arriving(org: Org, as_of: dt.datetime, since: dt.datetime, days: int)
     sends = (
         org.table("email_sends")
         .filter(
-            pl.col("date_sent").is_between(since, as_of - SYNC_GRACE),
+            pl.col("date_sent").is_between(since, as_of - clock.SYNC_GRACE),
             ~pl.col("individual_tracking_disabled").fill_null(False),
         )
         .select("id", "email_name", "date_sent", "number_sent")
@@ -182,9 +217,13 @@ def _check_arriving(org: Org, as_of: dt.datetime, since: dt.datetime, days: int)
         .collect()
     )
     if joined.height == 0:
-        return _row(name, CANNOT_TELL,
-                    f"no tracked sends between {days} days and {SYNC_GRACE} before {as_of:%Y-%m-%d %H:%M} UTC",
-                    "Run the check after the next tracked send.")
+        return _row(
+            name,
+            CANNOT_TELL,
+            f"no tracked sends between {days} days and {clock.SYNC_GRACE} "
+            f"before {as_of:%Y-%m-%d %H:%M} UTC",
+            "Run the check after the next tracked send.",
+        )
     empty = joined.filter(pl.col("iers") == 0)
     latest = joined.get_column("latest").max()
     sent = joined.get_column("number_sent").sum()
@@ -192,24 +231,32 @@ def _check_arriving(org: Org, as_of: dt.datetime, since: dt.datetime, days: int)
     if empty.height:
         names = ", ".join(empty.get_column("email_name").fill_null("(no name)").head(5).to_list())
         return _row(
-            name, FAIL,
-            f"{empty.height} of {joined.height} tracked sends older than {SYNC_GRACE} have no "
-            f"IERs: {names}",
+            name,
+            FAIL,
+            f"{empty.height} of {joined.height} tracked sends older than {clock.SYNC_GRACE} "
+            f"have no IERs: {names}",
             "Check the Marketing Cloud Connect tracking settings (Individual Tracking on, "
             "frequency) and that the audience came from Salesforce; see sync_health.",
         )
     return _row(
-        name, PASS,
-        f"all {joined.height} tracked sends have IERs ({share}); latest update {latest:%Y-%m-%d %H:%M} UTC"
-        if latest else f"all {joined.height} tracked sends have IERs",
+        name,
+        PASS,
+        f"all {joined.height} tracked sends have IERs ({share}); "
+        f"latest update {latest:%Y-%m-%d %H:%M} UTC"
+        if latest
+        else f"all {joined.height} tracked sends have IERs",
     )
 
 
 def _check_keys(org: Org, events: pl.LazyFrame | None) -> Row:
     name = "Subscriber Keys are 18-character Contact or Lead Ids"
     if events is None:
-        return _row(name, CANNOT_TELL, "no tracking extract given",
-                    "Pass a recent tracking extract (`ierkit check --extract FILE.zip`).")
+        return _row(
+            name,
+            CANNOT_TELL,
+            "no tracking extract given",
+            "Pass a recent tracking extract (`ierkit check --extract FILE.zip`).",
+        )
     kinds = (
         events.filter(pl.col("event_type").cast(pl.String) == "Sent")
         .select(pl.col("subscriber_key"))
@@ -221,8 +268,9 @@ def _check_keys(org: Org, events: pl.LazyFrame | None) -> Row:
     if known:
         # An 18-character Id of no Contact or Lead in the org is a key that matches nothing.
         people = pl.concat(known).unique()
-        kinds = kinds.join(people, left_on="subscriber_key", right_on="id", how="left",
-                           coalesce=False).with_columns(
+        kinds = kinds.join(
+            people, left_on="subscriber_key", right_on="id", how="left", coalesce=False
+        ).with_columns(
             kind=pl.when((pl.col("kind") == ids.KEY_CONTACT_OR_LEAD_ID) & pl.col("id").is_null())
             .then(pl.lit(reasons.UNKNOWN_ID))
             .otherwise(pl.col("kind"))
@@ -230,11 +278,14 @@ def _check_keys(org: Org, events: pl.LazyFrame | None) -> Row:
     counts = kinds.group_by("kind").agg(n=pl.len()).sort("kind").collect()
     total = int(counts.get_column("n").sum())
     if total == 0:
-        return _row(name, CANNOT_TELL, "the extract has no Sent rows",
-                    "Extract a period with sends.")
+        return _row(
+            name, CANNOT_TELL, "the extract has no Sent rows", "Extract a period with sends."
+        )
     good = int(counts.filter(pl.col("kind") == ids.KEY_CONTACT_OR_LEAD_ID).get_column("n").sum())
     if good == total:
-        return _row(name, PASS, f"all {total:,} sent rows" + (" match a Contact or Lead" if known else ""))
+        return _row(
+            name, PASS, f"all {total:,} sent rows" + (" match a Contact or Lead" if known else "")
+        )
     bad = counts.filter(pl.col("kind") != ids.KEY_CONTACT_OR_LEAD_ID)
     detail = ", ".join(f"{k}: {n:,}" for k, n in bad.iter_rows())  # a handful of kinds
     fixes = {
@@ -269,9 +320,7 @@ def check_prerequisites(
         One row per check, in a fixed order: ``check``, ``status`` (``pass``, ``fail``,
         ``cannot tell``), ``detail`` and ``fix`` (what to do, in words; empty on a pass).
     """
-    when = as_of or org.data_as_of()
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
+    when = clock.to_utc(as_of or org.data_as_of())
     since = when - dt.timedelta(days=days)
     rows = [
         _check_objects(org),

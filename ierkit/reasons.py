@@ -47,7 +47,9 @@ FIX: Final = {
     ID15_KEY: "Convert the 15-character Id to its 18-character form in the audience.",
     UNKNOWN_ID: "The Id matches no Contact or Lead: it was deleted or is another object's Id.",
     TRACKING_OFF: "Turn on 'Send Tracking Results to Sales Cloud' for this send.",
-    NOT_SALESFORCE_AUDIENCE: "Send to a Salesforce data extension, Campaign or Report, not an import.",
+    NOT_SALESFORCE_AUDIENCE: (
+        "Send to a Salesforce data extension, Campaign or Report, not an import."
+    ),
     IN_SYNC_WINDOW: "Wait: the tracking sync is still bringing results in.",
     LEAD_CONVERTED: "The result stays on the converted Lead; report on the Lead too.",
     DELETED_IN_MARKETING_CLOUD: "The subscriber was deleted in Marketing Cloud; nothing to repair.",

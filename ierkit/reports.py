@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from ierkit import schema
+from ierkit import clock, schema
+from ierkit._exprs import rate
 from ierkit.errors import IerkitError
 from ierkit.orgs.base import Org
 from ierkit.programmes import programme_expr
@@ -54,10 +55,10 @@ __all__ = [
     "no_response_by_send",
     "owner_summary",
     "owner_worklist",
-    "segment_summary",
     "programme_trend",
     "recipients",
     "rollup",
+    "segment_summary",
     "sends",
 ]
 
@@ -168,21 +169,18 @@ def as_tables(source: ReportTables | Org) -> ReportTables:
 
 def _utc(instant: dt.datetime | dt.date, name: str) -> dt.datetime:
     """A UTC instant; a date means the start (00:00 UTC) of that day."""
-    if isinstance(instant, dt.date) and not isinstance(instant, dt.datetime):
-        return dt.datetime.combine(instant, dt.time(), tzinfo=dt.UTC)
-    if not isinstance(instant, dt.datetime):
-        raise ReportError(f"{name} must be a datetime or a date (UTC), got {instant!r}")
-    if instant.tzinfo is None:
-        # A naive time inside ierkit is UTC by convention (see ierkit.schema).
-        return instant.replace(tzinfo=dt.UTC)
-    return instant.astimezone(dt.UTC)
+    if isinstance(instant, dt.datetime):
+        return clock.to_utc(instant)
+    if isinstance(instant, dt.date):
+        return dt.datetime.combine(instant, dt.time(), tzinfo=clock.UTC)
+    raise ReportError(f"{name} must be a datetime or a date (UTC), got {instant!r}")
 
 
 def _as_of(as_of: dt.datetime | dt.date) -> dt.datetime:
-    """The report's "now"; a date means the end of that day (UTC), so windows hold whole days."""
-    if isinstance(as_of, dt.date) and not isinstance(as_of, dt.datetime):
-        return _utc(as_of + dt.timedelta(days=1), "as_of")
-    return _utc(as_of, "as_of")
+    """The report's "now": an instant, or a report date's end (``ierkit.clock.as_of_instant``)."""
+    if isinstance(as_of, dt.date):
+        return clock.as_of_instant(as_of)
+    raise ReportError(f"as_of must be a datetime or a date (UTC), got {as_of!r}")
 
 
 def _days(value: int | float | dt.timedelta, name: str) -> dt.timedelta:
@@ -223,9 +221,7 @@ def _ier_facts(iers: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def recipients(
-    source: ReportTables | Org, *, extra_fields: Sequence[str] = ()
-) -> pl.LazyFrame:
+def recipients(source: ReportTables | Org, *, extra_fields: Sequence[str] = ()) -> pl.LazyFrame:
     """Contacts and leads as one table of recipients, with their owner's name.
 
     Args:
@@ -248,7 +244,9 @@ def _recipients(tables: ReportTables, extra_fields: Sequence[str] = ()) -> pl.La
     extra_fields = [n for n in dict.fromkeys(extra_fields) if n != "company"]
 
     def part(frame: pl.LazyFrame, kind: str) -> pl.LazyFrame:
+        # Positional columns come first in a select, whatever their place in the call.
         return frame.select(
+            *[pl.col(n) for n in extra_fields],
             recipient_id=pl.col("id"),
             recipient_type=pl.lit(kind),
             recipient_name=pl.concat_str(
@@ -257,7 +255,6 @@ def _recipients(tables: ReportTables, extra_fields: Sequence[str] = ()) -> pl.La
             company=pl.col("company"),
             email=pl.col("email"),
             owner_id=pl.col("owner_id"),
-            *[pl.col(n) for n in extra_fields],
         )
 
     owners = tables.users.select(
@@ -755,14 +752,6 @@ RATE_COLUMNS = (
 _ADDITIVE = ("sent", "bounces", "unique_opens", "unique_clicks", "unsubscribes")
 
 
-def _rate(numerator: str, denominator: str) -> pl.Expr:
-    return (
-        pl.when(pl.col(denominator) > 0)
-        .then(pl.col(numerator) / pl.col(denominator))
-        .otherwise(None)
-    )
-
-
 def _count_aggs() -> list[pl.Expr]:
     # Sums of the raw flags: the IERs need not go through _ier_facts first (cheaper).
     return [
@@ -792,13 +781,13 @@ def rollup(
     return (
         summed.with_columns(delivered=pl.col("sent") - pl.col("bounces"))
         .with_columns(
-            open_rate_over_sent=_rate("unique_opens", "sent"),
-            open_rate_over_delivered=_rate("unique_opens", "delivered"),
-            click_rate_over_sent=_rate("unique_clicks", "sent"),
-            click_rate_over_delivered=_rate("unique_clicks", "delivered"),
-            unsubscribe_rate_over_sent=_rate("unsubscribes", "sent"),
-            unsubscribe_rate_over_delivered=_rate("unsubscribes", "delivered"),
-            bounce_rate_over_sent=_rate("bounces", "sent"),
+            open_rate_over_sent=rate("unique_opens", "sent"),
+            open_rate_over_delivered=rate("unique_opens", "delivered"),
+            click_rate_over_sent=rate("unique_clicks", "sent"),
+            click_rate_over_delivered=rate("unique_clicks", "delivered"),
+            unsubscribe_rate_over_sent=rate("unsubscribes", "sent"),
+            unsubscribe_rate_over_delivered=rate("unsubscribes", "delivered"),
+            bounce_rate_over_sent=rate("bounces", "sent"),
         )
         .select(*by, *SUMMARY_COUNTS, *RATE_COLUMNS)
         .sort(list(sort_by or by), nulls_last=True)
@@ -1015,7 +1004,6 @@ def click_heatmap(
         .select("weekday", "weekday_name", "hour", "links_clicked", "total_clicks", "time_zone")
         .sort("weekday", "hour")
     )
-
 
 
 #: Names of the reports ``all_reports`` returns, in order.

@@ -98,13 +98,15 @@ class Table:
 
 def _c(
     name: str,
-    dtype: pl.DataType,
+    dtype: pl.DataType | type[pl.DataType],
     api_name: str | None,
     description: str = "",
     *,
     nullable: bool = True,
 ) -> Column:
-    return Column(name, dtype, api_name, description, nullable)
+    # polars accepts a type class (pl.String) where it means the type: store the instance.
+    instance = dtype if isinstance(dtype, pl.DataType) else dtype()
+    return Column(name, instance, api_name, description, nullable)
 
 
 def _id(description: str = "Salesforce record Id (18 characters)") -> Column:
@@ -461,7 +463,9 @@ def _check_ids(table_name: str, frame: pl.DataFrame) -> None:
         null_rows = frame.select(pl.col(column.name).is_null().arg_true()).to_series()
         if len(null_rows):
             rows = ", ".join(str(r) for r in null_rows.head(5).to_list())
-            problems.append(f"column {column.name!r} is null in {len(null_rows)} rows (rows {rows})")
+            problems.append(
+                f"column {column.name!r} is null in {len(null_rows)} rows (rows {rows})"
+            )
     duplicated = frame.filter(pl.col("id").is_duplicated()).get_column("id").unique().sort()
     if len(duplicated):
         ids = ", ".join(duplicated.head(5).to_list())

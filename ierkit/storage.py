@@ -427,9 +427,7 @@ def _kept(
 ) -> pl.LazyFrame:
     """The projection arithmetic of ``project_by_programme`` on a normalised plan."""
     global_window = None if retention_days is None else float(retention_days)
-    window = (
-        pl.col("retention_days").fill_null(pl.lit(global_window, pl.Float64)) / DAYS_PER_MONTH
-    )
+    window = pl.col("retention_days").fill_null(pl.lit(global_window, pl.Float64)) / DAYS_PER_MONTH
     month = pl.col("month").cast(pl.Float64)
     ier_rate = (
         pl.when(pl.col("tracked"))

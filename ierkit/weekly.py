@@ -28,6 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ierkit import _files
 from ierkit.errors import IerkitError
 
 #: The report notebooks of the weekly run, in the order a RevOps lead reads them.
@@ -128,7 +129,8 @@ def _slug(text: str) -> str:
 def _frame_html(frame: pl.DataFrame) -> str:
     header = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
+        "<tr>"
+        + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
         + "</tr>"
         for row in frame.rows()
     )
@@ -191,7 +193,9 @@ def build_message(
     message["From"] = sender
     message["To"] = recipient
     message["Subject"] = subject
-    message.set_content("Your engagement worklist is attached as CSV; open the HTML part to read it.")
+    message.set_content(
+        "Your engagement worklist is attached as CSV; open the HTML part to read it."
+    )
     message.add_alternative(html_body, subtype="html")
     message.add_attachment(csv_bytes, maintype="text", subtype="csv", filename=csv_name)
     return message
@@ -230,8 +234,9 @@ class SmtpSettings:
         password = env.get(SMTP_ENV["password"]) or None
         if user and not password:
             raise WeeklyRunError(f"{SMTP_ENV['user']} is set but {SMTP_ENV['password']} is not")
-        return cls(env[SMTP_ENV["host"]], int(port_text), env[SMTP_ENV["sender"]], user, password,
-                   security)  # fmt: skip
+        return cls(
+            env[SMTP_ENV["host"]], int(port_text), env[SMTP_ENV["sender"]], user, password, security
+        )
 
 
 def send_messages(messages: Sequence[EmailMessage], settings: SmtpSettings) -> list[str]:
@@ -258,17 +263,6 @@ def send_messages(messages: Sequence[EmailMessage], settings: SmtpSettings) -> l
             f"sending email through {settings.host}:{settings.port} failed: "
             f"{type(error).__name__}: {error}"
         ) from error
-
-
-def _swap_into_place(staging: Path, final: Path) -> None:
-    old = final.with_name(f".{final.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def run_weekly(
@@ -354,7 +348,9 @@ def run_weekly(
             except WeeklyRunError as error:
                 kept = out_root / f"{week}.failed-{dt.datetime.now():%Y%m%dT%H%M%S}"
                 os.replace(staging, kept)
-                raise WeeklyRunError(f"{error} (executed notebook kept at {kept / name})") from error
+                raise WeeklyRunError(
+                    f"{error} (executed notebook kept at {kept / name})"
+                ) from error
             report = executed.with_suffix(".html")
             notebook_to_html(executed, report)
             elapsed = time.perf_counter() - started
@@ -367,7 +363,7 @@ def run_weekly(
         if staging.exists():
             shutil.rmtree(staging)
         raise
-    _swap_into_place(staging, final)
+    _files.replace_folder(staging, final)
     result.notebooks = sorted(final.glob("*.ipynb"))
     result.html_reports = sorted(final.glob("*.html"))
     result.worklists = sorted((final / "worklists").glob("*"))

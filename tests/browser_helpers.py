@@ -195,7 +195,10 @@ def jupyterlab_server(
     )
     log = state_dir / "jupyterlab.log"
     command = [
-        sys.executable, "-m", "jupyter", "lab",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
         "--ServerApp.open_browser=False",
         "--allow-root",
         "--ServerApp.ip=127.0.0.1",
@@ -205,12 +208,16 @@ def jupyterlab_server(
         f"--ServerApp.root_dir={root_dir}",
         "--ServerApp.terminals_enabled=False",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]  # fmt: skip
+    ]
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            command, cwd=root_dir, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            command,
+            cwd=root_dir,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     server = JupyterLabServer(f"http://127.0.0.1:{port}", token, process, log)
     try:
         deadline = time.monotonic() + startup_timeout

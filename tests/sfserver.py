@@ -166,8 +166,15 @@ def _describe_fields(table: schema.Table) -> list[dict[str, Any]]:
         fields.append(entry)
     if table.sobject == "Contact":
         fields.append(
-            {"name": "AccountId", "label": "Account", "type": "reference", "nillable": True,
-             "custom": False, "referenceTo": ["Account"], "relationshipName": "Account"}
+            {
+                "name": "AccountId",
+                "label": "Account",
+                "type": "reference",
+                "nillable": True,
+                "custom": False,
+                "referenceTo": ["Account"],
+                "relationshipName": "Account",
+            }
         )
     return fields
 
@@ -217,8 +224,11 @@ class FakeSalesforce:
         self.layouts: dict[str, list[dict[str, Any]]] = {}
         self.base_url = ""
         # Standard objects exist in every org; the package's objects only where given.
-        standard = {n: schema.table(n).empty() for n, t in schema.TABLES.items()
-                    if not t.sobject.startswith("et4ae5__")}
+        standard = {
+            n: schema.table(n).empty()
+            for n, t in schema.TABLES.items()
+            if not t.sobject.startswith("et4ae5__")
+        }
         for name, frame in {**standard, **tables}.items():
             table = schema.table(name)
             data = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
@@ -227,7 +237,10 @@ class FakeSalesforce:
             if table.sobject == "Contact":
                 records = records.with_columns(AccountId=pl.lit(None, pl.String))
             prefix = data.get_column("id").head(1).str.slice(0, 3).to_list() or [
-                {"Contact": "003", "Lead": "00Q", "User": "005", "Task": "00T"}.get(table.sobject, "a00")]
+                {"Contact": "003", "Lead": "00Q", "User": "005", "Task": "00T"}.get(
+                    table.sobject, "a00"
+                )
+            ]
             self.objects[table.sobject] = SObject(
                 table.sobject, records, _describe_fields(table), prefix[0]
             )
@@ -236,19 +249,36 @@ class FakeSalesforce:
             SObject(
                 "Account",
                 pl.DataFrame(schema={"Id": pl.String, "Name": pl.String, "Industry": pl.String}),
-                [{"name": n, "label": n, "type": t, "nillable": n != "Id", "custom": False,
-                  "referenceTo": [], "relationshipName": None}
-                 for n, t in (("Id", "id"), ("Name", "string"), ("Industry", "string"))],
+                [
+                    {
+                        "name": n,
+                        "label": n,
+                        "type": t,
+                        "nillable": n != "Id",
+                        "custom": False,
+                        "referenceTo": [],
+                        "relationshipName": None,
+                    }
+                    for n, t in (("Id", "id"), ("Name", "string"), ("Industry", "string"))
+                ],
                 "001",
             ),
         )
         ier = schema.INDIVIDUAL_EMAIL_RESULTS
         for sobject, column in (("Contact", "contact_id"), ("Lead", "lead_id")):
             self.layouts[sobject] = [
-                {"id": f"00h00000000000{sobject[0]}AAA", "name": f"{sobject} Layout",
-                 "related": [{"sobject": ier.sobject, "field": ier.column(column).api_name,
-                              "name": "et4ae5__IndividualEmailResults__r",
-                              "label": "Individual Email Results"}]}
+                {
+                    "id": f"00h00000000000{sobject[0]}AAA",
+                    "name": f"{sobject} Layout",
+                    "related": [
+                        {
+                            "sobject": ier.sobject,
+                            "field": ier.column(column).api_name,
+                            "name": "et4ae5__IndividualEmailResults__r",
+                            "label": "Individual Email Results",
+                        }
+                    ],
+                }
             ]
 
     # --- switches for tests -----------------------------------------------------------------
@@ -259,8 +289,13 @@ class FakeSalesforce:
             self.tokens.clear()
 
     def fail_next(
-        self, count: int, *, status: int = 503, code: str = "SERVER_UNAVAILABLE",
-        message: str = "Service Unavailable", path_contains: str = "",
+        self,
+        count: int,
+        *,
+        status: int = 503,
+        code: str = "SERVER_UNAVAILABLE",
+        message: str = "Service Unavailable",
+        path_contains: str = "",
     ) -> None:
         """The next ``count`` API calls whose path contains ``path_contains`` fail."""
         with self.lock:
@@ -367,7 +402,7 @@ def _tokens(soql: str) -> list[tuple[str, str]]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            raise SoqlError("MALFORMED_QUERY", f"unexpected token at: '{text[pos:pos + 20]}'")
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token at: '{text[pos : pos + 20]}'")
         kind = match.lastgroup
         out.append((kind, match.group(kind)))
         pos = match.end()
@@ -498,8 +533,12 @@ def _condition(column: str, dtype: pl.DataType, op: str, value: Any) -> pl.Expr:
         )
     lit = pl.lit(value)
     return {
-        "=": col == lit, "!=": col != lit, "<": col < lit, "<=": col <= lit,
-        ">": col > lit, ">=": col >= lit,
+        "=": col == lit,
+        "!=": col != lit,
+        "<": col < lit,
+        "<=": col <= lit,
+        ">": col > lit,
+        ">=": col >= lit,
     }[op].fill_null(False)
 
 
@@ -518,8 +557,10 @@ def _json_records(sobject: str, page: pl.DataFrame) -> list[dict[str, Any]]:
     records = []
     for row in rows:
         record: dict[str, Any] = {
-            "attributes": {"type": sobject,
-                           "url": f"/services/data/v{API_VERSION}/sobjects/{sobject}/{row.get('Id')}"}
+            "attributes": {
+                "type": sobject,
+                "url": f"/services/data/v{API_VERSION}/sobjects/{sobject}/{row.get('Id')}",
+            }
         }
         for key, value in row.items():
             if "." in key:
@@ -530,9 +571,12 @@ def _json_records(sobject: str, page: pl.DataFrame) -> list[dict[str, Any]]:
                 record[key] = value
         for key, value in list(record.items()):
             # A parent whose fields are all null is a null lookup.
-            if isinstance(value, dict) and key != "attributes":
-                if all(v is None for k, v in value.items() if k != "attributes"):
-                    record[key] = None
+            if (
+                isinstance(value, dict)
+                and key != "attributes"
+                and all(v is None for k, v in value.items() if k != "attributes")
+            ):
+                record[key] = None
         records.append(record)
     return records
 
@@ -554,7 +598,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # Plumbing.
@@ -562,7 +606,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -576,19 +622,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json;charset=UTF-8", headers)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -612,7 +658,7 @@ class _Handler(BaseHTTPRequestHandler):
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
             if token not in org.tokens:
                 return self._json(401, _error("INVALID_SESSION_ID", "Session expired or invalid"))
-            self._api(path[len(prefix):], params, body)
+            self._api(path[len(prefix) :], params, body)
         except SoqlError as error:
             self._json(400, _error(error.code, error.message))
         except Exception:  # a server bug: say so loudly rather than drop the connection
@@ -635,17 +681,37 @@ class _Handler(BaseHTTPRequestHandler):
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             try:
                 claims = jwt.decode(
-                    form.get("assertion", ""), org.public_key_pem, algorithms=["RS256"],
+                    form.get("assertion", ""),
+                    org.public_key_pem,
+                    algorithms=["RS256"],
                     options={"verify_aud": False, "require": ["exp", "iss", "sub", "aud"]},
                 )
             except Exception:  # any invalid assertion: Salesforce says invalid_grant
-                return self._json(400, {"error": "invalid_grant", "error_description": "invalid assertion"})
+                return self._json(
+                    400, {"error": "invalid_grant", "error_description": "invalid assertion"}
+                )
             if claims["iss"] != org.consumer_key:
-                return self._json(400, {"error": "invalid_client_id", "error_description": "client identifier invalid"})
+                return self._json(
+                    400,
+                    {
+                        "error": "invalid_client_id",
+                        "error_description": "client identifier invalid",
+                    },
+                )
             if claims["sub"] != org.username:
-                return self._json(400, {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"})
-            if not str(claims["aud"]).startswith("https://") or not str(claims["aud"]).endswith("salesforce.com"):
-                return self._json(400, {"error": "invalid_grant", "error_description": "audience is invalid"})
+                return self._json(
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "user hasn't approved this consumer",
+                    },
+                )
+            if not str(claims["aud"]).startswith("https://") or not str(claims["aud"]).endswith(
+                "salesforce.com"
+            ):
+                return self._json(
+                    400, {"error": "invalid_grant", "error_description": "audience is invalid"}
+                )
             token = self._session("jwt")
         elif grant == "client_credentials":
             auth = (self.headers.get("Authorization") or "").removeprefix("Basic ")
@@ -654,15 +720,30 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 key, secret = "", ""
             if key != org.client_id or secret != org.client_secret or not key:
-                return self._json(400, {"error": "invalid_client", "error_description": "invalid client credentials"})
+                return self._json(
+                    400,
+                    {"error": "invalid_client", "error_description": "invalid client credentials"},
+                )
             token = self._session("client_credentials")
         else:
-            return self._json(400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"})
-        self._json(200, {
-            "access_token": token, "instance_url": org.base_url,
-            "id": f"{org.base_url}/id/{ORG_ID}/{USER_ID}", "token_type": "Bearer",
-            "issued_at": str(int(dt.datetime.now(dt.UTC).timestamp() * 1000)), "scope": "api",
-        })
+            return self._json(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant type not supported",
+                },
+            )
+        self._json(
+            200,
+            {
+                "access_token": token,
+                "instance_url": org.base_url,
+                "id": f"{org.base_url}/id/{ORG_ID}/{USER_ID}",
+                "token_type": "Bearer",
+                "issued_at": str(int(dt.datetime.now(dt.UTC).timestamp() * 1000)),
+                "scope": "api",
+            },
+        )
 
     def _soap_login(self, body: bytes) -> None:
         org = self.server.org
@@ -670,7 +751,12 @@ class _Handler(BaseHTTPRequestHandler):
         user = re.search(r"<(?:\w+:)?username>(.*?)</(?:\w+:)?username>", text, re.S)
         word = re.search(r"<(?:\w+:)?password>(.*?)</(?:\w+:)?password>", text, re.S)
         expected = escape(org.password + org.security_token)
-        if not user or not word or user.group(1) != escape(org.username) or word.group(1) != expected:
+        if (
+            not user
+            or not word
+            or user.group(1) != escape(org.username)
+            or word.group(1) != expected
+        ):
             fault = (
                 '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
                 'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
@@ -713,35 +799,89 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(400, _error("INVALID_QUERY_LOCATOR", "invalid query locator"))
             return self._query_page(cursor, int(offset))
         if parts == ["sobjects"] and method == "GET":
-            return self._json(200, {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": [
-                {"name": o.name, "label": o.name, "keyPrefix": o.key_prefix, "queryable": True,
-                 "custom": o.name.endswith("__c"), "deletable": True}
-                for o in org.objects.values()]})
-        if len(parts) >= 3 and parts[0] == "sobjects" and parts[2] == "describe" and method == "GET":
+            return self._json(
+                200,
+                {
+                    "encoding": "UTF-8",
+                    "maxBatchSize": 200,
+                    "sobjects": [
+                        {
+                            "name": o.name,
+                            "label": o.name,
+                            "keyPrefix": o.key_prefix,
+                            "queryable": True,
+                            "custom": o.name.endswith("__c"),
+                            "deletable": True,
+                        }
+                        for o in org.objects.values()
+                    ],
+                },
+            )
+        if (
+            len(parts) >= 3
+            and parts[0] == "sobjects"
+            and parts[2] == "describe"
+            and method == "GET"
+        ):
             name = _match_name(parts[1], org.objects)
             if name not in org.objects:
                 return self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
             obj = org.objects[name]
             if parts[3:] == ["layouts"]:
-                return self._json(200, {
-                    "layouts": [
-                        {"id": lay["id"], "detailLayoutSections": [], "editLayoutSections": [],
-                         "relatedLists": lay["related"], "saveOptions": []}
-                        for lay in org.layouts.get(name, [])],
-                    "recordTypeMappings": [], "recordTypeSelectorRequired": [False]})
+                return self._json(
+                    200,
+                    {
+                        "layouts": [
+                            {
+                                "id": lay["id"],
+                                "detailLayoutSections": [],
+                                "editLayoutSections": [],
+                                "relatedLists": lay["related"],
+                                "saveOptions": [],
+                            }
+                            for lay in org.layouts.get(name, [])
+                        ],
+                        "recordTypeMappings": [],
+                        "recordTypeSelectorRequired": [False],
+                    },
+                )
             if len(parts) == 3:
-                return self._json(200, {"name": obj.name, "label": obj.name, "queryable": True,
-                                        "keyPrefix": obj.key_prefix, "fields": obj.fields})
+                return self._json(
+                    200,
+                    {
+                        "name": obj.name,
+                        "label": obj.name,
+                        "queryable": True,
+                        "keyPrefix": obj.key_prefix,
+                        "fields": obj.fields,
+                    },
+                )
         if parts == ["limits"] and method == "GET":
-            used_kb = sum(o.records.height + o.deleted.height for o in org.objects.values()) * RECORD_KB
-            return self._json(200, {
-                "DataStorageMB": {"Max": org.storage_max_mb, "Remaining": org.storage_max_mb - used_kb / 1024},
-                "DailyApiRequests": {"Max": 100000, "Remaining": 99000}})
+            used_kb = (
+                sum(o.records.height + o.deleted.height for o in org.objects.values()) * RECORD_KB
+            )
+            return self._json(
+                200,
+                {
+                    "DataStorageMB": {
+                        "Max": org.storage_max_mb,
+                        "Remaining": org.storage_max_mb - used_kb / 1024,
+                    },
+                    "DailyApiRequests": {"Max": 100000, "Remaining": 99000},
+                },
+            )
         if parts == ["limits", "recordCount"] and method == "GET":
             wanted = [n for n in params.get("sObjects", "").split(",") if n]
-            return self._json(200, {"sObjects": [
-                {"count": o.records.height, "name": o.name}
-                for o in org.objects.values() if not wanted or o.name in wanted]})
+            return self._json(
+                200,
+                {
+                    "sObjects": [
+                        {"count": o.records.height, "name": o.name}
+                        for o in org.objects.values()
+                        if not wanted or o.name in wanted
+                    ]
+                },
+            )
         if parts[:1] == ["jobs"] and len(parts) >= 2:
             return self._jobs(parts[1], parts[2:], params, body)
         self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
@@ -752,18 +892,38 @@ class _Handler(BaseHTTPRequestHandler):
         total = frame.select(pl.len()).collect().item()
         page = frame.slice(offset, org.page_size).collect()
         done = offset + page.height >= total
-        payload: dict[str, Any] = {"totalSize": total, "done": done,
-                                   "records": _json_records(sobject, page)}
+        payload: dict[str, Any] = {
+            "totalSize": total,
+            "done": done,
+            "records": _json_records(sobject, page),
+        }
         if not done:
-            payload["nextRecordsUrl"] = f"/services/data/v{API_VERSION}/query/{cursor}-{offset + page.height}"
+            payload["nextRecordsUrl"] = (
+                f"/services/data/v{API_VERSION}/query/{cursor}-{offset + page.height}"
+            )
         self._json(200, payload)
 
     # Bulk API 2.0.
     def _job_info(self, job: dict[str, Any]) -> dict[str, Any]:
-        keys = ("id", "operation", "object", "createdById", "createdDate", "systemModstamp",
-                "state", "concurrencyMode", "contentType", "apiVersion", "lineEnding",
-                "columnDelimiter", "numberRecordsProcessed", "numberRecordsFailed",
-                "errorMessage", "retries", "totalProcessingTime")
+        keys = (
+            "id",
+            "operation",
+            "object",
+            "createdById",
+            "createdDate",
+            "systemModstamp",
+            "state",
+            "concurrencyMode",
+            "contentType",
+            "apiVersion",
+            "lineEnding",
+            "columnDelimiter",
+            "numberRecordsProcessed",
+            "numberRecordsFailed",
+            "errorMessage",
+            "retries",
+            "totalProcessingTime",
+        )
         return {k: job[k] for k in keys if k in job}
 
     def _jobs(self, kind: str, rest: list[str], params: dict[str, str], body: bytes) -> None:
@@ -775,25 +935,40 @@ class _Handler(BaseHTTPRequestHandler):
             spec = json.loads(body or b"{}")
             now = dt.datetime.now(dt.UTC).strftime(DATETIME_JSON)
             job: dict[str, Any] = {
-                "id": f"750{secrets.token_hex(6)[:12]}AAA"[:18], "operation": spec.get("operation"),
-                "createdById": USER_ID, "createdDate": now, "systemModstamp": now,
-                "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(API_VERSION),
+                "id": f"750{secrets.token_hex(6)[:12]}AAA"[:18],
+                "operation": spec.get("operation"),
+                "createdById": USER_ID,
+                "createdDate": now,
+                "systemModstamp": now,
+                "concurrencyMode": "Parallel",
+                "contentType": "CSV",
+                "apiVersion": float(API_VERSION),
                 "lineEnding": spec.get("lineEnding", "LF"),
                 "columnDelimiter": spec.get("columnDelimiter", "COMMA"),
-                "numberRecordsProcessed": 0, "numberRecordsFailed": 0, "retries": 0,
-                "totalProcessingTime": 0, "polls": 0, "kind": kind,
+                "numberRecordsProcessed": 0,
+                "numberRecordsFailed": 0,
+                "retries": 0,
+                "totalProcessingTime": 0,
+                "polls": 0,
+                "kind": kind,
             }
             if kind == "query":
                 if spec.get("operation") not in ("query", "queryAll"):
-                    return self._json(400, _error("INVALIDJOB", "Invalid operation for a query job"))
+                    return self._json(
+                        400, _error("INVALIDJOB", "Invalid operation for a query job")
+                    )
                 sobject, frame, _ = org.run_query(spec.get("query", ""))
                 job.update(object=sobject, state="UploadComplete", frame=frame)
             else:
                 if spec.get("operation") not in ("delete", "hardDelete"):
-                    return self._json(400, _error("INVALIDJOB", "This server models delete and hardDelete only"))
+                    return self._json(
+                        400, _error("INVALIDJOB", "This server models delete and hardDelete only")
+                    )
                 name = _match_name(spec.get("object", ""), org.objects)
                 if name not in org.objects:
-                    return self._json(400, _error("INVALIDJOB", f"Invalid object: {spec.get('object')}"))
+                    return self._json(
+                        400, _error("INVALIDJOB", f"Invalid object: {spec.get('object')}")
+                    )
                 job.update(object=name, state="Open", data=b"")
             if org.fail_next_job_message:
                 job["fail"], org.fail_next_job_message = org.fail_next_job_message, None
@@ -825,11 +1000,18 @@ class _Handler(BaseHTTPRequestHandler):
             if job["state"] != "JobComplete":
                 return self._json(400, _error("INVALIDJOBSTATE", "Job is not complete"))
             return self._results_page(job, params)
-        if kind == "ingest" and len(tail) == 1 and method == "GET" and tail[0] in (
-            "successfulResults", "failedResults", "unprocessedrecords"
+        if (
+            kind == "ingest"
+            and len(tail) == 1
+            and method == "GET"
+            and tail[0] in ("successfulResults", "failedResults", "unprocessedrecords")
         ):
             results = job.get("results", {})
-            return self._send(200, results.get(tail[0], b"Id\n" if tail[0] == "unprocessedrecords" else b""), "text/csv")
+            return self._send(
+                200,
+                results.get(tail[0], b"Id\n" if tail[0] == "unprocessedrecords" else b""),
+                "text/csv",
+            )
         self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
 
     def _advance(self, job: dict[str, Any]) -> None:
@@ -855,7 +1037,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _process_ingest(self, job: dict[str, Any]) -> None:
         org = self.server.org
-        ids = pl.read_csv(io.BytesIO(job["data"]), schema={"Id": pl.String}) if job["data"] else pl.DataFrame(schema={"Id": pl.String})
+        ids = (
+            pl.read_csv(io.BytesIO(job["data"]), schema={"Id": pl.String})
+            if job["data"]
+            else pl.DataFrame(schema={"Id": pl.String})
+        )
         with org.lock:
             obj = org.objects[job["object"]]
             live = set(obj.records.get_column("Id").to_list())
@@ -865,16 +1051,26 @@ class _Handler(BaseHTTPRequestHandler):
                 # Per-record outcomes: a small loop over a test-sized upload.
                 if record_id in org.delete_failures:
                     failed.append((record_id, org.delete_failures[record_id], record_id))
-                elif record_id is None or not re.fullmatch(r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?", record_id):
+                elif record_id is None or not re.fullmatch(
+                    r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?", record_id
+                ):
                     failed.append(("", f"MALFORMED_ID:bad id {record_id}:--", record_id))
                     continue
                 elif record_id in seen or (record_id in binned and job["operation"] == "delete"):
                     failed.append((record_id, "ENTITY_IS_DELETED:entity is deleted:--", record_id))
-                elif record_id in live or (record_id in binned and job["operation"] == "hardDelete"):
+                elif record_id in live or (
+                    record_id in binned and job["operation"] == "hardDelete"
+                ):
                     ok.append(record_id)
                     seen.add(record_id)
                 else:
-                    failed.append((record_id, "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--", record_id))
+                    failed.append(
+                        (
+                            record_id,
+                            "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--",
+                            record_id,
+                        )
+                    )
             gone = obj.records.filter(pl.col("Id").is_in(ok))
             obj.records = obj.records.filter(~pl.col("Id").is_in(ok))
             if job["operation"] == "delete":
@@ -883,12 +1079,18 @@ class _Handler(BaseHTTPRequestHandler):
                 obj.deleted = obj.deleted.filter(~pl.col("Id").is_in(ok))
         job["numberRecordsProcessed"] = len(ok) + len(failed)
         job["numberRecordsFailed"] = len(failed)
-        success = pl.DataFrame({"sf__Id": ok, "sf__Created": ["false"] * len(ok), "Id": ok},
-                               schema={"sf__Id": pl.String, "sf__Created": pl.String, "Id": pl.String})
+        success = pl.DataFrame(
+            {"sf__Id": ok, "sf__Created": ["false"] * len(ok), "Id": ok},
+            schema={"sf__Id": pl.String, "sf__Created": pl.String, "Id": pl.String},
+        )
         failure = pl.DataFrame(
-            {"sf__Id": [f[0] for f in failed], "sf__Error": [f[1] for f in failed],
-             "Id": [f[2] for f in failed]},
-            schema={"sf__Id": pl.String, "sf__Error": pl.String, "Id": pl.String})
+            {
+                "sf__Id": [f[0] for f in failed],
+                "sf__Error": [f[1] for f in failed],
+                "Id": [f[2] for f in failed],
+            },
+            schema={"sf__Id": pl.String, "sf__Error": pl.String, "Id": pl.String},
+        )
         # Salesforce quotes the sf__ headers; the original columns follow as uploaded.
         job["results"] = {
             "successfulResults": success.write_csv(quote_style="always").encode(),
@@ -898,15 +1100,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _results_page(self, job: dict[str, Any], params: dict[str, str]) -> None:
         try:
-            offset = int(base64.urlsafe_b64decode(params["locator"]).decode()) if params.get("locator") else 0
+            offset = (
+                int(base64.urlsafe_b64decode(params["locator"]).decode())
+                if params.get("locator")
+                else 0
+            )
             size = int(params.get("maxRecords") or 50_000)
         except (ValueError, KeyError):
             return self._json(400, _error("INVALIDLOCATOR", "invalid locator"))
         page = job["frame"].slice(offset, size).collect()
         end = offset + page.height
-        locator = "null" if end >= job["total"] else base64.urlsafe_b64encode(str(end).encode()).decode()
-        self._send(200, _csv(page), "text/csv", {
-            "Sforce-Locator": locator, "Sforce-NumberOfRecords": str(page.height)})
+        locator = (
+            "null" if end >= job["total"] else base64.urlsafe_b64encode(str(end).encode()).decode()
+        )
+        self._send(
+            200,
+            _csv(page),
+            "text/csv",
+            {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(page.height)},
+        )
 
 
 class _Server(ThreadingHTTPServer):

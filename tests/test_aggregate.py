@@ -83,8 +83,11 @@ def test_one_ier_per_recipient_per_send_and_batch() -> None:
         (101, 0, CONTACT),
     ]
     assert result.get_column("id").to_list() == [
-        f"100-0-{CONTACT}", f"100-0-{CONTACT_2}", f"100-1-{CONTACT}", f"101-0-{CONTACT}",
-    ]  # fmt: skip
+        f"100-0-{CONTACT}",
+        f"100-0-{CONTACT_2}",
+        f"100-1-{CONTACT}",
+        f"101-0-{CONTACT}",
+    ]
 
 
 def test_sent_only() -> None:
@@ -92,8 +95,11 @@ def test_sent_only() -> None:
     assert row["date_sent"] == at(0)
     assert row["created_date"] == at(0)
     assert (row["opened"], row["open_count"], row["date_opened"], row["last_opened"]) == (
-        False, 0, None, None,
-    )  # fmt: skip
+        False,
+        0,
+        None,
+        None,
+    )
     assert (row["total_clicks"], row["unique_clicks"], row["clicked"]) == (0, 0, False)
     assert (row["hard_bounce"], row["soft_bounce"], row["unsubscribed"]) == (False, False, False)
     assert row["has_sent_row"] is True
@@ -134,9 +140,14 @@ def test_total_and_unique_clicks() -> None:
 
 @pytest.mark.parametrize(
     ("category", "hard", "soft"),
-    [("Hard", True, False), ("Soft", False, True), ("Block", False, True),
-     ("Technical", False, True), ("Unknown", False, True)],
-)  # fmt: skip
+    [
+        ("Hard", True, False),
+        ("Soft", False, True),
+        ("Block", False, True),
+        ("Technical", False, True),
+        ("Unknown", False, True),
+    ],
+)
 def test_bounce_categories(category: str, hard: bool, soft: bool) -> None:
     row = one(ev("Sent", 0), ev("Bounce", 2, category=category))
     assert (row["hard_bounce"], row["soft_bounce"]) == (hard, soft)
@@ -181,7 +192,9 @@ def test_events_without_sent_row_are_kept_and_flagged() -> None:
         ("someone@example.com", None, None),
     ],
 )
-def test_contact_and_lead_from_subscriber_key(key: str, contact: str | None, lead: str | None) -> None:
+def test_contact_and_lead_from_subscriber_key(
+    key: str, contact: str | None, lead: str | None
+) -> None:
     row = one(ev("Sent", 0, key))
     assert (row["contact_id"], row["lead_id"], row["subscriber_key"]) == (contact, lead, key)
 
@@ -209,13 +222,23 @@ def test_ier_frame_validates_against_the_schema() -> None:
 
 def test_send_details_from_send_jobs() -> None:
     jobs = pl.LazyFrame(
-        {"job_id": [100], "email_name": ["News - March"], "from_name": ["Acme"],
-         "from_address": ["n@acme.test"], "subject_line": ["Hi"]}  # fmt: skip
+        {
+            "job_id": [100],
+            "email_name": ["News - March"],
+            "from_name": ["Acme"],
+            "from_address": ["n@acme.test"],
+            "subject_line": ["Hi"],
+        }
     )
-    row = aggregate.aggregate_iers(frame(ev("Sent", 0)), send_jobs=jobs).collect().row(0, named=True)
+    row = (
+        aggregate.aggregate_iers(frame(ev("Sent", 0)), send_jobs=jobs).collect().row(0, named=True)
+    )
     assert (row["name"], row["from_name"], row["from_address"], row["subject_line"]) == (
-        "News - March", "Acme", "n@acme.test", "Hi",
-    )  # fmt: skip
+        "News - March",
+        "Acme",
+        "n@acme.test",
+        "Hi",
+    )
 
 
 def test_link_details_one_row_per_ier_per_link() -> None:
@@ -267,7 +290,10 @@ def write_extract(folder: Path, days: range) -> Path:
     for day in days:
         minute = day * 1440
         if day == 0:
-            sent += [f"1,100,{CONTACT},,11,5,{mc(0)},Sent,0,", f"1,100,{LEAD},,12,5,{mc(0)},Sent,0,"]
+            sent += [
+                f"1,100,{CONTACT},,11,5,{mc(0)},Sent,0,",
+                f"1,100,{LEAD},,12,5,{mc(0)},Sent,0,",
+            ]
         opens.append(f"1,100,{CONTACT},,11,5,{mc(minute + 30)},Open,0,")
         if day in (1, 3):
             clicks.append(f"1,100,{CONTACT},,11,5,{mc(minute + 31)},Click,0,,https://x/{day}")
@@ -294,8 +320,10 @@ def test_next_days_extract_updates_counts_and_dates(tmp_path: Path) -> None:
     first, _ = tables(out)
     contact = first.filter(pl.col("contact_id") == CONTACT).row(0, named=True)
     assert (contact["open_count"], contact["total_clicks"], contact["last_opened"]) == (
-        2, 1, at(1440 + 30),
-    )  # fmt: skip
+        2,
+        1,
+        at(1440 + 30),
+    )
     aggregate.aggregate_extracts([write_extract(tmp_path / "d2", range(2, 4))], out)
     after, links = tables(out)
     contact = after.filter(pl.col("contact_id") == CONTACT).row(0, named=True)
@@ -322,7 +350,9 @@ def test_overlapping_windows_never_double_count(tmp_path: Path) -> None:
     # Rolling extracts: days 0-2, 1-3, 2-4 applied daily give what one extract of 0-4 gives.
     rolling = tmp_path / "rolling"
     for start in range(3):
-        aggregate.aggregate_extracts([write_extract(tmp_path / f"w{start}", range(start, start + 3))], rolling)
+        aggregate.aggregate_extracts(
+            [write_extract(tmp_path / f"w{start}", range(start, start + 3))], rolling
+        )
     whole = tmp_path / "whole"
     aggregate.aggregate_extracts([write_extract(tmp_path / "all", range(0, 5))], whole)
     rolled, rolled_links = tables(rolling)
@@ -359,7 +389,9 @@ def test_cli_aggregate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_cli_malformed_extract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "bad"
     folder.mkdir()
-    (folder / "Opens.csv").write_text(f"{HEAD}\n1,100,{CONTACT},,11,5,13/1/2026 1:00:00 PM,Open,0,\n")
+    (folder / "Opens.csv").write_text(
+        f"{HEAD}\n1,100,{CONTACT},,11,5,13/1/2026 1:00:00 PM,Open,0,\n"
+    )
     assert cli.main(["aggregate", str(folder), "--out", str(tmp_path / "out")]) == 2
     assert "Opens.csv, line 2, column EventDate: '13/1/2026 1:00:00 PM' is not" in (
         capsys.readouterr().err
@@ -375,8 +407,18 @@ def test_demo_extract_matches_the_orgs_healthy_iers(demo_path: Path, tmp_path: P
     truth = pl.scan_parquet(demo_path / "ground_truth.parquet").filter(
         pl.col("reason") == reasons.HEALTHY, pl.col("has_ier")
     )
-    columns = ["date_sent", "opened", "date_opened", "total_clicks", "unique_clicks",
-               "hard_bounce", "soft_bounce", "date_bounced", "unsubscribed", "date_unsubscribed"]  # fmt: skip
+    columns = [
+        "date_sent",
+        "opened",
+        "date_opened",
+        "total_clicks",
+        "unique_clicks",
+        "hard_bounce",
+        "soft_bounce",
+        "date_bounced",
+        "unsubscribed",
+        "date_unsubscribed",
+    ]
     org = LocalOrg(demo_path).table("individual_email_results").rename({"id": "ier_id"})
     expected = (
         truth.join(org, on="ier_id")
@@ -386,8 +428,12 @@ def test_demo_extract_matches_the_orgs_healthy_iers(demo_path: Path, tmp_path: P
     mine = LocalOrg(out).table("individual_email_results")
     compared = (
         expected.lazy()
-        .join(mine.select("job_id", "batch_id", "subscriber_key", *columns),
-              on=["job_id", "batch_id", "subscriber_key"], how="left", suffix="_mine")  # fmt: skip
+        .join(
+            mine.select("job_id", "batch_id", "subscriber_key", *columns),
+            on=["job_id", "batch_id", "subscriber_key"],
+            how="left",
+            suffix="_mine",
+        )
         .collect()
     )
     assert expected.height > 100_000

@@ -22,10 +22,14 @@ def _links(n: int, *, month: int = 3, undated: int = 0) -> pl.LazyFrame:
             "last_clicked": [dt.datetime(2026, month, 1 + i % 28, tzinfo=dt.UTC) for i in range(n)],
         }
     ).with_columns(
-        pl.when(pl.int_range(pl.len()) < undated).then(None).otherwise(pl.col("last_clicked"))
+        pl.when(pl.int_range(pl.len()) < undated)
+        .then(None)
+        .otherwise(pl.col("last_clicked"))
         .alias("last_clicked")
-    )  # fmt: skip
-    missing = [pl.lit(None, c.dtype).alias(c.name) for c in spec.columns if c.name not in frame.columns]
+    )
+    missing = [
+        pl.lit(None, c.dtype).alias(c.name) for c in spec.columns if c.name not in frame.columns
+    ]
     return schema.validate(LINKS, frame.with_columns(missing)).lazy()
 
 
@@ -34,8 +38,12 @@ def test_a_month_larger_than_a_file_is_split_without_loss_or_repeat(
 ) -> None:
     monkeypatch.setattr(archive, "MAX_ROWS_PER_FILE", 40)
     store = ArchiveStore(tmp_path / "a")
-    frame = pl.concat([_links(100, month=3), _links(30, month=4).with_columns(
-        pl.col("id").str.replace("a0L", "a0M"))])  # fmt: skip
+    frame = pl.concat(
+        [
+            _links(100, month=3),
+            _links(30, month=4).with_columns(pl.col("id").str.replace("a0L", "a0M")),
+        ]
+    )
     files = store.write_partitioned(LINKS, "r1", frame, date_column="last_clicked")
     march = [f for f in files if "month=03" in f]
     april = [f for f in files if "month=04" in f]

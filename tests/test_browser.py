@@ -40,13 +40,15 @@ _TRACEBACK = ".jp-OutputArea-output[data-mime-type$='stderr']"
 
 #: True once every code cell's prompt shows an execution count (``[12]:``, not ``[ ]:`` or
 #: ``[*]:``), or a cell has failed (Run All stops there, so waiting longer would only time out).
-_ALL_CELLS_RAN_JS = """() => {
+_ALL_CELLS_RAN_JS = (
+    """() => {
   const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
     .map((p) => p.textContent.trim());
-  const failed = [...document.querySelectorAll("%s")]
+  const failed = [...document.querySelectorAll("TRACEBACK_SELECTOR")]
     .some((o) => o.textContent.includes('Traceback'));
   return failed || (prompts.length > 0 && prompts.every((p) => /^\\[\\d+\\]:$/.test(p)));
-}""" % _TRACEBACK
+}"""
+).replace("TRACEBACK_SELECTOR", _TRACEBACK)
 
 
 def expected_worklist_count(window_days: int) -> int:

@@ -116,8 +116,8 @@ def test_rate_bars_cap_and_merge() -> None:
     many = pl.DataFrame(
         {
             "campaign_name": [f"C{i:04d}" for i in range(3000)] + ["C0000"],
-            "sent": list(range(1, 3001)) + [10_000],
-            "delivered": list(range(1, 3001)) + [10_000],
+            "sent": [*range(1, 3001), 10_000],
+            "delivered": [*range(1, 3001), 10_000],
             "unique_opens": [1] * 3000 + [5_000],
         }
     )

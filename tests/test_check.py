@@ -47,8 +47,11 @@ def org_tables(*, tracking_off: bool = False, orphan_send: bool = False) -> dict
     )
     contacts = canonical(
         "contacts",
-        {"id": [sfid("003", i) for i in range(6)], "created_date": [T0] * 6,
-         "system_modstamp": [T0] * 6},
+        {
+            "id": [sfid("003", i) for i in range(6)],
+            "created_date": [T0] * 6,
+            "system_modstamp": [T0] * 6,
+        },
     )
     return {"email_sends": sends, "individual_email_results": iers, "contacts": contacts}
 
@@ -82,16 +85,24 @@ def test_local_org_runs_data_checks_and_cannot_tell_describe_checks(tmp_path: Pa
         "IERs arriving for recent sends": "pass",
         "Subscriber Keys are 18-character Contact or Lead Ids": "cannot tell",
     }
-    assert result.filter(pl.col("status") == "cannot tell").get_column("fix").str.len_chars().min() > 0
+    assert (
+        result.filter(pl.col("status") == "cannot tell").get_column("fix").str.len_chars().min() > 0
+    )
 
 
 @pytest.mark.parametrize(
     ("options", "check", "detail"),
     [
-        ({"tracking_off": True}, "individual tracking on recent sends",
-         "1 of 3 recent sends had it off: Webinar Follow-up - 1"),
-        ({"orphan_send": True}, "IERs arriving for recent sends",
-         "1 of 3 tracked sends older than 2:00:00 have no IERs: Webinar Follow-up - 1"),
+        (
+            {"tracking_off": True},
+            "individual tracking on recent sends",
+            "1 of 3 recent sends had it off: Webinar Follow-up - 1",
+        ),
+        (
+            {"orphan_send": True},
+            "IERs arriving for recent sends",
+            "1 of 3 tracked sends older than 2:00:00 have no IERs: Webinar Follow-up - 1",
+        ),
     ],
 )
 def test_data_checks_fail_with_the_send_named(
@@ -144,7 +155,7 @@ def test_subscriber_keys(tmp_path: Path) -> None:
     assert "18-character" in row["fix"]
 
 
-def test_salesforce_org_runs_every_check(tmp_path: Path, rsa_key) -> None:  # noqa: F811
+def test_salesforce_org_runs_every_check(tmp_path: Path, rsa_key) -> None:
     tables = org_tables()
     tables["individual_links"] = canonical(
         "individual_links", {"id": [sfid("a0L", 1)], "system_modstamp": [T0]}
@@ -154,9 +165,7 @@ def test_salesforce_org_runs_every_check(tmp_path: Path, rsa_key) -> None:  # no
     )
     with serve(fake(tables, rsa_key), tmp_path) as running:
         org = connect(running, jwt_env(rsa_key))
-        result = prereq.check_prerequisites(
-            org, events=sent_events([sfid("003", 1)]), as_of=AS_OF
-        )
+        result = prereq.check_prerequisites(org, events=sent_events([sfid("003", 1)]), as_of=AS_OF)
         assert set(result.get_column("status")) == {"pass"}, result.rows()
         running.org.remove_related_list("Lead")
         running.org.drop_field(schema.INDIVIDUAL_EMAIL_RESULTS.sobject, "et4ae5__JobId__c")
@@ -167,7 +176,8 @@ def test_salesforce_org_runs_every_check(tmp_path: Path, rsa_key) -> None:  # no
     rows = {r["check"]: r for r in result.iter_rows(named=True)}
     assert rows["Marketing Cloud Connect objects readable"]["status"] == "fail"
     assert rows["Marketing Cloud Connect objects readable"]["detail"].endswith(
-        schema.TRIGGERED_SENDS.sobject)
+        schema.TRIGGERED_SENDS.sobject
+    )
     fields = rows["IER fields readable"]
     assert (fields["status"], fields["detail"]) == ("fail", "cannot read: et4ae5__DateSent__c")
     assert rows["IER related list on Lead page layouts"]["status"] == "fail"

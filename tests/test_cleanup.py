@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -194,7 +195,11 @@ def test_execute_archives_exactly_the_selection_and_the_org_keeps_the_rest(
 ) -> None:
     original = {t: _table(org, t) for t in (IERS, LINKS)}
     result = run_cleanup(
-        org, archive=tmp_path / "archive", criteria=_criteria(), run_id="r1", execute=True,
+        org,
+        archive=tmp_path / "archive",
+        criteria=_criteria(),
+        run_id="r1",
+        execute=True,
         chunk_size=2,
     )
     store = ArchiveStore(tmp_path / "archive")
@@ -222,9 +227,7 @@ def test_manifest_has_counts_hashes_query_and_cutoff(org: LocalOrg, tmp_path: Pa
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
         assert ids_sha256(pl.read_parquet(path)["id"]) == entry["ids_sha256"]
     paths = [f["path"] for f in manifest["tables"][IERS]["files"]]
-    assert paths == [
-        f"{IERS}/year=2026/month={m}/r1-0000.parquet" for m in ("05", "06", "07")
-    ]
+    assert paths == [f"{IERS}/year=2026/month={m}/r1-0000.parquet" for m in ("05", "06", "07")]
 
 
 def test_corrupt_archive_file_stops_the_run_before_any_delete(
@@ -289,8 +292,11 @@ def test_delete_failures_are_retried_once_then_listed(tmp_path: Path) -> None:
     # Each table's Ids once (a request per archive file), then one retry of the failed Ids.
     requests = [sorted(r) for r in org.requests]
     retry_links, retry_iers = requests.index(["a0L2", "a0L6"]), requests.index(["a0R3", "a0R5"])
-    assert sorted(sum(requests[:retry_links], [])) == SELECTED_LINKS
-    assert sorted(sum(requests[retry_links + 1 : retry_iers], [])) == SELECTED_IERS
+    assert sorted(itertools.chain.from_iterable(requests[:retry_links])) == SELECTED_LINKS
+    assert (
+        sorted(itertools.chain.from_iterable(requests[retry_links + 1 : retry_iers]))
+        == SELECTED_IERS
+    )
     assert retry_iers == len(requests) - 1
     assert _ids(org.table(IERS)) == ["a0R4", "a0R5", "a0R6"]
     assert "a0R5: UNABLE_TO_LOCK_ROW" in str(result)
@@ -300,8 +306,11 @@ def test_resume_with_other_criteria_is_refused(org: LocalOrg, tmp_path: Path) ->
     run_cleanup(org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True)
     with pytest.raises(CleanupError, match="pass the same options"):
         run_cleanup(
-            org, archive=tmp_path / "a", criteria=cleanup_criteria(90, as_of=AS_OF),
-            run_id="r1", execute=True,
+            org,
+            archive=tmp_path / "a",
+            criteria=cleanup_criteria(90, as_of=AS_OF),
+            run_id="r1",
+            execute=True,
         )
     again = run_cleanup(
         org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True
@@ -432,8 +441,17 @@ def test_cli_cleanup_dry_run_then_execute_then_restore(
 ) -> None:
     from ierkit.cli import main
 
-    args = ["cleanup", "--source", str(org.path), "--retention-days", "120", "--as-of",
-            "2026-11-20", "--archive", str(tmp_path / "a")]
+    args = [
+        "cleanup",
+        "--source",
+        str(org.path),
+        "--retention-days",
+        "120",
+        "--as-of",
+        "2026-11-20",
+        "--archive",
+        str(tmp_path / "a"),
+    ]
     before = _folder_hashes(org.path)
     assert main(args) == 0
     assert "Dry run" in capsys.readouterr().out and _folder_hashes(org.path) == before
@@ -467,7 +485,11 @@ def test_demo_cleanup_archives_selection_and_keeps_the_rest(
     }
     totals = org.record_counts([IERS, LINKS])
     result = run_cleanup(
-        org, archive=tmp_path / "a", criteria=criteria, run_id="demo", execute=True,
+        org,
+        archive=tmp_path / "a",
+        criteria=criteria,
+        run_id="demo",
+        execute=True,
         chunk_size=50_000,
     )
     assert result.verification["ok"].all() and result.failures.is_empty()

@@ -35,10 +35,13 @@ def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{port}"
     # Credentials and endpoint from the environment, as a user's would be; fake values here.
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true",
-    }.items():  # fmt: skip
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true",
+    }.items():
         monkeypatch.setenv(name, value)
     s3fs.S3FileSystem.clear_instance_cache()
     s3fs.S3FileSystem().mkdir("ierkit-archive")
@@ -57,8 +60,13 @@ def test_archive_in_s3_is_verified_then_deleted_and_read_back(
     shutil.copytree(small_demo_path, tmp_path / "org")
     org = LocalOrg(tmp_path / "org")
     before = {t: org.table(t).collect() for t in (IERS, LINKS)}
-    result = run_cleanup(org, archive=bucket, criteria=cleanup_criteria(120, as_of=demo.DEMO_AS_OF),
-                         run_id="s3run", execute=True)  # fmt: skip
+    result = run_cleanup(
+        org,
+        archive=bucket,
+        criteria=cleanup_criteria(120, as_of=demo.DEMO_AS_OF),
+        run_id="s3run",
+        execute=True,
+    )
     assert result.verification is not None and result.verification["ok"].all()
     selected = result.plan.records
     assert selected[IERS] > 1000

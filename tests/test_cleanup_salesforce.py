@@ -15,7 +15,13 @@ import polars as pl
 import pytest
 
 from ierkit import cleanup, demo
-from ierkit.cleanup import VerificationError, cleanup_criteria, run_cleanup, select_iers, select_links
+from ierkit.cleanup import (
+    VerificationError,
+    cleanup_criteria,
+    run_cleanup,
+    select_iers,
+    select_links,
+)
 from ierkit.orgs.salesforce import SalesforceOrg
 from tests.sfserver import RunningServer, load_local_org, serve
 from tests.test_salesforce import connect, fake, jwt_env
@@ -100,9 +106,11 @@ def test_partial_delete_failures_are_retried_once_then_reported(
 
 
 def test_a_corrupt_archive_never_reaches_a_delete_job(
-    served: RunningServer, tmp_path: Path, rsa_key: tuple[Path, bytes],
+    served: RunningServer,
+    tmp_path: Path,
+    rsa_key: tuple[Path, bytes],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     begin = cleanup.Ledger.begin
 
     def corrupt_then_begin(self, step, **fields):  # type: ignore[no-untyped-def]
@@ -115,8 +123,9 @@ def test_a_corrupt_archive_never_reaches_a_delete_job(
     org = connect(served, jwt_env(rsa_key))
     before = org.record_counts([IERS, LINKS])
     with pytest.raises(VerificationError):
-        run_cleanup(org, archive=tmp_path / "archive", criteria=_criteria(), run_id="sf2",
-                    execute=True)  # fmt: skip
+        run_cleanup(
+            org, archive=tmp_path / "archive", criteria=_criteria(), run_id="sf2", execute=True
+        )
     assert _ingest_jobs(served) == []
     assert not any("/jobs/ingest" in path for _, path, _ in served.org.requests)
     assert connect(served, jwt_env(rsa_key)).record_counts([IERS, LINKS]) == before

@@ -13,13 +13,16 @@ from ierkit import cli
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ierkit.cli", *args], capture_output=True, text=True, cwd=cwd,
+        [sys.executable, "-m", "ierkit.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
         timeout=120,
-    )  # fmt: skip
+    )
 
 
 def test_help_lists_every_command_with_one_line() -> None:
-    parser, runners = cli.build_parser()
+    _parser, runners = cli.build_parser()
     result = _run("--help")
     assert result.returncode == 0
     for name in runners:

@@ -146,8 +146,10 @@ def test_storage_per_month_is_records_a_month_times_record_size(
 
 def test_rates_over_sent_and_over_delivered() -> None:
     iers = _iers("P", "a0S000000000000001", n=100, opened=30, clicked=9, bounced=10, tag="RAT")
-    row = decision.programme_measures(ReportTables.of(iers=iers), as_of=AS_OF).collect().row(
-        0, named=True
+    row = (
+        decision.programme_measures(ReportTables.of(iers=iers), as_of=AS_OF)
+        .collect()
+        .row(0, named=True)
     )
     assert (row["sent"], row["delivered"], row["opened"], row["clicked"]) == (100, 90, 30, 9)
     assert row["open_rate_over_sent"] == pytest.approx(0.30)
@@ -165,9 +167,11 @@ def test_link_details_count_as_storage() -> None:
             "last_clicked": [SENT + dt.timedelta(hours=3)] * 3,
         }
     )
-    row = decision.programme_measures(
-        ReportTables.of(iers=iers, links=links), as_of=AS_OF
-    ).collect().row(0, named=True)
+    row = (
+        decision.programme_measures(ReportTables.of(iers=iers, links=links), as_of=AS_OF)
+        .collect()
+        .row(0, named=True)
+    )
     assert (row["iers"], row["links"], row["records"]) == (10, 3, 13)
     assert row["mb"] == pytest.approx(13 * 2 / 1024)
 
@@ -184,9 +188,13 @@ def test_link_details_count_as_storage() -> None:
 def test_follow_up_window(task_delay: dt.timedelta, counted: bool) -> None:
     iers = _iers("P", "a0S000000000000001", n=4, opened=1, tag="WIN")
     tasks = _tasks(_contacts("WIN", 1), created=SENT + task_delay)
-    row = decision.programme_measures(
-        ReportTables.of(iers=iers, tasks=tasks), as_of=AS_OF, followup_days=7
-    ).collect().row(0, named=True)
+    row = (
+        decision.programme_measures(
+            ReportTables.of(iers=iers, tasks=tasks), as_of=AS_OF, followup_days=7
+        )
+        .collect()
+        .row(0, named=True)
+    )
     assert row["followed_up"] == int(counted)
 
 
@@ -209,9 +217,13 @@ def test_follow_up_on_the_contact_a_lead_became_counts() -> None:
         }
     )
     tasks = _tasks(["003000000000000009"])
-    row = decision.programme_measures(
-        ReportTables.of(iers=iers, leads=leads, tasks=tasks), as_of=AS_OF
-    ).collect().row(0, named=True)
+    row = (
+        decision.programme_measures(
+            ReportTables.of(iers=iers, leads=leads, tasks=tasks), as_of=AS_OF
+        )
+        .collect()
+        .row(0, named=True)
+    )
     assert (row["engaged"], row["followed_up"]) == (2, 1)
 
 
@@ -403,9 +415,11 @@ def test_newer_sends_of_a_judged_programme_are_left_out_and_said_so() -> None:
         tag="WNE",
     )
     tasks = _tasks(_contacts("WOL", 25))
-    row = decision.decide(
-        ReportTables.of(iers=pl.concat([old, new]), tasks=tasks), as_of=AS_OF
-    ).collect().row(0, named=True)
+    row = (
+        decision.decide(ReportTables.of(iers=pl.concat([old, new]), tasks=tasks), as_of=AS_OF)
+        .collect()
+        .row(0, named=True)
+    )
     assert (row["sends"], row["sends_judged"], row["iers"], row["sent"]) == (2, 1, 200, 100)
     assert row["engaged"] == 50 and row["actionability"] == 0.5
     assert row["reason"].endswith(" 1 newer send(s) too new to judge are left out of the rates.")

@@ -19,14 +19,33 @@ from tests.conftest import SMALL_DEMO_SCALE
 
 # Documented Tracking Extract columns (domain.md), in order.
 EVENT = [
-    "ClientID", "SendID", "SubscriberKey", "EmailAddress", "SubscriberID", "ListID",
-    "EventDate", "EventType", "BatchID", "TriggeredSendExternalKey",
+    "ClientID",
+    "SendID",
+    "SubscriberKey",
+    "EmailAddress",
+    "SubscriberID",
+    "ListID",
+    "EventDate",
+    "EventType",
+    "BatchID",
+    "TriggeredSendExternalKey",
 ]
 EXTRACT_COLUMNS = {
     "SendJobs.csv": [
-        "ClientID", "SendID", "FromName", "FromEmail", "SchedTime", "SentTime", "Subject",
-        "EmailName", "TriggeredSendExternalKey", "SendDefinitionExternalKey", "JobStatus",
-        "PreviewURL", "IsMultipart", "Additional",
+        "ClientID",
+        "SendID",
+        "FromName",
+        "FromEmail",
+        "SchedTime",
+        "SentTime",
+        "Subject",
+        "EmailName",
+        "TriggeredSendExternalKey",
+        "SendDefinitionExternalKey",
+        "JobStatus",
+        "PreviewURL",
+        "IsMultipart",
+        "Additional",
     ],
     "Sent.csv": EVENT,
     "Opens.csv": EVENT,
@@ -37,7 +56,10 @@ EXTRACT_COLUMNS = {
 EXTRACT_TYPES = {"SendID": pl.Int64, "SubscriberID": pl.Int64, "BatchID": pl.Int64}
 MC_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 EVENT_TYPES = {
-    "Sent.csv": "Sent", "Opens.csv": "Open", "Clicks.csv": "Click", "Bounces.csv": "Bounce",
+    "Sent.csv": "Sent",
+    "Opens.csv": "Open",
+    "Clicks.csv": "Click",
+    "Bounces.csv": "Bounce",
     "Unsubs.csv": "Unsub",
 }
 
@@ -50,8 +72,12 @@ ID_PREFIXES = {
     "email_sends": {"id": "a0S", "campaign_id": "701"},
     "triggered_sends": {"id": "a0T"},
     "individual_email_results": {
-        "id": "a0R", "contact_id": "003", "lead_id": "00Q", "email_send_id": "a0S",
-        "triggered_send_id": "a0T", "campaign_member_id": "00v",
+        "id": "a0R",
+        "contact_id": "003",
+        "lead_id": "00Q",
+        "email_send_id": "a0S",
+        "triggered_send_id": "a0T",
+        "campaign_member_id": "00v",
     },
     "individual_links": {"id": "a0L", "individual_email_result_id": "a0R"},
     "tasks": {"id": "00T", "owner_id": "005"},
@@ -70,8 +96,11 @@ def read_extract(path: Path, name: str) -> pl.DataFrame:
 def utc_from_mc(column: str) -> pl.Expr:
     """Marketing Cloud EventDate text (CST, UTC-6) to UTC."""
     return (
-        pl.col(column).str.to_datetime(MC_FORMAT, strict=True).dt.replace_time_zone("Etc/GMT+6")
-        .dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        pl.col(column)
+        .str.to_datetime(MC_FORMAT, strict=True)
+        .dt.replace_time_zone("Etc/GMT+6")
+        .dt.convert_time_zone("UTC")
+        .dt.cast_time_unit("us")
     )
 
 
@@ -191,12 +220,22 @@ def test_shape_users_campaigns_and_programmes(tables: dict[str, pl.DataFrame]) -
         tables["email_sends"]["email_name"].str.split(" - ").list.first().unique().to_list()
     )
     assert programmes == {
-        "Monthly Newsletter", "Product Nurture", "Sales Outreach", "Journey Onboarding",
-        "Event Invite", "Webinar Follow-up", "Product Announcement",
+        "Monthly Newsletter",
+        "Product Nurture",
+        "Sales Outreach",
+        "Journey Onboarding",
+        "Event Invite",
+        "Webinar Follow-up",
+        "Product Announcement",
     }
     assert tables["contacts"]["industry"].n_unique() == 8
     assert set(tables["contacts"]["lifecycle_stage"]) <= {
-        "Subscriber", "Lead", "MQL", "SQL", "Opportunity", "Customer"
+        "Subscriber",
+        "Lead",
+        "MQL",
+        "SQL",
+        "Opportunity",
+        "Customer",
     }
     campaign_types = dict(zip(tables["campaigns"]["id"], tables["campaigns"]["type"], strict=True))
     newsletter = send_job(tables, "Monthly Newsletter")
@@ -210,9 +249,10 @@ def test_shape_users_campaigns_and_programmes(tables: dict[str, pl.DataFrame]) -
 
 def test_iers_look_as_in_salesforce(tables: dict[str, pl.DataFrame]) -> None:
     iers = tables["individual_email_results"]
-    assert iers.select(
-        pl.col("subscriber_key", "open_count", "last_opened").null_count()
-    ).row(0) == (iers.height,) * 3
+    assert (
+        iers.select(pl.col("subscriber_key", "open_count", "last_opened").null_count()).row(0)
+        == (iers.height,) * 3
+    )
     assert iers["job_id"].null_count() == 0 and iers["batch_id"].null_count() == 0
     # Exactly one of the two send lookups is set.
     assert (iers["email_send_id"].is_null() ^ iers["triggered_send_id"].is_null()).all()
@@ -271,9 +311,12 @@ def test_sales_outreach_iers_carry_campaign_members(tables: dict[str, pl.DataFra
     assert outreach.height > 0 and outreach["campaign_member_id"].null_count() == 0
     members = tables["campaign_members"]
     assert outreach["campaign_member_id"].is_in(members["id"].implode()).all()
-    assert iers.filter(~pl.col("name").str.starts_with("Sales Outreach - "))[
-        "campaign_member_id"
-    ].null_count() == iers.height - outreach.height
+    assert (
+        iers.filter(~pl.col("name").str.starts_with("Sales Outreach - "))[
+            "campaign_member_id"
+        ].null_count()
+        == iers.height - outreach.height
+    )
     sizes = send_job(tables, "Sales Outreach")["number_sent"]
     assert sizes.len() >= 40  # about two a week for six months
 
@@ -281,9 +324,7 @@ def test_sales_outreach_iers_carry_campaign_members(tables: dict[str, pl.DataFra
 def test_follow_up_tasks_come_after_engagement(tables: dict[str, pl.DataFrame]) -> None:
     tasks = tables["tasks"].filter(pl.col("subject").str.starts_with("Follow up: "))
     assert tasks.height > 0
-    iers = tables["individual_email_results"].with_columns(
-        who=pl.coalesce("contact_id", "lead_id")
-    )
+    iers = tables["individual_email_results"].with_columns(who=pl.coalesce("contact_id", "lead_id"))
     joined = tasks.with_columns(name=pl.col("subject").str.strip_prefix("Follow up: ")).join(
         iers.filter(pl.col("opened")), left_on=["who_id", "name"], right_on=["who", "name"]
     )
@@ -318,7 +359,12 @@ def test_ground_truth_schema_and_ier_ids_match_the_ier_table(
     assert (truth["has_ier"] == truth["ier_id"].is_not_null()).all()
     iers = tables["individual_email_results"]
     assert truth.filter("has_ier")["ier_id"].sort().equals(iers["id"].sort(), check_names=False)
-    assert truth.select(pl.struct("job_id", "batch_id", "recipient_id", "email").is_duplicated().any()).item() is False
+    assert (
+        truth.select(
+            pl.struct("job_id", "batch_id", "recipient_id", "email").is_duplicated().any()
+        ).item()
+        is False
+    )
 
 
 def test_key_failures_have_no_ier_and_the_key_says_why(
@@ -422,27 +468,42 @@ def test_deleted_in_marketing_cloud_rows(
     deleted = truth.filter(pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD)
     assert deleted.height > 0 and deleted["has_ier"].all()
     assert deleted["subscriber_key"].null_count() == deleted.height
-    iers = tables["individual_email_results"].filter(pl.col("id").is_in(deleted["ier_id"].implode()))
+    iers = tables["individual_email_results"].filter(
+        pl.col("id").is_in(deleted["ier_id"].implode())
+    )
     assert iers.height == deleted.height
     subscribers = iers.select("job_id", SubscriberID="subscriber_id")
     sent = read_extract(small_demo_path, "Sent.csv")
-    assert sent.join(subscribers, left_on=["SendID", "SubscriberID"], right_on=["job_id", "SubscriberID"]).height == 0
+    assert (
+        sent.join(
+            subscribers, left_on=["SendID", "SubscriberID"], right_on=["job_id", "SubscriberID"]
+        ).height
+        == 0
+    )
     opens = read_extract(small_demo_path, "Opens.csv")
     blank = opens.filter(pl.col("SubscriberKey").is_null())
     assert blank.height > 0 and blank["EmailAddress"].null_count() == blank.height
     # Every blank-key open belongs to a deleted subscriber of that send.
-    matched = blank.join(subscribers, left_on=["SendID", "SubscriberID"], right_on=["job_id", "SubscriberID"], how="semi")
+    matched = blank.join(
+        subscribers,
+        left_on=["SendID", "SubscriberID"],
+        right_on=["job_id", "SubscriberID"],
+        how="semi",
+    )
     assert matched.height == blank.height
     clicks = read_extract(small_demo_path, "Clicks.csv")
-    assert clicks.filter(pl.col("SubscriberKey").is_null())["EmailAddress"].null_count() == clicks[
-        "SubscriberKey"
-    ].null_count()
+    assert (
+        clicks.filter(pl.col("SubscriberKey").is_null())["EmailAddress"].null_count()
+        == clicks["SubscriberKey"].null_count()
+    )
 
 
 def test_planted_rates(truth: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> None:
-    per_person = truth.filter(pl.col("recipient_id").str.starts_with("003")).group_by(
-        "recipient_id"
-    ).agg(pl.col("reason").first())
+    per_person = (
+        truth.filter(pl.col("recipient_id").str.starts_with("003"))
+        .group_by("recipient_id")
+        .agg(pl.col("reason").first())
+    )
     n_contacts = tables["contacts"].height
     for reason, (low, high) in {
         reasons.EMAIL_KEY: (0.002, 0.01),
@@ -466,7 +527,11 @@ def test_extract_zip_has_the_documented_files_columns_and_dates(small_demo_path:
         assert frame.height > 0, name
         date_columns = ["SchedTime", "SentTime"] if name == "SendJobs.csv" else ["EventDate"]
         for column in date_columns:
-            assert frame[column].str.contains(r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2} [AP]M$").all()
+            assert (
+                frame[column]
+                .str.contains(r"^\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2} [AP]M$")
+                .all()
+            )
             frame.select(pl.col(column).str.to_datetime(MC_FORMAT, strict=True))
         if name != "SendJobs.csv":
             assert set(frame["EventType"]) == {EVENT_TYPES[name]}, name
@@ -474,10 +539,14 @@ def test_extract_zip_has_the_documented_files_columns_and_dates(small_demo_path:
     assert set(bounces["BounceCategory"]) == {"Hard bounce", "Soft bounce", "Block bounce"}
 
 
-def test_extract_covers_the_org_sends(small_demo_path: Path, tables: dict[str, pl.DataFrame], truth: pl.DataFrame) -> None:
+def test_extract_covers_the_org_sends(
+    small_demo_path: Path, tables: dict[str, pl.DataFrame], truth: pl.DataFrame
+) -> None:
     jobs = read_extract(small_demo_path, "SendJobs.csv")["SendID"]
     org_jobs = set(tables["email_sends"]["job_id"]) | set(
-        tables["individual_email_results"].filter(pl.col("triggered_send_id").is_not_null())["job_id"]
+        tables["individual_email_results"].filter(pl.col("triggered_send_id").is_not_null())[
+            "job_id"
+        ]
     )
     assert org_jobs < set(jobs) and len(set(jobs) - org_jobs) == 1  # plus the CSV send
     sent = read_extract(small_demo_path, "Sent.csv").group_by("SendID").len()
@@ -489,11 +558,18 @@ def test_extract_events_aggregate_to_the_ier_values_of_healthy_recipients(
     small_demo_path: Path, truth: pl.DataFrame, tables: dict[str, pl.DataFrame]
 ) -> None:
     key = ["SendID", "SubscriberKey"]
-    opens = read_extract(small_demo_path, "Opens.csv").group_by(key).agg(
-        date_opened=utc_from_mc("EventDate").min()
+    opens = (
+        read_extract(small_demo_path, "Opens.csv")
+        .group_by(key)
+        .agg(date_opened=utc_from_mc("EventDate").min())
     )
-    clicks = read_extract(small_demo_path, "Clicks.csv").group_by(key).agg(
-        total_clicks=pl.len().cast(pl.Int32), unique_clicks=pl.col("URL").n_unique().cast(pl.Int32)
+    clicks = (
+        read_extract(small_demo_path, "Clicks.csv")
+        .group_by(key)
+        .agg(
+            total_clicks=pl.len().cast(pl.Int32),
+            unique_clicks=pl.col("URL").n_unique().cast(pl.Int32),
+        )
     )
     bounces = read_extract(small_demo_path, "Bounces.csv").select(
         *key,
@@ -518,8 +594,15 @@ def test_extract_events_aggregate_to_the_ier_values_of_healthy_recipients(
         soft_bounce=pl.col("soft_bounce").fill_null(False),
     )
     columns = [
-        "id", "opened", "date_opened", "total_clicks", "unique_clicks", "hard_bounce",
-        "soft_bounce", "date_bounced", "date_unsubscribed",
+        "id",
+        "opened",
+        "date_opened",
+        "total_clicks",
+        "unique_clicks",
+        "hard_bounce",
+        "soft_bounce",
+        "date_bounced",
+        "date_unsubscribed",
     ]
     iers = tables["individual_email_results"].join(healthy.select("id"), on="id", how="semi")
     assert iers.height == healthy.height
@@ -545,7 +628,9 @@ def test_rates_are_within_the_spec(tables: dict[str, pl.DataFrame]) -> None:
     assert 0.3 <= outreach["number_unique_opens"].sum() / outreach["number_sent"].sum() <= 0.5
 
 
-def test_send_totals_match_the_ier_table(truth: pl.DataFrame, tables: dict[str, pl.DataFrame]) -> None:
+def test_send_totals_match_the_ier_table(
+    truth: pl.DataFrame, tables: dict[str, pl.DataFrame]
+) -> None:
     iers = tables["individual_email_results"]
     by_send = iers.group_by("job_id").agg(
         ier_count=pl.len(),
@@ -560,14 +645,23 @@ def test_send_totals_match_the_ier_table(truth: pl.DataFrame, tables: dict[str, 
         with_ier=pl.col("has_ier").sum(),
         all_healthy=pl.col("reason").is_in([reasons.HEALTHY, reasons.LEAD_CONVERTED]).all(),
     )
-    sends = tables["email_sends"].join(per_job, on="job_id").join(by_send, on="job_id", how="left", suffix="_ier")
+    sends = (
+        tables["email_sends"]
+        .join(per_job, on="job_id")
+        .join(by_send, on="job_id", how="left", suffix="_ier")
+    )
     # Totals are Marketing Cloud's: every recipient, with or without an IER.
     assert (sends["number_sent"] == sends["rows"]).all()
     assert (sends["with_ier"] == sends["ier_count"].fill_null(0)).all()
     clean = sends.filter("all_healthy")
     assert clean.height > 50
-    for total in ("number_hard_bounces", "number_soft_bounces", "number_unique_opens",
-                  "number_unique_clicks", "number_unsubscribed"):
+    for total in (
+        "number_hard_bounces",
+        "number_soft_bounces",
+        "number_unique_opens",
+        "number_unique_clicks",
+        "number_unsubscribed",
+    ):
         assert (clean[total] == clean[f"{total}_ier"]).all(), total
     assert (clean["number_sent"] == clean["ier_count"]).all()
     # Sends with planted gaps have fewer IERs than recipients.
@@ -575,7 +669,9 @@ def test_send_totals_match_the_ier_table(truth: pl.DataFrame, tables: dict[str, 
     assert gaps.height > 0 and (gaps["ier_count"].fill_null(0) < gaps["number_sent"]).all()
 
 
-def test_demo_json_records_parameters_and_counts(small_demo_path: Path, truth: pl.DataFrame) -> None:
+def test_demo_json_records_parameters_and_counts(
+    small_demo_path: Path, truth: pl.DataFrame
+) -> None:
     manifest = json.loads((small_demo_path / "demo.json").read_text())
     assert manifest["generator"] == "ierkit.demo"
     assert manifest["scale"] == 0.1 and manifest["seed"] == demo.DEMO_SEED

@@ -29,7 +29,9 @@ DISTINCTIVE_PASSWORD = "e2e-Pa55word-QQZX-9931-never-print-me"
 def served(
     small_demo_path: Path, tmp_path_factory: pytest.TempPathFactory, rsa_key: tuple[Path, bytes]
 ) -> Iterator[RunningServer]:
-    with serve(fake(load_local_org(small_demo_path), rsa_key), tmp_path_factory.mktemp("sf")) as running:
+    with serve(
+        fake(load_local_org(small_demo_path), rsa_key), tmp_path_factory.mktemp("sf")
+    ) as running:
         yield running
 
 
@@ -83,10 +85,12 @@ def test_notebooks_run_on_salesforce_unchanged_and_leak_no_secret(
     ):
         output = tmp_path / name
         papermill.execute_notebook(
-            str(weekly.notebooks_dir() / name), str(output),
+            str(weekly.notebooks_dir() / name),
+            str(output),
             parameters={"source": "salesforce", "as_of": demo.DEMO_AS_OF.isoformat(), **extra},
-            cwd=str(weekly.notebooks_dir()), progress_bar=False,
-        )  # fmt: skip
+            cwd=str(weekly.notebooks_dir()),
+            progress_bar=False,
+        )
         html = output.with_suffix(".html")
         weekly.notebook_to_html(output, html)
         written += [output, html]

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ierkit import extract
+from ierkit import clock, extract
 from ierkit.extract import ExtractFormatError
 
 UTC = dt.UTC
@@ -43,7 +43,11 @@ def extract_folder(tmp_path: Path) -> Path:
         f"1,100,{KEY_A},a@example.com,11,5,1/15/2026 10:05:12 AM,Sent,0,\n"
         f"1,100,{KEY_B},b@example.com,12,5,1/15/2026 10:05:13 AM,Sent,0,\n",
     )
-    write(folder, "Opens.csv", f"{HEAD}\n1,100,{KEY_A},a@example.com,11,5,1/15/2026 12:00:00 PM,Open,0,\n")
+    write(
+        folder,
+        "Opens.csv",
+        f"{HEAD}\n1,100,{KEY_A},a@example.com,11,5,1/15/2026 12:00:00 PM,Open,0,\n",
+    )
     write(
         folder,
         "Clicks.csv",
@@ -57,8 +61,12 @@ def extract_folder(tmp_path: Path) -> Path:
         f"1,100,{KEY_B},b@example.com,12,5,1/15/2026 10:06:00 AM,Bounce,0,,Block bounce,554,no\n",
     )
     write(folder, "Unsubs.csv", f"{HEAD}\n")  # header only: no events
-    write(folder, "SendJobs.csv", "ClientID,SendID,FromName,FromEmail,Subject,EmailName\n"
-          "1,100,Acme,news@acme.test,Hello,Monthly Newsletter - January\n")  # fmt: skip
+    write(
+        folder,
+        "SendJobs.csv",
+        "ClientID,SendID,FromName,FromEmail,Subject,EmailName\n"
+        "1,100,Acme,news@acme.test,Hello,Monthly Newsletter - January\n",
+    )
     return folder
 
 
@@ -66,8 +74,12 @@ def test_reads_every_event_file_into_canonical_events(extract_folder: Path) -> N
     frame = events(extract_folder)
     assert frame.schema == extract.EVENT_SCHEMA
     assert frame.get_column("event_type").cast(pl.String).to_list() == [
-        "Sent", "Sent", "Open", "Click", "Bounce",
-    ]  # fmt: skip
+        "Sent",
+        "Sent",
+        "Open",
+        "Click",
+        "Bounce",
+    ]
     click = frame.filter(pl.col("event_type") == "Click").row(0, named=True)
     assert click["url"] == "https://x.com/p"
     assert click["link_name"] == "Pricing"
@@ -89,14 +101,16 @@ def test_zip_gives_the_same_events_as_the_folder(extract_folder: Path, tmp_path:
     ("zone", "expected"),
     [
         # Marketing Cloud's default: UTC-6 all year (no daylight saving, even in July).
-        (extract.MC_SOURCE_ZONE, dt.datetime(2026, 7, 15, 16, 5, 12, tzinfo=UTC)),
+        (clock.MC_TIME_ZONE, dt.datetime(2026, 7, 15, 16, 5, 12, tzinfo=UTC)),
         ("UTC", dt.datetime(2026, 7, 15, 10, 5, 12, tzinfo=UTC)),
         # A zone with daylight saving: EDT is UTC-4 in July.
         ("America/New_York", dt.datetime(2026, 7, 15, 14, 5, 12, tzinfo=UTC)),
     ],
 )
 def test_event_time_is_converted_to_utc(tmp_path: Path, zone: str, expected: dt.datetime) -> None:
-    write(tmp_path, "Sent.csv", f"{HEAD}\n1,100,{KEY_A},a@x.com,11,5,7/15/2026 10:05:12 AM,Sent,0,\n")
+    write(
+        tmp_path, "Sent.csv", f"{HEAD}\n1,100,{KEY_A},a@x.com,11,5,7/15/2026 10:05:12 AM,Sent,0,\n"
+    )
     frame = extract.read_extract(tmp_path, source_zone=zone).collect()
     assert frame.get_column("event_time").to_list() == [expected]
 

@@ -52,8 +52,15 @@ def _table(name: str, rows: list[dict]) -> pl.LazyFrame:
     return (pl.concat([base, frame], how="diagonal_relaxed") if rows else base).lazy()
 
 
-def _ier(n: int, job: int, person: str, *, batch: int = 0, created: dt.datetime | None = None,
-         sent: dt.datetime = T0) -> dict:  # fmt: skip
+def _ier(
+    n: int,
+    job: int,
+    person: str,
+    *,
+    batch: int = 0,
+    created: dt.datetime | None = None,
+    sent: dt.datetime = T0,
+) -> dict:
     field = "lead_id" if person.startswith("00Q") else "contact_id"
     return {
         "id": f"a0R{job:06d}{n:09d}",
@@ -77,20 +84,33 @@ def _tables(iers: list[dict], sends: list[dict]) -> matching.SyncTables:
         leads=_table(
             "leads",
             [
-                {"id": L1, "email": "l1@example.com", "is_converted": True,
-                 "converted_contact_id": C2},
-                {"id": L2, "email": "l2@example.com", "is_converted": False,
-                 "converted_contact_id": None},
+                {
+                    "id": L1,
+                    "email": "l1@example.com",
+                    "is_converted": True,
+                    "converted_contact_id": C2,
+                },
+                {
+                    "id": L2,
+                    "email": "l2@example.com",
+                    "is_converted": False,
+                    "converted_contact_id": None,
+                },
             ],
-        ),  # fmt: skip
+        ),
         email_sends=_table("email_sends", sends),
         triggered_sends=_table("triggered_sends", []),
     )
 
 
 def _send(job: int, *, tracking_off: bool = False, sent: dt.datetime = T0) -> dict:
-    return {"id": f"a0S{job:015d}", "job_id": job, "email_name": f"Send {job}", "date_sent": sent,
-            "individual_tracking_disabled": tracking_off}  # fmt: skip
+    return {
+        "id": f"a0S{job:015d}",
+        "job_id": job,
+        "email_name": f"Send {job}",
+        "date_sent": sent,
+        "individual_tracking_disabled": tracking_off,
+    }
 
 
 def _reasons(recipients: pl.LazyFrame) -> dict[tuple[int, str], tuple[str, str]]:
@@ -165,12 +185,14 @@ def test_only_sent_rows_up_to_as_of_are_recipients(scenario) -> None:
 
 
 def test_repaired_keys_and_recipient_ids() -> None:
-    sent = _events([
-        (1, 0, C3_15, None, "Sent", T0),
-        (1, 0, "Owner@Example.com", None, "Sent", T0),
-        (1, 0, "nobody@example.com", None, "Sent", T0),
-        (1, 0, "003000000000777", None, "Sent", T0),  # 15 characters, but no such contact
-    ])  # fmt: skip
+    sent = _events(
+        [
+            (1, 0, C3_15, None, "Sent", T0),
+            (1, 0, "Owner@Example.com", None, "Sent", T0),
+            (1, 0, "nobody@example.com", None, "Sent", T0),
+            (1, 0, "003000000000777", None, "Sent", T0),  # 15 characters, but no such contact
+        ]
+    )
     frame = (
         matching.match_recipients(sent, _tables([_ier(1, 1, C1)], [_send(1)]), as_of=AS_OF)
         .collect()
@@ -189,10 +211,15 @@ def test_repaired_keys_and_recipient_ids() -> None:
 def _big_send_tables(arrived: int, *, per_cycle: int = 5, sent: dt.datetime) -> matching.SyncTables:
     """Send 9 to 20 contacts; ``arrived`` IERs written ``per_cycle`` an hour from 10:15."""
     iers = [
-        _ier(i, 9, ids.to_18(f"0030000000{i:05d}"), sent=sent,
-             created=sent.replace(minute=15) + dt.timedelta(hours=1 + i // per_cycle, seconds=i))
+        _ier(
+            i,
+            9,
+            ids.to_18(f"0030000000{i:05d}"),
+            sent=sent,
+            created=sent.replace(minute=15) + dt.timedelta(hours=1 + i // per_cycle, seconds=i),
+        )
         for i in range(arrived)
-    ]  # fmt: skip
+    ]
     return _tables(iers, [_send(9, sent=sent)])
 
 
@@ -204,10 +231,18 @@ def test_a_send_the_sync_model_says_is_still_arriving_is_in_the_sync_window() ->
     # 20 recipients at 5 IERs an hour: 4 cycles. Three hours after the send, 10 have arrived.
     sent = AS_OF - dt.timedelta(hours=3)
     tables = _big_send_tables(10, sent=sent)
-    contacts = pl.concat([tables.contacts, _table("contacts", [
-        {"id": ids.to_18(f"0030000000{i:05d}"), "email": None} for i in range(20)])])  # fmt: skip
-    tables = matching.SyncTables(tables.iers, contacts, tables.leads, tables.email_sends,
-                                 tables.triggered_sends)  # fmt: skip
+    contacts = pl.concat(
+        [
+            tables.contacts,
+            _table(
+                "contacts",
+                [{"id": ids.to_18(f"0030000000{i:05d}"), "email": None} for i in range(20)],
+            ),
+        ]
+    )
+    tables = matching.SyncTables(
+        tables.iers, contacts, tables.leads, tables.email_sends, tables.triggered_sends
+    )
     throughput = matching.estimate_throughput(tables.iers)
     recipients = matching.match_recipients(
         _big_send_events(sent), tables, as_of=AS_OF, throughput=throughput
@@ -236,10 +271,15 @@ def test_throughput_is_estimated_from_full_cycles() -> None:
     sent = T0.replace(hour=10, minute=0)
     tables = _big_send_tables(20, per_cycle=5, sent=sent)
     small = [
-        _ier(100 + i, 50 + i, C1, sent=T0 + dt.timedelta(days=1 + i),
-             created=T0 + dt.timedelta(days=1 + i, hours=1, minutes=15 + i))
+        _ier(
+            100 + i,
+            50 + i,
+            C1,
+            sent=T0 + dt.timedelta(days=1 + i),
+            created=T0 + dt.timedelta(days=1 + i, hours=1, minutes=15 + i),
+        )
         for i in range(3)
-    ]  # fmt: skip
+    ]
     iers = pl.concat([tables.iers, _table("individual_email_results", small)])
     estimate = matching.estimate_throughput(iers)
     # Cycles of send 9: 5, 5, 5, 5; the first three are full (IERs were still waiting).
@@ -261,25 +301,43 @@ def test_throughput_without_a_multi_cycle_send_is_a_lower_bound() -> None:
 
 
 def test_unattributable_events_are_counted_per_send() -> None:
-    events = _events([
-        (1, 0, None, None, "Open", T0), (1, 0, "", None, "Click", T0),
-        (1, 0, None, None, "Click", T0),
-        (1, 0, C1, None, "Open", T0), (2, 0, None, None, "Sent", T0),
-    ])  # fmt: skip
+    events = _events(
+        [
+            (1, 0, None, None, "Open", T0),
+            (1, 0, "", None, "Click", T0),
+            (1, 0, None, None, "Click", T0),
+            (1, 0, C1, None, "Open", T0),
+            (2, 0, None, None, "Sent", T0),
+        ]
+    )
     frame = matching.unattributable_events(events).collect()
     assert frame.rows() == [(1, 1, 2, 3)]
 
 
 def test_coverage_statuses_and_fixable_records(scenario) -> None:
-    sent = _events([
-        (1, 0, C1, None, "Sent", T0), (1, 0, C3_15, None, "Sent", T0),
-        (1, 0, C3_15, None, "Sent", T0 + dt.timedelta(hours=1)),  # same recipient twice: one row
-        (6, 0, C1, None, "Sent", T0), (6, 0, C3_15, None, "Sent", T0),
-        (2, 0, C1, None, "Sent", T0), (3, 0, "p@x.com", None, "Sent", T0),
-        (7, 0, C1, None, "Sent", T0),
-    ])  # fmt: skip
-    tables = _tables([_ier(1, 1, C1), _ier(2, 6, C1), _ier(3, 7, C1)],
-                     [_send(1), _send(2, tracking_off=True), _send(6), _send(7)])  # fmt: skip
+    sent = _events(
+        [
+            (1, 0, C1, None, "Sent", T0),
+            (1, 0, C3_15, None, "Sent", T0),
+            (
+                1,
+                0,
+                C3_15,
+                None,
+                "Sent",
+                T0 + dt.timedelta(hours=1),
+            ),  # same recipient twice: one row
+            (6, 0, C1, None, "Sent", T0),
+            (6, 0, C3_15, None, "Sent", T0),
+            (2, 0, C1, None, "Sent", T0),
+            (3, 0, "p@x.com", None, "Sent", T0),
+            (7, 0, C1, None, "Sent", T0),
+        ]
+    )
+    tables = _tables(
+        [_ier(1, 1, C1), _ier(2, 6, C1), _ier(3, 7, C1)],
+        [_send(1), _send(2, tracking_off=True), _send(6), _send(7)],
+    )
     throughput = matching.estimate_throughput(tables.iers)
     recipients = matching.match_recipients(sent, tables, as_of=AS_OF, throughput=throughput)
     coverage = matching.send_coverage(recipients, tables, throughput=throughput, as_of=AS_OF)
@@ -299,18 +357,31 @@ def test_coverage_statuses_and_fixable_records(scenario) -> None:
 
 def test_summary_puts_the_largest_fixable_reason_first() -> None:
     coverage = pl.DataFrame(
-        {"job_id": [1], "email_name": ["A"], "date_sent": [T0], "sent": [100], "iers": [80],
-         "status": [matching.SEND_INCOMPLETE], "expected_completion": [None],
-         "expected_completion_latest": [None]},
-        schema_overrides={"expected_completion": schema.UTC_DATETIME,
-                          "expected_completion_latest": schema.UTC_DATETIME},
-    )  # fmt: skip
+        {
+            "job_id": [1],
+            "email_name": ["A"],
+            "date_sent": [T0],
+            "sent": [100],
+            "iers": [80],
+            "status": [matching.SEND_INCOMPLETE],
+            "expected_completion": [None],
+            "expected_completion_latest": [None],
+        },
+        schema_overrides={
+            "expected_completion": schema.UTC_DATETIME,
+            "expected_completion_latest": schema.UTC_DATETIME,
+        },
+    )
     by_reason = pl.DataFrame(
-        {"reason": [reasons.IN_SYNC_WINDOW, reasons.ID15_KEY, reasons.EMAIL_KEY],
-         "missing": [12, 5, 3], "sends": [1, 1, 1]}
-    ).with_columns(fix=pl.col("reason").replace_strict(reasons.FIX))  # fmt: skip
-    text = matching.summary_text(coverage, by_reason, matching.estimate_throughput(
-        _table("individual_email_results", [])))  # fmt: skip
+        {
+            "reason": [reasons.IN_SYNC_WINDOW, reasons.ID15_KEY, reasons.EMAIL_KEY],
+            "missing": [12, 5, 3],
+            "sends": [1, 1, 1],
+        }
+    ).with_columns(fix=pl.col("reason").replace_strict(reasons.FIX))
+    text = matching.summary_text(
+        coverage, by_reason, matching.estimate_throughput(_table("individual_email_results", []))
+    )
     assert "80.0% coverage" in text
     first, second = (line for line in text.splitlines() if line.startswith("  "))
     assert first.startswith("  1. id15_key: 5 missing IERs in 1 send.")
@@ -320,9 +391,13 @@ def test_summary_puts_the_largest_fixable_reason_first() -> None:
 
 def test_chart_has_one_bar_per_reason() -> None:
     by_reason = pl.DataFrame(
-        {"reason": [reasons.EMAIL_KEY, reasons.IN_SYNC_WINDOW], "missing": [3, 9], "sends": [1, 1],
-         "fix": ["a", "b"]}
-    )  # fmt: skip
+        {
+            "reason": [reasons.EMAIL_KEY, reasons.IN_SYNC_WINDOW],
+            "missing": [3, 9],
+            "sends": [1, 1],
+            "fix": ["a", "b"],
+        }
+    )
     spec = matching.missing_by_reason_chart(by_reason).to_dict()
     values = next(iter(spec["datasets"].values()))
     assert sorted((v["reason"], v["what"]) for v in values) == [
@@ -335,7 +410,9 @@ def test_chart_has_one_bar_per_reason() -> None:
     ("value", "source", "expected"),
     [
         ("", "demo", demo.as_of_instant(demo.DEMO_AS_OF)),
-        ("2026-11-18", "demo", dt.datetime(2026, 11, 18, 12, tzinfo=UTC)),
+        # A date means the end of that day for every source (ierkit.clock); the demo's noon is
+        # its own instant, used when no date is given.
+        ("2026-11-18", "demo", dt.datetime(2026, 11, 19, tzinfo=UTC)),
         ("2026-03-04", "salesforce", dt.datetime(2026, 3, 5, tzinfo=UTC)),
         ("2026-03-04T10:30", "salesforce", dt.datetime(2026, 3, 4, 10, 30, tzinfo=UTC)),
         (dt.date(2026, 3, 4), "salesforce", dt.datetime(2026, 3, 5, tzinfo=UTC)),
@@ -376,7 +453,8 @@ def _check_ground_truth(path: Path) -> matching.Diagnosis:
     assert wrong.height == 0, wrong.group_by("reason", "reason_found").len()
     # Every planted failure mode occurs, and nothing is unexplained.
     assert set(planted.get_column("reason")) == set(reasons.ALL) - {
-        reasons.DELETED_IN_MARKETING_CLOUD, reasons.UNEXPLAINED
+        reasons.DELETED_IN_MARKETING_CLOUD,
+        reasons.UNEXPLAINED,
     }
     healthy = joined.filter(pl.col("reason") == reasons.HEALTHY)
     assert (healthy.get_column("status") == matching.MATCHED).all()

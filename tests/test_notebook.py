@@ -36,10 +36,6 @@ def test_report_date_names_the_parameter() -> None:
         notebook.report_date("20/11/2026", "demo")
 
 
-def test_end_of_day_is_the_next_midnight_utc() -> None:
-    assert notebook.end_of_day(dt.date(2026, 11, 20)) == dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
-
-
 def test_owner_filter() -> None:
     frame = pl.LazyFrame({"owner_name": ["Ann", "Bo", "Ann"], "n": [1, 2, 3]})
     assert notebook.owner_filter(frame, "").collect().height == 3
@@ -54,7 +50,7 @@ def _count(widget_html: str) -> int:
 def test_worklist_explorer_redraws_when_the_window_or_owner_changes(demo_path: Path) -> None:
     session = notebook.Session.open(str(demo_path), "")
     explorer = notebook.worklist_explorer(session, window_days=7)
-    window, owner, campaign = explorer.children[0].children
+    window, owner, _campaign = explorer.children[0].children
     count = explorer.children[1]
 
     def expected(days: int, who: str = notebook.ALL) -> int:
@@ -73,7 +69,7 @@ def test_worklist_explorer_redraws_when_the_window_or_owner_changes(demo_path: P
 def test_decision_explorer_reapplies_thresholds(demo_path: Path) -> None:
     session = notebook.Session.open(str(demo_path), "")
     explorer = notebook.decision_explorer(session, thresholds=DecisionThresholds())
-    track_at, skip_under, window = explorer.children[0].children
+    track_at, skip_under, _window = explorer.children[0].children
     table = explorer.children[1]
     assert "Monthly Newsletter" in table.value
     skipped = "&quot;skip&quot;"

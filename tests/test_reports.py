@@ -19,6 +19,10 @@ def ago(days: float) -> dt.datetime:
     return AS_OF - days * DAY
 
 
+#: The default send date of a test IER.
+TEN_DAYS_AGO = ago(10)
+
+
 USERS = pl.DataFrame(
     {
         "id": ["005A", "005B"],
@@ -74,7 +78,7 @@ def ier(
     send: str | None = "a0SN",
     triggered: str | None = None,
     name: str = "Monthly Newsletter - November",
-    sent: dt.datetime = ago(10),
+    sent: dt.datetime = TEN_DAYS_AGO,
     opened: bool = False,
     clicks: int = 0,
     hard: bool = False,
@@ -516,9 +520,12 @@ def test_summary_period_accepts_dates() -> None:
         summary_tables(), since=AS_OF.date() - 2 * DAY, until=AS_OF.date()
     ).collect()
     assert result.select("campaign_name", "sent").rows() == [("Q4 Outreach", 2)]
-    assert reports.campaign_summary(
-        summary_tables(), since=AS_OF.date() - DAY, until=AS_OF.date()
-    ).collect().height == 0
+    assert (
+        reports.campaign_summary(summary_tables(), since=AS_OF.date() - DAY, until=AS_OF.date())
+        .collect()
+        .height
+        == 0
+    )
 
 
 def test_all_reports_match_the_single_reports() -> None:

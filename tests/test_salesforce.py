@@ -81,7 +81,9 @@ def small_org(n_iers: int = 250) -> dict[str, pl.DataFrame]:
             "subject_line": ['Hello, "friend"\nline two' if i == 3 else "Hi" for i in range(n)],
             "date_sent": [T0 + dt.timedelta(minutes=i) for i in range(n)],
             "opened": [i % 3 == 0 for i in range(n)],
-            "date_opened": [T0 + dt.timedelta(hours=1, milliseconds=i) if i % 3 == 0 else None for i in range(n)],
+            "date_opened": [
+                T0 + dt.timedelta(hours=1, milliseconds=i) if i % 3 == 0 else None for i in range(n)
+            ],
             "total_clicks": [i % 4 for i in range(n)],
             "unique_clicks": [min(i % 4, 2) for i in range(n)],
             "clicked": [i % 4 > 0 for i in range(n)],
@@ -109,8 +111,12 @@ def small_org(n_iers: int = 250) -> dict[str, pl.DataFrame]:
             "system_modstamp": [T0] * 5,
         },
     )
-    return {"contacts": contacts, "email_sends": sends, "individual_email_results": iers,
-            "individual_links": links}
+    return {
+        "contacts": contacts,
+        "email_sends": sends,
+        "individual_email_results": iers,
+        "individual_links": links,
+    }
 
 
 def fake(tables: dict[str, pl.DataFrame], rsa_key: tuple[Path, bytes], **options) -> FakeSalesforce:
@@ -202,10 +208,22 @@ def test_rest_query_follows_next_records_url_across_many_pages(
 @pytest.mark.parametrize(
     ("env", "method"),
     [
-        ({"SF_USERNAME": "integration@example.com", "SF_PASSWORD": PASSWORD,
-          "SF_SECURITY_TOKEN": TOKEN}, "soap@login.salesforce.com"),
-        ({"SF_CLIENT_ID": "CLIENT-ID", "SF_CLIENT_SECRET": CLIENT_SECRET,
-          "SF_DOMAIN": "https://acme.my.salesforce.com"}, "client_credentials@acme.my.salesforce.com"),
+        (
+            {
+                "SF_USERNAME": "integration@example.com",
+                "SF_PASSWORD": PASSWORD,
+                "SF_SECURITY_TOKEN": TOKEN,
+            },
+            "soap@login.salesforce.com",
+        ),
+        (
+            {
+                "SF_CLIENT_ID": "CLIENT-ID",
+                "SF_CLIENT_SECRET": CLIENT_SECRET,
+                "SF_DOMAIN": "https://acme.my.salesforce.com",
+            },
+            "client_credentials@acme.my.salesforce.com",
+        ),
     ],
 )
 def test_other_login_methods(server: RunningServer, env: dict[str, str], method: str) -> None:
@@ -228,9 +246,18 @@ def test_session_id_from_environment(server: RunningServer, rsa_key: tuple[Path,
     ("env", "message"),
     [
         ({}, "no Salesforce credentials in the environment: set SF_INSTANCE_URL"),
-        ({"SF_USERNAME": "u", "SF_CONSUMER_KEY": "k"}, "missing environment variable SF_PRIVATE_KEY_FILE"),
-        ({"SF_USERNAME": "u", "SF_PASSWORD": PASSWORD}, "missing environment variable SF_SECURITY_TOKEN"),
-        ({"SF_CLIENT_ID": "c", "SF_CLIENT_SECRET": CLIENT_SECRET}, "need your My Domain in SF_DOMAIN"),
+        (
+            {"SF_USERNAME": "u", "SF_CONSUMER_KEY": "k"},
+            "missing environment variable SF_PRIVATE_KEY_FILE",
+        ),
+        (
+            {"SF_USERNAME": "u", "SF_PASSWORD": PASSWORD},
+            "missing environment variable SF_SECURITY_TOKEN",
+        ),
+        (
+            {"SF_CLIENT_ID": "c", "SF_CLIENT_SECRET": CLIENT_SECRET},
+            "need your My Domain in SF_DOMAIN",
+        ),
     ],
 )
 def test_missing_variables_are_named(env: dict[str, str], message: str) -> None:
@@ -243,8 +270,11 @@ def test_no_secret_in_errors_or_logs(
     server: RunningServer, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    wrong = {"SF_USERNAME": "integration@example.com", "SF_PASSWORD": PASSWORD + "x",
-             "SF_SECURITY_TOKEN": TOKEN}
+    wrong = {
+        "SF_USERNAME": "integration@example.com",
+        "SF_PASSWORD": PASSWORD + "x",
+        "SF_SECURITY_TOKEN": TOKEN,
+    }
     with pytest.raises(SalesforceAuthError) as refused:
         connect(server, wrong)
     assert "INVALID_LOGIN" in str(refused.value)
@@ -257,9 +287,18 @@ def test_no_secret_in_errors_or_logs(
     with pytest.raises(OrgError) as gave_up:
         org.storage_limits()
     captured = capsys.readouterr()
-    outputs = [str(refused.value), repr(refused.value), str(gave_up.value), caplog.text,
-               captured.out, captured.err, *org.events, *org.notes, repr(org),
-               repr(org.credentials)]
+    outputs = [
+        str(refused.value),
+        repr(refused.value),
+        str(gave_up.value),
+        caplog.text,
+        captured.out,
+        captured.err,
+        *org.events,
+        *org.notes,
+        repr(org),
+        repr(org.credentials),
+    ]
     for secret in (PASSWORD, TOKEN, org._client().session_id):
         assert not any(secret in text for text in outputs), secret
     assert "retiring" in caplog.text  # the SOAP login warns that it is going away
@@ -284,16 +323,28 @@ def test_503_and_request_limit_are_retried_with_reported_waits(
     server: RunningServer, rsa_key: tuple[Path, bytes]
 ) -> None:
     sleeps = Sleeps()
-    org = connect(server, jwt_env(rsa_key), sleep=sleeps,
-                  retry=RetryPolicy(attempts=4, base_delay=1.0, limit_delay=30.0))
+    org = connect(
+        server,
+        jwt_env(rsa_key),
+        sleep=sleeps,
+        retry=RetryPolicy(attempts=4, base_delay=1.0, limit_delay=30.0),
+    )
     server.org.fail_next(2, path_contains="/results")
-    server.org.fail_next(1, status=403, code="REQUEST_LIMIT_EXCEEDED",
-                         message="TotalRequests Limit exceeded.", path_contains="/results")
+    server.org.fail_next(
+        1,
+        status=403,
+        code="REQUEST_LIMIT_EXCEEDED",
+        message="TotalRequests Limit exceeded.",
+        path_contains="/results",
+    )
     assert org.table("individual_email_results").collect().height == 250
     waits = [s for s in sleeps if s > 0]
     assert waits == [1.0, 2.0, 30.0]
     assert [e.split(": ", 1)[1].split(";")[0] for e in org.events] == [
-        "HTTP 503 SERVER_UNAVAILABLE", "HTTP 503 SERVER_UNAVAILABLE", "HTTP 403 REQUEST_LIMIT_EXCEEDED"]
+        "HTTP 503 SERVER_UNAVAILABLE",
+        "HTTP 503 SERVER_UNAVAILABLE",
+        "HTTP 403 REQUEST_LIMIT_EXCEEDED",
+    ]
     server.org.fail_next(4, path_contains="/limits")
     with pytest.raises(OrgError, match=r"storage limits: gave up after 4 tries \(HTTP 503"):
         org.storage_limits()
@@ -304,7 +355,9 @@ def test_failed_query_job_is_an_error_naming_the_job(
 ) -> None:
     org = connect(server, jwt_env(rsa_key))
     server.org.fail_next_job("InternalServerError: query timed out")
-    with pytest.raises(OrgError, match=r"job 750\w+ ended Failed: InternalServerError: query timed out"):
+    with pytest.raises(
+        OrgError, match=r"job 750\w+ ended Failed: InternalServerError: query timed out"
+    ):
         org.table("individual_email_results")
 
 
@@ -337,7 +390,10 @@ def test_unsupported_soql_is_answered_with_salesforce_errors(
     ]:
         with pytest.raises(OrgError, match=code):
             org._call("query", lambda s, q=soql: s.query(q))
-    result = sf.query("SELECT Id, LastName FROM Contact WHERE LastName IN ('Name1', 'Name2') ORDER BY LastName DESC LIMIT 1")
+    result = sf.query(
+        "SELECT Id, LastName FROM Contact WHERE LastName IN ('Name1', 'Name2') "
+        "ORDER BY LastName DESC LIMIT 1"
+    )
     assert [r["LastName"] for r in result["records"]] == ["Name2"]
 
 
@@ -350,15 +406,30 @@ def test_delete_reports_each_id_including_partial_failures(
     org = connect(server, jwt_env(rsa_key), delete_chunk=3)
     locked = sfid("a0R", 2)
     server.org.delete_failures[locked] = "ENTITY_IS_LOCKED:the entity is locked for editing:--"
-    request = [sfid("a0R", 0), sfid("a0R", 1), locked, sfid("a0R", 0), sfid("a0R", 999), "bad", sfid("a0R", 3)]
+    request = [
+        sfid("a0R", 0),
+        sfid("a0R", 1),
+        locked,
+        sfid("a0R", 0),
+        sfid("a0R", 999),
+        "bad",
+        sfid("a0R", 3),
+    ]
     result = org.delete("individual_email_results", request)
     assert result.to_dicts() == [
         {"id": sfid("a0R", 0), "success": True, "error": None},
         {"id": sfid("a0R", 1), "success": True, "error": None},
-        {"id": locked, "success": False, "error": "ENTITY_IS_LOCKED:the entity is locked for editing:--"},
+        {
+            "id": locked,
+            "success": False,
+            "error": "ENTITY_IS_LOCKED:the entity is locked for editing:--",
+        },
         {"id": sfid("a0R", 0), "success": False, "error": "ENTITY_IS_DELETED: entity is deleted"},
-        {"id": sfid("a0R", 999), "success": False,
-         "error": "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--"},
+        {
+            "id": sfid("a0R", 999),
+            "success": False,
+            "error": "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--",
+        },
         {"id": "bad", "success": False, "error": "MALFORMED_ID:bad id bad:--"},
         {"id": sfid("a0R", 3), "success": True, "error": None},
     ]
@@ -407,8 +478,14 @@ def test_snapshot_then_incremental_pull(
     records = server.org.objects[IER.sobject].records
     changed_id = sfid("a0R", 10)
     server.org.objects[IER.sobject].records = records.with_columns(
-        pl.when(pl.col("Id") == changed_id).then(pl.lit("Changed")).otherwise(pl.col("et4ae5__SubjectLine__c")).alias("et4ae5__SubjectLine__c"),
-        pl.when(pl.col("Id") == changed_id).then(pl.lit(T0 + dt.timedelta(days=30))).otherwise(pl.col("SystemModstamp")).alias("SystemModstamp"),
+        pl.when(pl.col("Id") == changed_id)
+        .then(pl.lit("Changed"))
+        .otherwise(pl.col("et4ae5__SubjectLine__c"))
+        .alias("et4ae5__SubjectLine__c"),
+        pl.when(pl.col("Id") == changed_id)
+        .then(pl.lit(T0 + dt.timedelta(days=30)))
+        .otherwise(pl.col("SystemModstamp"))
+        .alias("SystemModstamp"),
     )
     org.delete("individual_email_results", [sfid("a0R", 20), sfid("a0R", 21)], hard=True)
     before = len(server.org.requests)
@@ -425,7 +502,8 @@ def json_rows(folder: Path) -> int:
     import json
 
     return json.loads((folder / "_salesforce_snapshot.json").read_text())["tables"][
-        "individual_email_results"]["rows"]
+        "individual_email_results"
+    ]["rows"]
 
 
 # --- the demo org through the server ------------------------------------------------------

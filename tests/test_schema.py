@@ -8,15 +8,40 @@ import pytest
 from ierkit import schema
 
 REQUIRED_IER_COLUMNS = [
-    "id", "contact_id", "lead_id", "email_send_id", "triggered_send_id", "job_id", "batch_id",
-    "subscriber_key", "date_sent", "opened", "date_opened", "open_count", "last_opened",
-    "total_clicks", "unique_clicks", "hard_bounce", "soft_bounce", "date_bounced", "unsubscribed",
-    "date_unsubscribed", "tracking_as_of", "created_date",
-]  # fmt: skip
+    "id",
+    "contact_id",
+    "lead_id",
+    "email_send_id",
+    "triggered_send_id",
+    "job_id",
+    "batch_id",
+    "subscriber_key",
+    "date_sent",
+    "opened",
+    "date_opened",
+    "open_count",
+    "last_opened",
+    "total_clicks",
+    "unique_clicks",
+    "hard_bounce",
+    "soft_bounce",
+    "date_bounced",
+    "unsubscribed",
+    "date_unsubscribed",
+    "tracking_as_of",
+    "created_date",
+]
 REQUIRED_LINK_COLUMNS = [
-    "id", "individual_email_result_id", "job_id", "batch_id", "subscriber_key", "link_url",
-    "link_name", "total_clicks", "last_clicked",
-]  # fmt: skip
+    "id",
+    "individual_email_result_id",
+    "job_id",
+    "batch_id",
+    "subscriber_key",
+    "link_url",
+    "link_name",
+    "total_clicks",
+    "last_clicked",
+]
 
 
 def test_ier_and_link_tables_carry_the_required_columns() -> None:
@@ -36,9 +61,17 @@ def test_columns_salesforce_does_not_store_have_no_api_name() -> None:
 
 def test_every_table_is_known_and_has_an_id() -> None:
     assert set(schema.TABLES) == {
-        "users", "contacts", "leads", "campaigns", "campaign_members", "email_sends",
-        "triggered_sends", "individual_email_results", "individual_links", "tasks",
-    }  # fmt: skip
+        "users",
+        "contacts",
+        "leads",
+        "campaigns",
+        "campaign_members",
+        "email_sends",
+        "triggered_sends",
+        "individual_email_results",
+        "individual_links",
+        "tasks",
+    }
     for spec in schema.TABLES.values():
         assert spec.column_names[0] == "id"
         assert len(set(spec.column_names)) == len(spec.column_names)
@@ -86,8 +119,10 @@ def test_validate_converts_other_time_zones_to_utc() -> None:
 
 
 def test_validate_lists_every_problem_in_one_error() -> None:
-    frame = _users().drop("name", "email").with_columns(
-        is_active=pl.lit("yes"), created_date=pl.lit("2026-01-01")
+    frame = (
+        _users()
+        .drop("name", "email")
+        .with_columns(is_active=pl.lit("yes"), created_date=pl.lit("2026-01-01"))
     )
     with pytest.raises(schema.SchemaError) as caught:
         schema.validate("users", frame)
@@ -125,8 +160,14 @@ def test_integer_overflow_is_an_error_not_a_wrap() -> None:
     frame = pl.DataFrame(iers, schema=schema.INDIVIDUAL_EMAIL_RESULTS.polars_schema).with_columns(
         pl.col("total_clicks").cast(pl.Int64)
     )
-    frame = pl.concat([frame, frame.clear(1).with_columns(id=pl.lit("a0R000000000001AAA"),
-                                                          total_clicks=pl.lit(2**40))])
+    frame = pl.concat(
+        [
+            frame,
+            frame.clear(1).with_columns(
+                id=pl.lit("a0R000000000001AAA"), total_clicks=pl.lit(2**40)
+            ),
+        ]
+    )
     with pytest.raises(pl.exceptions.InvalidOperationError):
         schema.validate("individual_email_results", frame)
 

@@ -180,9 +180,11 @@ def test_retention_trims_existing_records_to_the_window() -> None:
         }
     )
     window = 3 * storage.DAYS_PER_MONTH  # three months
-    kept = storage.project_by_programme(
-        plan, start=START, months=6, retention_days=window
-    ).collect().get_column("kept_mb")
+    kept = (
+        storage.project_by_programme(plan, start=START, months=6, retention_days=window)
+        .collect()
+        .get_column("kept_mb")
+    )
     # A long history: 30 MB (three months' worth) stays from the first cleanup on.
     assert kept.to_list() == pytest.approx([30.0] * 7)
     kept_all = storage.project_by_programme(plan, start=START, months=2).collect()

@@ -21,7 +21,11 @@ def _notebook(folder: Path, name: str, body: list[str]) -> None:
     params.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"), params]
     nb.cells += [nbformat.v4.new_code_cell(code) for code in body]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, folder / name)
 
 
@@ -73,9 +77,13 @@ def test_weekly_run_writes_notebooks_html_and_one_worklist_per_owner(
     assert "print(" not in html  # code cells are left out
     names = sorted(p.name for p in (week / "worklists").iterdir())
     assert names == [
-        "ann-able-005A.csv", "ann-able-005A.html", "bo-best-005B.csv", "bo-best-005B.html",
-        "cy-nomail-005C.csv", "cy-nomail-005C.html",
-    ]  # fmt: skip
+        "ann-able-005A.csv",
+        "ann-able-005A.html",
+        "bo-best-005B.csv",
+        "bo-best-005B.html",
+        "cy-nomail-005C.csv",
+        "cy-nomail-005C.html",
+    ]
     ann = pl.read_csv(week / "worklists" / "ann-able-005A.csv")
     assert ann["recipient"].to_list() == ["Zed One", "Zed Two"]
     # An owner without an email address gets files but no message.
@@ -91,17 +99,35 @@ def test_rerun_replaces_the_week_and_a_failure_keeps_the_previous_one(
     suite: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    weekly.run_weekly(as_of=AS_OF, out_root=out, notebooks=["one.ipynb"], notebook_folder=suite,
-                      worklist=_worklist, progress=lambda _: None)  # fmt: skip
+    weekly.run_weekly(
+        as_of=AS_OF,
+        out_root=out,
+        notebooks=["one.ipynb"],
+        notebook_folder=suite,
+        worklist=_worklist,
+        progress=lambda _: None,
+    )
     (out / "2026-W47" / "stale.txt").write_text("from an older run")
-    weekly.run_weekly(as_of=AS_OF, out_root=out, notebooks=["one.ipynb"], notebook_folder=suite,
-                      worklist=_worklist, progress=lambda _: None)  # fmt: skip
+    weekly.run_weekly(
+        as_of=AS_OF,
+        out_root=out,
+        notebooks=["one.ipynb"],
+        notebook_folder=suite,
+        worklist=_worklist,
+        progress=lambda _: None,
+    )
     assert not (out / "2026-W47" / "stale.txt").exists()
     before = sorted(p.name for p in (out / "2026-W47").rglob("*"))
 
     with pytest.raises(weekly.WeeklyRunError) as caught:
-        weekly.run_weekly(as_of=AS_OF, out_root=out, notebooks=["one.ipynb", "two.ipynb"],
-                          notebook_folder=suite, worklist=_worklist, progress=lambda _: None)  # fmt: skip
+        weekly.run_weekly(
+            as_of=AS_OF,
+            out_root=out,
+            notebooks=["one.ipynb", "two.ipynb"],
+            notebook_folder=suite,
+            worklist=_worklist,
+            progress=lambda _: None,
+        )
     message = str(caught.value)
     assert "two.ipynb: cell In [5] failed with ValueError: planted failure" in message
     kept = [p for p in out.iterdir() if p.name.startswith("2026-W47.failed-")]
@@ -117,7 +143,9 @@ class _Inbox(Message):
         self.received: list[email.message.EmailMessage] = []
 
     def handle_message(self, message) -> None:  # type: ignore[no-untyped-def]
-        self.received.append(email.message_from_bytes(message.as_bytes(), policy=email.policy.default))
+        self.received.append(
+            email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        )
 
 
 @pytest.fixture
@@ -146,10 +174,15 @@ def test_email_delivers_each_owner_only_their_worklist(
         "IERKIT_SMTP_SECURITY": "none",
     }
     result = weekly.run_weekly(
-        as_of=AS_OF, out_root=tmp_path / "out", notebooks=["one.ipynb"], notebook_folder=suite,
-        worklist=_worklist, email=True, smtp=weekly.SmtpSettings.from_env(env),
+        as_of=AS_OF,
+        out_root=tmp_path / "out",
+        notebooks=["one.ipynb"],
+        notebook_folder=suite,
+        worklist=_worklist,
+        email=True,
+        smtp=weekly.SmtpSettings.from_env(env),
         progress=lambda _: None,
-    )  # fmt: skip
+    )
     assert result.emailed == ["ann@example.com", "bo@example.com"]
     by_recipient = {m["To"]: m for m in inbox.received}
     assert set(by_recipient) == {"ann@example.com", "bo@example.com"}
@@ -169,12 +202,16 @@ def test_email_delivers_each_owner_only_their_worklist(
     ("env", "expected"),
     [
         ({}, "IERKIT_SMTP_HOST, IERKIT_SMTP_FROM"),
-        ({"IERKIT_SMTP_HOST": "h", "IERKIT_SMTP_FROM": "f", "IERKIT_SMTP_USER": "u"},
-         "IERKIT_SMTP_USER is set but IERKIT_SMTP_PASSWORD is not"),
-        ({"IERKIT_SMTP_HOST": "h", "IERKIT_SMTP_FROM": "f", "IERKIT_SMTP_PORT": "x"},
-         "IERKIT_SMTP_PORT must be a port number"),
+        (
+            {"IERKIT_SMTP_HOST": "h", "IERKIT_SMTP_FROM": "f", "IERKIT_SMTP_USER": "u"},
+            "IERKIT_SMTP_USER is set but IERKIT_SMTP_PASSWORD is not",
+        ),
+        (
+            {"IERKIT_SMTP_HOST": "h", "IERKIT_SMTP_FROM": "f", "IERKIT_SMTP_PORT": "x"},
+            "IERKIT_SMTP_PORT must be a port number",
+        ),
     ],
-)  # fmt: skip
+)
 def test_smtp_settings_name_what_is_missing(env: dict[str, str], expected: str) -> None:
     with pytest.raises(weekly.WeeklyRunError, match=expected):
         weekly.SmtpSettings.from_env(env)
@@ -182,14 +219,31 @@ def test_smtp_settings_name_what_is_missing(env: dict[str, str], expected: str) 
 
 def test_smtp_password_never_in_repr_or_errors() -> None:
     secret = "Sup3r-Secret-Pa55word-7731"
-    settings = weekly.SmtpSettings.from_env({
-        "IERKIT_SMTP_HOST": "127.0.0.1", "IERKIT_SMTP_PORT": "9", "IERKIT_SMTP_FROM": "f@x.org",
-        "IERKIT_SMTP_USER": "u", "IERKIT_SMTP_PASSWORD": secret, "IERKIT_SMTP_SECURITY": "none",
-    })  # fmt: skip
+    settings = weekly.SmtpSettings.from_env(
+        {
+            "IERKIT_SMTP_HOST": "127.0.0.1",
+            "IERKIT_SMTP_PORT": "9",
+            "IERKIT_SMTP_FROM": "f@x.org",
+            "IERKIT_SMTP_USER": "u",
+            "IERKIT_SMTP_PASSWORD": secret,
+            "IERKIT_SMTP_SECURITY": "none",
+        }
+    )
     assert secret not in repr(settings)
     with pytest.raises(weekly.WeeklyRunError) as caught:
-        weekly.send_messages([weekly.build_message(sender="f@x.org", recipient="a@x.org",
-            subject="s", html_body="<p>x</p>", csv_name="w.csv", csv_bytes=b"a\n")], settings)  # fmt: skip
+        weekly.send_messages(
+            [
+                weekly.build_message(
+                    sender="f@x.org",
+                    recipient="a@x.org",
+                    subject="s",
+                    html_body="<p>x</p>",
+                    csv_name="w.csv",
+                    csv_bytes=b"a\n",
+                )
+            ],
+            settings,
+        )
     assert "127.0.0.1:9" in str(caught.value) and secret not in str(caught.value)
 
 
@@ -203,8 +257,13 @@ def test_weekly_run_on_the_demo_org_produces_every_file(tmp_path: Path, demo_pat
     week = tmp_path / weekly.iso_week_label(demo.DEMO_AS_OF)
     for name in weekly.WEEKLY_NOTEBOOKS:
         executed = nbformat.read(week / name, as_version=4)
-        errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
-                  if o.output_type == "error"]  # fmt: skip
+        errors = [
+            o
+            for c in executed.cells
+            if c.cell_type == "code"
+            for o in c.outputs
+            if o.output_type == "error"
+        ]
         assert errors == [], name
         page = (week / name).with_suffix(".html").read_text()
         assert "<img" in page or name == "sync_health.ipynb"  # charts are embedded images
@@ -235,9 +294,13 @@ def test_without_an_extract_sync_health_is_skipped_and_said(
     for name in ("sync_health.ipynb", "one.ipynb"):
         _notebook(folder, name, ["print('ran', source)"])
     result = weekly.run_weekly(
-        source=str(tmp_path / "org"), as_of=AS_OF, out_root=tmp_path / "out",
-        notebooks=["sync_health.ipynb", "one.ipynb"], notebook_folder=folder,
-        worklist=_worklist, progress=lines.append,
-    )  # fmt: skip
+        source=str(tmp_path / "org"),
+        as_of=AS_OF,
+        out_root=tmp_path / "out",
+        notebooks=["sync_health.ipynb", "one.ipynb"],
+        notebook_folder=folder,
+        worklist=_worklist,
+        progress=lines.append,
+    )
     assert [p.name for p in result.notebooks] == ["one.ipynb"]
     assert any("sync_health.ipynb: skipped, no tracking extract" in line for line in lines)

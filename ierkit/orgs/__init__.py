@@ -13,10 +13,10 @@ A *source* names an org the same way everywhere (CLI ``--source``, notebook para
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from pathlib import Path
 
+from ierkit import clock
 from ierkit.orgs.base import Org, OrgError, StorageLimits
 from ierkit.orgs.local import LocalOrg
 
@@ -25,18 +25,10 @@ __all__ = [
     "Org",
     "OrgError",
     "StorageLimits",
-    "cache_dir",
     "default_as_of",
     "open_org",
+    "source_instant",
 ]
-
-
-def cache_dir() -> Path:
-    """Where ierkit keeps generated data: ``$IERKIT_CACHE_DIR``, else ``~/.cache/ierkit``."""
-    configured = os.environ.get("IERKIT_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ierkit"
 
 
 def open_org(source: str | os.PathLike[str]) -> Org:
@@ -75,18 +67,34 @@ def open_org(source: str | os.PathLike[str]) -> Org:
     return LocalOrg(path)
 
 
-def default_as_of(source: str | os.PathLike[str]) -> dt.date:
-    """The report date when none is given.
+def source_instant(source: str | os.PathLike[str], *, org: Org | None = None) -> dt.datetime:
+    """The instant a source describes when no date is given (see ``ierkit.clock``).
 
-    The demo's own date for ``demo`` and for a folder written by ``ierkit demo`` (its data ends
-    there: today would show an empty week); today (UTC) for anything else.
+    Args:
+        source: A source name (``demo``, a folder, ``salesforce``, ``<source>+archive:<path>``).
+        org: The source's org when it is open already; asked instead of the name.
+
+    Returns:
+        The demo's generation instant for ``demo``; a local folder's recorded or last-change
+        instant (``LocalOrg.data_as_of``); now for a live org or a folder that does not exist.
     """
-    text = os.fspath(source)
+    if org is not None:
+        return clock.to_utc(org.data_as_of())
+    text = os.fspath(source).split("+archive:", 1)[0]
     if text == "demo":
         from ierkit import demo
 
-        return demo.DEMO_AS_OF
-    generated = Path(text).expanduser() / "demo.json"
-    if text != "salesforce" and generated.is_file():
-        return dt.date.fromisoformat(json.loads(generated.read_text())["as_of"][:10])
-    return dt.datetime.now(dt.UTC).date()
+        return demo.as_of_instant(demo.DEMO_AS_OF)
+    path = Path(text).expanduser()
+    if text != "salesforce" and path.is_dir():
+        return LocalOrg(path).data_as_of()
+    return clock.now()
+
+
+def default_as_of(source: str | os.PathLike[str]) -> dt.date:
+    """The report date when none is given: the day of the source's instant (``source_instant``).
+
+    A frozen org (the demo, a snapshot) reports at its own date, where its data ends (today
+    would show an empty week); a live org at today (UTC).
+    """
+    return clock.day_of(source_instant(source))

@@ -7,52 +7,23 @@ interrupted write never leaves a half-written table behind.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 
-from ierkit import schema
+from ierkit import _files, clock, schema
 from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org, OrgError
 
+#: The manifest ``SalesforceOrg.snapshot`` keeps in a snapshot folder.
+SNAPSHOT_MANIFEST: Final = "_salesforce_snapshot.json"
 
-def atomic_write_parquet(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` so that readers see the old file or the new, never half.
-
-    A LazyFrame is streamed to disk with ``sink_parquet``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        if isinstance(frame, pl.LazyFrame):
-            frame.sink_parquet(tmp)
-        else:
-            frame.write_parquet(tmp)
-        with open(tmp, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+#: The manifest ``ierkit demo`` writes into a demo folder.
+DEMO_MANIFEST: Final = "demo.json"
 
 
 class LocalOrg(Org):
@@ -83,7 +54,28 @@ class LocalOrg(Org):
     def write_table(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> None:
         """Validate ``frame`` against the table's schema and replace the table atomically."""
         validated = schema.validate(name, frame)
-        atomic_write_parquet(validated, self.table_path(name))
+        _files.write_parquet(validated, self.table_path(name))
+
+    def recorded_instant(self) -> dt.datetime | None:
+        """When the folder was generated (``ierkit demo``) or pulled (a snapshot), if it says."""
+        for manifest, key in ((DEMO_MANIFEST, "as_of_instant"), (SNAPSHOT_MANIFEST, "pulled_at")):
+            path = self.path / manifest
+            if not path.is_file():
+                continue
+            try:
+                value = json.loads(path.read_text()).get(key)
+                return clock.to_utc(dt.datetime.fromisoformat(value)) if value else None
+            except (ValueError, TypeError, AttributeError) as error:
+                raise OrgError(f"{path}: {key} is not readable ({error})") from None
+        return None
+
+    def data_as_of(self) -> dt.datetime:
+        """The instant the folder describes: when it was generated or pulled, if it says.
+
+        A folder that does not say (tables written by other means) describes its last change
+        to a send or an IER (``Org.data_as_of``).
+        """
+        return self.recorded_instant() or super().data_as_of()
 
     def delete(self, table_name: str, ids: Iterable[str], *, hard: bool = False) -> pl.DataFrame:
         requested = pl.DataFrame({"id": list(ids)}, schema={"id": pl.String})
@@ -92,8 +84,8 @@ class LocalOrg(Org):
         if len(present):
             remaining = current.join(present.unique(), on="id", how="anti")
             self.write_table(table_name, remaining)
-        present_ids = present.get_column("id").unique().to_frame().with_columns(
-            pl.lit(True).alias("_found")
+        present_ids = (
+            present.get_column("id").unique().to_frame().with_columns(pl.lit(True).alias("_found"))
         )
         return (
             requested.join(present_ids, on="id", how="left", maintain_order="left")

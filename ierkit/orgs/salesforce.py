@@ -38,9 +38,9 @@ from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import Operation, _Bulk2Client
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
-from ierkit import schema
+from ierkit import _files, clock, schema
 from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org, OrgError, StorageLimits
-from ierkit.orgs.local import LocalOrg, atomic_write_parquet
+from ierkit.orgs.local import SNAPSHOT_MANIFEST, LocalOrg
 from ierkit.orgs.salesforce_auth import Credentials, SalesforceAuthError, redact
 
 __all__ = ["BULK_TABLES", "RetryPolicy", "SalesforceAuthError", "SalesforceOrg"]
@@ -72,7 +72,6 @@ SF_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 #: Error codes worth waiting for (besides HTTP 5xx).
 TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
 #: File in a snapshot folder recording what was pulled when (no secrets in it).
-SNAPSHOT_MANIFEST = "_salesforce_snapshot.json"
 
 # Columns Salesforce does not store but ierkit derives from ones it does.
 _DERIVED: dict[tuple[str, str], pl.Expr] = {
@@ -102,15 +101,16 @@ def _error_code(error: SalesforceError) -> tuple[str, str]:
     if isinstance(content, list) and content and isinstance(content[0], Mapping):
         return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
     if isinstance(content, Mapping):
-        return str(content.get("errorCode", content.get("error", ""))), str(content.get("message", ""))
+        return str(content.get("errorCode", content.get("error", ""))), str(
+            content.get("message", "")
+        )
     return "", str(content)[:200]
 
 
 def _soql_datetime(value: dt.datetime) -> str:
     """A SOQL datetime literal (UTC, milliseconds)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    value = clock.to_utc(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def _parse(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -348,7 +348,8 @@ class SalesforceOrg(Org):
             (present if self.has_field(spec.sobject, column.api_name) else missing).append(column)
         for column in missing:
             self._note(
-                f"{spec.sobject} has no readable field {column.api_name}: {spec.name}.{column.name} "
+                f"{spec.sobject} has no readable field {column.api_name}: "
+                f"{spec.name}.{column.name} "
                 "is null (older Marketing Cloud Connect versions lack JobId, BatchId, ListId and "
                 "SubscriberId; custom fields may not exist in this org)"
             )
@@ -488,7 +489,9 @@ class SalesforceOrg(Org):
         present, _missing = self._columns(spec)
         if columns is not None:
             present = [c for c in present if c.name in columns]
-            spec = schema.Table(spec.name, spec.sobject, tuple(c for c in spec.columns if c.name in columns))
+            spec = schema.Table(
+                spec.name, spec.sobject, tuple(c for c in spec.columns if c.name in columns)
+            )
         soql = f"SELECT {', '.join(c.api_name for c in present)} FROM {spec.sobject}"
         if where:
             soql += f" WHERE {where}"
@@ -497,7 +500,7 @@ class SalesforceOrg(Org):
             tmp = Path(folder)
             pages = self._bulk_pages if name in BULK_TABLES else self._rest_pages
             parts = pages(spec, soql, present, tmp)
-            atomic_write_parquet(pl.scan_parquet(parts), dest)
+            _files.write_parquet(pl.scan_parquet(parts), dest)
 
     def table(self, name: str) -> pl.LazyFrame:
         """The canonical table, pulled from the org on first use and read from Parquet after."""
@@ -548,33 +551,33 @@ class SalesforceOrg(Org):
         Returns:
             The snapshot as a ``LocalOrg``.
         """
+        started = clock.now()
         local = LocalOrg(path)
         local.path.mkdir(parents=True, exist_ok=True)
         manifest_path = local.path / SNAPSHOT_MANIFEST
         manifest: dict[str, Any] = (
             json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
         )
-        names = list(tables) if tables is not None else [t for t in schema.TABLES if self.has_table(t)]
+        names = (
+            list(tables) if tables is not None else [t for t in schema.TABLES if self.has_table(t)]
+        )
         for name in names:
             spec = schema.table(name)
             present, _ = self._columns(spec)
             fields = sorted(c.api_name for c in present)
             entry = manifest.get("tables", {}).get(name)
             since = entry.get("max_system_modstamp") if entry else None
-            if (
-                incremental
-                and since
-                and entry.get("fields") == fields
-                and local.has_table(name)
-            ):
+            if incremental and since and entry.get("fields") == fields and local.has_table(name):
                 self._pull_changes(local, name, dt.datetime.fromisoformat(since))
                 mode = "incremental"
             else:
                 self._pull(name, local.table_path(name))
                 mode = "full"
-            stats = local.table(name).select(
-                rows=pl.len(), latest=pl.col("system_modstamp").max()
-            ).collect()
+            stats = (
+                local.table(name)
+                .select(rows=pl.len(), latest=pl.col("system_modstamp").max())
+                .collect()
+            )
             latest = stats.item(0, "latest")
             manifest.setdefault("tables", {})[name] = {
                 "sobject": spec.sobject,
@@ -584,11 +587,11 @@ class SalesforceOrg(Org):
                 "pulled_at": dt.datetime.now(dt.UTC).isoformat(),
                 "mode": mode,
             }
+        # What the snapshot describes: the org as it was when this pull began.
+        manifest["pulled_at"] = started.isoformat()
         manifest["instance"] = self.label
         manifest["notes"] = list(self.notes)
-        tmp = manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        tmp.replace(manifest_path)
+        _files.write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
         return local
 
     def _pull_changes(self, local: LocalOrg, name: str, since: dt.datetime) -> None:
@@ -614,19 +617,22 @@ class SalesforceOrg(Org):
         They are what Setup > Storage Usage shows: approximate, refreshed by Salesforce at
         intervals, and without the Recycle Bin.
         """
-        wanted = [n for n in (list(schema.TABLES) if names is None else list(names)) if self.has_table(n)]
+        wanted = [
+            n for n in (list(schema.TABLES) if names is None else list(names)) if self.has_table(n)
+        ]
         if not wanted:
             return {}
         objects = ",".join(schema.table(n).sobject for n in wanted)
         result = self._call(
-            "record counts", lambda sf: sf.restful("limits/recordCount", params={"sObjects": objects})
+            "record counts",
+            lambda sf: sf.restful("limits/recordCount", params={"sObjects": objects}),
         )
         counts = {o["name"]: int(o["count"]) for o in (result or {}).get("sObjects", [])}
         return {n: counts.get(schema.table(n).sobject, 0) for n in wanted}
 
     def data_as_of(self) -> dt.datetime:
         """A live org describes now."""
-        return dt.datetime.now(dt.UTC)
+        return clock.now()
 
     def storage_limits(self) -> StorageLimits:
         """``DataStorageMB`` from ``/limits``."""
@@ -647,7 +653,9 @@ class SalesforceOrg(Org):
         spec = schema.table(table_name)
         if not self.has_table(table_name):
             raise OrgError(f"cannot delete from {spec.sobject}: the org has no such object")
-        requested = pl.DataFrame({"id": list(ids)}, schema={"id": pl.String}).with_row_index("_order")
+        requested = pl.DataFrame({"id": list(ids)}, schema={"id": pl.String}).with_row_index(
+            "_order"
+        )
         unique = requested.filter(pl.col("id").is_first_distinct()).select("id")
         operation = Operation.hard_delete if hard else Operation.delete
         outcomes = [
@@ -671,7 +679,9 @@ class SalesforceOrg(Org):
             .cast(DELETE_RESULT_SCHEMA)
         )
 
-    def _delete_chunk(self, sobject: str, operation: Operation, chunk: pl.DataFrame) -> pl.DataFrame:
+    def _delete_chunk(
+        self, sobject: str, operation: Operation, chunk: pl.DataFrame
+    ) -> pl.DataFrame:
         what = f"Bulk {operation.value} on {sobject}"
         try:
             job = self._call(what, lambda sf: self._bulk(sf, sobject).create_job(operation))
@@ -689,7 +699,8 @@ class SalesforceOrg(Org):
 
         def results(kind: str) -> pl.DataFrame:
             text = self._call(
-                f"{what}: {kind}", lambda sf: self._bulk(sf, sobject).get_ingest_results(job_id, kind)
+                f"{what}: {kind}",
+                lambda sf: self._bulk(sf, sobject).get_ingest_results(job_id, kind),
             )
             if not text.strip():
                 return pl.DataFrame(schema={"Id": pl.String})
@@ -701,8 +712,12 @@ class SalesforceOrg(Org):
             failed = failed.with_columns(sf__Error=pl.lit(None, pl.String))
         reported = pl.concat(
             [
-                ok.select(pl.col("Id").alias("id"), success=pl.lit(True), error=pl.lit(None, pl.String)),
-                failed.select(pl.col("Id").alias("id"), success=pl.lit(False), error=pl.col("sf__Error")),
+                ok.select(
+                    pl.col("Id").alias("id"), success=pl.lit(True), error=pl.lit(None, pl.String)
+                ),
+                failed.select(
+                    pl.col("Id").alias("id"), success=pl.lit(False), error=pl.col("sf__Error")
+                ),
             ]
         )
         if info["state"] != "JobComplete":

@@ -21,6 +21,7 @@ or a log line: errors name variables, and any text taken from a failed login is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -112,8 +113,7 @@ class Credentials:
             )
         missing = [n for n in best[1] if n not in env or (not env[n] and n != ENV_SECURITY_TOKEN)]
         raise SalesforceAuthError(
-            f"Salesforce login by {best[0]}: missing environment variable "
-            + ", ".join(missing)
+            f"Salesforce login by {best[0]}: missing environment variable " + ", ".join(missing)
         )
 
     def secrets(self) -> list[str]:
@@ -121,10 +121,8 @@ class Credentials:
         found = [self.values[n] for n in _SECRET_VARS if self.values.get(n)]
         key_file = self.values.get(ENV_PRIVATE_KEY_FILE)
         if key_file:
-            try:
+            with contextlib.suppress(OSError):
                 found.append(Path(key_file).read_text().strip())
-            except OSError:
-                pass
         return [s for s in found if len(s) >= 4]
 
     def login(self, session: requests.Session | None = None) -> Salesforce:
@@ -148,8 +146,10 @@ class Credentials:
                         f"{ENV_PRIVATE_KEY_FILE} points to {key_path}, which is not a file"
                     )
                 return Salesforce(
-                    username=v[ENV_USERNAME], consumer_key=v[ENV_CONSUMER_KEY],
-                    privatekey_file=str(key_path), **common,
+                    username=v[ENV_USERNAME],
+                    consumer_key=v[ENV_CONSUMER_KEY],
+                    privatekey_file=str(key_path),
+                    **common,
                 )
             if self.method == METHOD_CLIENT_CREDENTIALS:
                 return Salesforce(
@@ -158,11 +158,15 @@ class Credentials:
             log.warning(
                 "logging in with username + password + security token (SOAP login): Salesforce "
                 "is retiring it; switch to the OAuth JWT bearer flow (%s, %s, %s)",
-                ENV_USERNAME, ENV_CONSUMER_KEY, ENV_PRIVATE_KEY_FILE,
+                ENV_USERNAME,
+                ENV_CONSUMER_KEY,
+                ENV_PRIVATE_KEY_FILE,
             )
             return Salesforce(
-                username=v[ENV_USERNAME], password=v[ENV_PASSWORD],
-                security_token=v[ENV_SECURITY_TOKEN], **common,
+                username=v[ENV_USERNAME],
+                password=v[ENV_PASSWORD],
+                security_token=v[ENV_SECURITY_TOKEN],
+                **common,
             )
         except SalesforceAuthenticationFailed as error:
             code = redact(str(getattr(error, "code", "")), self.secrets())

@@ -34,9 +34,12 @@ def refresh(names: list[str] | None = None) -> list[Path]:
             continue
         target = reference_path(notebook)
         papermill.execute_notebook(
-            str(notebook), str(target), parameters=PARAMETERS, cwd=str(NOTEBOOKS),
+            str(notebook),
+            str(target),
+            parameters=PARAMETERS,
+            cwd=str(NOTEBOOKS),
             progress_bar=False,
-        )  # fmt: skip
+        )
         book = nbformat.read(target, as_version=4)
         # papermill's timing metadata changes every run; the outputs are what nbval compares.
         book.metadata.pop("papermill", None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import altair as alt
 import polars as pl
@@ -131,7 +132,7 @@ def trend_chart(
             ],
         )
     )
-    return (
+    chart: alt.FacetChart = (
         base.properties(width=560, height=180)
         .facet(
             row=alt.Row(
@@ -147,6 +148,7 @@ def trend_chart(
         .resolve_scale(y="independent")
         .properties(title=title)
     )
+    return chart
 
 
 def rate_bars(
@@ -215,7 +217,7 @@ def rate_bars(
         else "Salesforce divides by sent, Marketing Cloud by delivered (sent minus bounced)"
     )
     basis_scale = alt.Scale(domain=["over sent", "over delivered"])
-    return (
+    chart: alt.Chart = (
         alt.Chart(long)
         .mark_bar()
         .encode(
@@ -239,6 +241,7 @@ def rate_bars(
             width=520,
         )
     )
+    return chart
 
 
 def click_heatmap_chart(
@@ -291,7 +294,7 @@ def click_heatmap_chart(
         .sort("weekday", "hour")
     )
     measure = "Links clicked" if value == "links_clicked" else "Clicks"
-    return (
+    chart: alt.Chart = (
         alt.Chart(cells)
         .mark_rect()
         .encode(
@@ -310,9 +313,10 @@ def click_heatmap_chart(
             height=220,
         )
     )
+    return chart
 
 
-def chart_data(chart: alt.TopLevelMixin) -> list[dict]:
+def chart_data(chart: alt.TopLevelMixin) -> list[dict[str, Any]]:
     """The inline data rows of a chart (for checks: how much altair will embed)."""
     spec = chart.to_dict()
     datasets = spec.get("datasets", {})
@@ -399,7 +403,8 @@ def decision_chart(
         )
     )
     labels = points.mark_text(align="left", dx=9, fontSize=11).encode(text="programme:N")
-    return (points + labels).properties(width=560, height=340)
+    chart: alt.Chart = (points + labels).properties(width=560, height=340)
+    return chart
 
 
 def storage_projection_chart(
@@ -448,7 +453,8 @@ def storage_projection_chart(
         .mark_rule(strokeDash=[6, 4], color="firebrick")
         .encode(y="mb:Q", tooltip=["level", alt.Tooltip("mb:Q", format=",.0f")])
     )
-    return (lines + marks).properties(width=620, height=320)
+    chart: alt.LayerChart = (lines + marks).properties(width=620, height=320)
+    return chart
 
 
 def cleanup_chart(
@@ -473,7 +479,7 @@ def cleanup_chart(
         .sort("month", "object"),
         "cleanup_chart",
     )
-    return (
+    chart: alt.Chart = (
         alt.Chart(data, title=title)
         .mark_bar()
         .encode(
@@ -488,3 +494,4 @@ def cleanup_chart(
         )
         .properties(width=560, height=300)
     )
+    return chart

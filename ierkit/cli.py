@@ -11,11 +11,13 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from ierkit.errors import IerkitError
 from ierkit.orgs import default_as_of
 
 Runner = Callable[[argparse.Namespace], int]
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def parse_date(text: str) -> dt.date:
@@ -37,7 +39,7 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
 # --- commands ---------------------------------------------------------------------------------
 
 
-def _add_demo(sub: argparse._SubParsersAction) -> Runner:
+def _add_demo(sub: Subparsers) -> Runner:
     parser = sub.add_parser(
         "demo",
         help="generate the synthetic demo org and its tracking extract",
@@ -66,7 +68,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-def _add_storage(sub: argparse._SubParsersAction) -> Runner:
+def _add_storage(sub: Subparsers) -> Runner:
     parser = sub.add_parser(
         "storage",
         help="records and data storage that tracked sends write",
@@ -105,7 +107,7 @@ def _add_storage(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-def _add_weekly(sub: argparse._SubParsersAction) -> Runner:
+def _add_weekly(sub: Subparsers) -> Runner:
     parser = sub.add_parser(
         "weekly",
         help="run the weekly report notebooks and per-rep worklists into outputs/<ISO week>/",
@@ -156,7 +158,7 @@ def _add_weekly(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-def _add_aggregate(sub: argparse._SubParsersAction) -> Runner:
+def _add_aggregate(sub: Subparsers) -> Runner:
     parser = sub.add_parser(
         "aggregate",
         help="roll Marketing Cloud tracking extracts up into IERs and link details",
@@ -208,7 +210,7 @@ def _refuse_cached_demo(source: str, command: str) -> None:
         )
 
 
-def _add_cleanup(sub: argparse._SubParsersAction) -> Runner:
+def _add_cleanup(sub: Subparsers) -> Runner:
     parser = sub.add_parser(
         "cleanup",
         help="archive and delete IERs older than a retention window (dry run by default)",
@@ -273,7 +275,7 @@ def _add_cleanup(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-def _add_restore(sub: argparse._SubParsersAction) -> Runner:
+def _add_restore(sub: Subparsers) -> Runner:
     parser = sub.add_parser(
         "restore",
         help="put archived IERs and link details back into a local org",
@@ -301,7 +303,7 @@ def _add_restore(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-def _add_check(sub: argparse._SubParsersAction) -> Runner:
+def _add_check(sub: Subparsers) -> Runner:
     parser = sub.add_parser(
         "check",
         help="check the prerequisites IERs need, against an org",
@@ -345,7 +347,7 @@ def _add_check(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-def _add_diagnose(sub: argparse._SubParsersAction) -> Runner:
+def _add_diagnose(sub: Subparsers) -> Runner:
     parser = sub.add_parser(
         "diagnose",
         help="match a tracking extract's sends against the org's IERs and explain the missing",
@@ -423,7 +425,7 @@ def _add_diagnose(sub: argparse._SubParsersAction) -> Runner:
 
 
 # In the order a RevOps lead meets them: the weekly run first, the demo generator last.
-COMMANDS: list[Callable[[argparse._SubParsersAction], Runner]] = [
+COMMANDS: list[Callable[[Subparsers], Runner]] = [
     _add_weekly,
     _add_diagnose,
     _add_check,

@@ -47,13 +47,9 @@ def _row(check: str, status: str, detail: str, fix: str = "") -> Row:
     return (check, status, detail, fix)
 
 
-def _is_salesforce(org: Org) -> bool:
-    return hasattr(org, "describe_layouts") and hasattr(org, "has_field")
-
-
 def _check_objects(org: Org) -> Row:
     name = "Marketing Cloud Connect objects readable"
-    if not _is_salesforce(org):
+    if not org.can_describe:
         return _row(
             name,
             CANNOT_TELL,
@@ -79,7 +75,7 @@ def _check_objects(org: Org) -> Row:
 
 def _check_fields(org: Org) -> Row:
     name = "IER fields readable"
-    if not _is_salesforce(org):
+    if not org.can_describe:
         return _row(
             name,
             CANNOT_TELL,
@@ -91,9 +87,14 @@ def _check_fields(org: Org) -> Row:
         return _row(
             name, CANNOT_TELL, f"{spec.sobject} is not visible", "Fix the object check first."
         )
-    missing = [c for c in spec.stored_columns if not org.has_field(spec.sobject, c.api_name)]
-    required = [c.api_name for c in missing if c.name not in _OPTIONAL_IER_COLUMNS]
-    optional = [c.api_name for c in missing if c.name in _OPTIONAL_IER_COLUMNS]
+    missing = [
+        c.api_name
+        for c in spec.stored_columns
+        if c.api_name and not org.has_field(spec.sobject, c.api_name)
+    ]
+    optional_names = {spec.column(n).api_name for n in _OPTIONAL_IER_COLUMNS}
+    required = [name for name in missing if name not in optional_names]
+    optional = [name for name in missing if name in optional_names]
     if required:
         return _row(
             name,
@@ -114,7 +115,7 @@ def _check_fields(org: Org) -> Row:
 
 def _check_layouts(org: Org, sobject: str) -> Row:
     name = f"IER related list on {sobject} page layouts"
-    if not _is_salesforce(org):
+    if not org.can_describe:
         return _row(
             name,
             CANNOT_TELL,
@@ -131,7 +132,7 @@ def _check_layouts(org: Org, sobject: str) -> Row:
             f"describe layouts failed: {error}",
             "Give the integration user 'View Setup and Configuration'.",
         )
-    layouts = described.get("layouts") or []
+    layouts = (described or {}).get("layouts") or []
     if not layouts:
         return _row(
             name,
@@ -225,7 +226,8 @@ def _check_arriving(org: Org, as_of: dt.datetime, since: dt.datetime, days: int)
             "Run the check after the next tracked send.",
         )
     empty = joined.filter(pl.col("iers") == 0)
-    latest = joined.get_column("latest").max()
+    newest = joined.get_column("latest").max()
+    latest = newest if isinstance(newest, dt.datetime) else None
     sent = joined.get_column("number_sent").sum()
     share = f"{joined.get_column('iers').sum():,} IERs for {sent:,} sent" if sent else ""
     if empty.height:

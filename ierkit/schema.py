@@ -55,6 +55,19 @@ class Column:
     description: str = ""
     nullable: bool = True
 
+    @property
+    def sf_field(self) -> str:
+        """The Salesforce field API name of a stored column.
+
+        Raises:
+            ValueError: For a column Salesforce does not store (``api_name`` is None).
+        """
+        if self.api_name is None:
+            raise ValueError(
+                f"column {self.name!r} is computed by ierkit, not stored in Salesforce"
+            )
+        return self.api_name
+
 
 @dataclass(frozen=True)
 class Table:

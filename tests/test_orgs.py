@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -9,8 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ierkit import schema
+from ierkit import orgs, schema
 from ierkit.orgs import LocalOrg, OrgError, open_org
+from ierkit.orgs.archived import ArchivedOrg
 
 
 def _tasks(n: int) -> pl.DataFrame:
@@ -115,3 +117,68 @@ def test_open_org_names_sources(tmp_path: Path) -> None:
     assert isinstance(open_org(tmp_path), LocalOrg)
     with pytest.raises(OrgError, match="is not 'demo', 'salesforce' or an existing folder"):
         open_org(tmp_path / "nowhere")
+
+
+# --- the instant an org describes, and optional capabilities ------------------------------------
+
+
+def test_a_snapshot_describes_the_instant_it_was_pulled(tmp_path: Path) -> None:
+    org = LocalOrg(tmp_path)
+    org.write_table("tasks", _tasks(1))
+    (tmp_path / "_salesforce_snapshot.json").write_text(
+        json.dumps({"pulled_at": "2026-11-23T08:15:00+00:00", "tables": {}})
+    )
+    pulled = dt.datetime(2026, 11, 23, 8, 15, tzinfo=dt.UTC)
+    assert org.data_as_of() == pulled
+    # Every door reads the same instant: the diagnosis's default and the reports' default day.
+    assert orgs.source_instant(str(tmp_path)) == pulled
+    assert orgs.default_as_of(str(tmp_path)) == dt.date(2026, 11, 23)
+    assert orgs.source_instant(f"{tmp_path}+archive:{tmp_path / 'archive'}") == pulled
+
+
+def test_a_demo_folder_describes_its_generation_instant(tmp_path: Path) -> None:
+    (tmp_path / "demo.json").write_text(json.dumps({"as_of_instant": "2026-11-20T12:00:00+00:00"}))
+    assert LocalOrg(tmp_path).data_as_of() == dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+
+
+def test_an_unreadable_recorded_instant_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "demo.json").write_text(json.dumps({"as_of_instant": "yesterday"}))
+    with pytest.raises(OrgError, match=r"demo.json: as_of_instant is not readable"):
+        LocalOrg(tmp_path).data_as_of()
+
+
+def test_a_folder_that_does_not_exist_describes_now() -> None:
+    before = dt.datetime.now(dt.UTC)
+    assert orgs.source_instant("/no/such/folder") >= before
+
+
+class _Describing(LocalOrg):
+    """A local org that answers describe calls, as a Salesforce org does."""
+
+    can_describe = True
+
+    def sobject_names(self) -> set[str] | None:
+        return {"Contact"}
+
+    def has_field(self, sobject: str, path: str) -> bool | None:
+        return path == "Email"
+
+    def describe_layouts(self, sobject: str) -> dict[str, object] | None:
+        return {"layouts": [{"name": f"{sobject} Layout"}]}
+
+
+def test_a_local_org_cannot_tell_what_describe_would_say(tmp_path: Path) -> None:
+    org = LocalOrg(tmp_path)
+    assert not org.can_describe
+    assert org.sobject_names() is None
+    assert org.has_field("Contact", "Email") is None
+    assert org.describe_layouts("Contact") is None
+
+
+def test_an_archived_org_forwards_the_live_orgs_capabilities(tmp_path: Path) -> None:
+    archived = ArchivedOrg(_Describing(tmp_path / "org"), tmp_path / "archive")
+    assert archived.can_describe
+    assert archived.sobject_names() == {"Contact"}
+    assert archived.has_field("Contact", "Email") is True
+    assert archived.has_field("Contact", "Fax") is False
+    assert archived.describe_layouts("Lead") == {"layouts": [{"name": "Lead Layout"}]}

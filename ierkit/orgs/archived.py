@@ -7,8 +7,10 @@ both live and archived (restored after archiving) is read once, from the org.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import polars as pl
 
@@ -28,6 +30,20 @@ class ArchivedOrg(Org):
         self.org = org
         self.store = ArchiveStore(archive)
         self.label = f"{org.label}+archive:{self.store.location}"
+        self.can_describe = org.can_describe
+
+    # The describe capabilities are the live org's: the archive adds records, not objects.
+    def sobject_names(self) -> set[str] | None:
+        return self.org.sobject_names()
+
+    def has_field(self, sobject: str, path: str) -> bool | None:
+        return self.org.has_field(sobject, path)
+
+    def describe_layouts(self, sobject: str) -> dict[str, Any] | None:
+        return self.org.describe_layouts(sobject)
+
+    def data_as_of(self) -> dt.datetime:
+        return self.org.data_as_of()
 
     def has_table(self, name: str) -> bool:
         return self.org.has_table(name) or (

@@ -6,6 +6,7 @@ import abc
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -44,6 +45,10 @@ class Org(abc.ABC):
     #: Short human-readable description of where the data comes from, for report headers.
     label: str = "org"
 
+    #: Whether the org answers describe calls (objects, fields, page layouts). The describe
+    #: methods below are optional capabilities: an org without them says "cannot tell" (None).
+    can_describe: bool = False
+
     @abc.abstractmethod
     def table(self, name: str) -> pl.LazyFrame:
         """One canonical table (see ``ierkit.schema.TABLES``) as a LazyFrame in its schema."""
@@ -64,6 +69,18 @@ class Org(abc.ABC):
         Returns:
             One row per requested Id with ``id``, ``success`` and ``error`` (null on success).
         """
+
+    def sobject_names(self) -> set[str] | None:
+        """API names of the objects the user can query; None when the org cannot tell."""
+        return None
+
+    def has_field(self, sobject: str, path: str) -> bool | None:
+        """Whether a field (or a parent path like ``Account.Name``) is readable; None: unknown."""
+        return None
+
+    def describe_layouts(self, sobject: str) -> dict[str, Any] | None:
+        """The page layouts of an object with their related lists; None when it cannot tell."""
+        return None
 
     def record_counts(self, names: Iterable[str] | None = None) -> dict[str, int]:
         """Record count per canonical table (all tables the org holds when ``names`` is None)."""

@@ -53,8 +53,10 @@ class LocalOrg(Org):
 
     def write_table(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> None:
         """Validate ``frame`` against the table's schema and replace the table atomically."""
-        validated = schema.validate(name, frame)
-        _files.write_parquet(validated, self.table_path(name))
+        if isinstance(frame, pl.LazyFrame):
+            _files.write_parquet(schema.validate(name, frame), self.table_path(name))
+        else:
+            _files.write_parquet(schema.validate(name, frame), self.table_path(name))
 
     def recorded_instant(self) -> dt.datetime | None:
         """When the folder was generated (``ierkit demo``) or pulled (a snapshot), if it says."""

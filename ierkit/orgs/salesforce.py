@@ -34,8 +34,8 @@ from typing import Any, TypeVar
 
 import polars as pl
 import requests
-from simple_salesforce import Salesforce
-from simple_salesforce.bulk2 import Operation, _Bulk2Client
+from simple_salesforce.api import Salesforce
+from simple_salesforce.bulk2 import Operation, QueryResult, _Bulk2Client
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from ierkit import _files, clock, schema
@@ -97,7 +97,8 @@ class RetryPolicy:
 
 
 def _error_code(error: SalesforceError) -> tuple[str, str]:
-    content = error.content
+    # Typed as bytes by simple-salesforce, but it holds the parsed JSON body (a list or a dict).
+    content: object = error.content
     if isinstance(content, list) and content and isinstance(content[0], Mapping):
         return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
     if isinstance(content, Mapping):
@@ -286,6 +287,8 @@ class SalesforceOrg(Org):
 
     # --- describe -----------------------------------------------------------------------------
 
+    can_describe = True
+
     def sobject_names(self) -> set[str]:
         """API names of the objects the user can query (describe global)."""
         if self._sobject_names is None:
@@ -307,12 +310,13 @@ class SalesforceOrg(Org):
                 )
         return self._describes[sobject]
 
-    def describe_layouts(self, sobject: str) -> dict[str, Any]:
+    def describe_layouts(self, sobject: str) -> dict[str, Any] | None:
         """``sobjects/<sobject>/describe/layouts``: page layouts with their related lists."""
-        return self._call(
+        described: dict[str, Any] | None = self._call(
             f"describe layouts of {sobject}",
             lambda sf: sf.restful(f"sobjects/{sobject}/describe/layouts"),
         )
+        return described
 
     def has_field(self, sobject: str, path: str) -> bool:
         """Whether ``path`` (a field or a parent path like ``Account.Name``) can be read."""
@@ -343,12 +347,13 @@ class SalesforceOrg(Org):
                 "cannot read it: is Marketing Cloud Connect installed, and does the user's "
                 "permission set give read access?"
             )
-        present, missing = [], []
+        present: list[schema.Column] = []
+        missing: list[schema.Column] = []
         for column in spec.stored_columns:
-            (present if self.has_field(spec.sobject, column.api_name) else missing).append(column)
+            (present if self.has_field(spec.sobject, column.sf_field) else missing).append(column)
         for column in missing:
             self._note(
-                f"{spec.sobject} has no readable field {column.api_name}: "
+                f"{spec.sobject} has no readable field {column.sf_field}: "
                 f"{spec.name}.{column.name} "
                 "is null (older Marketing Cloud Connect versions lack JobId, BatchId, ListId and "
                 "SubscriberId; custom fields may not exist in this org)"
@@ -365,7 +370,7 @@ class SalesforceOrg(Org):
         exprs = []
         for column in spec.columns:
             if column.name in have:
-                exprs.append(_parse(pl.col(column.api_name), column.dtype).alias(column.name))
+                exprs.append(_parse(pl.col(column.sf_field), column.dtype).alias(column.name))
             elif (spec.name, column.name) not in _DERIVED:
                 exprs.append(pl.lit(None, dtype=column.dtype).alias(column.name))
         frame = raw.select(exprs)
@@ -392,20 +397,20 @@ class SalesforceOrg(Org):
             # Find the column and a value that did not parse, for a message one can act on.
             for column in present:
                 try:
-                    raw.select(_parse(pl.col(column.api_name), column.dtype)).collect()
+                    raw.select(_parse(pl.col(column.sf_field), column.dtype)).collect()
                 except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
                     parsed = raw.select(
-                        pl.col(column.api_name),
-                        ok=_parse(pl.col(column.api_name), column.dtype).is_not_null(),
+                        pl.col(column.sf_field),
+                        ok=_parse(pl.col(column.sf_field), column.dtype).is_not_null(),
                     )
                     bad = (
-                        parsed.filter(pl.col(column.api_name).is_not_null() & ~pl.col("ok"))
+                        parsed.filter(pl.col(column.sf_field).is_not_null() & ~pl.col("ok"))
                         .head(1)
                         .collect()
                     )
                     value = bad.item(0, 0) if bad.height else "?"
                     raise OrgError(
-                        f"{spec.sobject}.{column.api_name}: value {value!r} is not a "
+                        f"{spec.sobject}.{column.sf_field}: value {value!r} is not a "
                         f"{column.dtype} ({spec.name}.{column.name})"
                     ) from None
             raise
@@ -428,17 +433,18 @@ class SalesforceOrg(Org):
         parts: list[Path] = []
         locator = ""
         while True:
-            result = self._call(
-                f"{what} (page {len(parts) + 1})",
-                lambda sf, loc=locator: self._bulk(sf, sobject).download_job_data(
+
+            def download(sf: Salesforce, loc: str = locator) -> QueryResult:
+                return self._bulk(sf, sobject).download_job_data(
                     str(tmp), job_id, loc, self.page_records
-                ),
-            )
+                )
+
+            result = self._call(f"{what} (page {len(parts) + 1})", download)
             csv_path = Path(result["file"])
             part = tmp / f"part-{len(parts):06d}.parquet"
             raw = pl.scan_csv(csv_path, infer_schema=False)
             if result["number_of_records"] == 0 and csv_path.stat().st_size == 0:
-                raw = pl.LazyFrame(schema={c.api_name: pl.String for c in present})
+                raw = pl.LazyFrame(schema={c.sf_field: pl.String for c in present})
             self._write_page(spec, raw, present, part)
             csv_path.unlink()
             parts.append(part)
@@ -458,9 +464,9 @@ class SalesforceOrg(Org):
             raw = pl.LazyFrame(
                 [
                     (
-                        flat.get_column(c.api_name).cast(pl.String)
-                        if c.api_name in flat.columns
-                        else pl.Series(c.api_name, [None] * len(records), dtype=pl.String)
+                        flat.get_column(c.sf_field).cast(pl.String)
+                        if c.sf_field in flat.columns
+                        else pl.Series(c.sf_field, [None] * len(records), dtype=pl.String)
                     )
                     for c in present
                 ]
@@ -471,10 +477,12 @@ class SalesforceOrg(Org):
             next_url = result.get("nextRecordsUrl")
             if result.get("done", True) or not next_url:
                 return parts
-            result = self._call(
-                f"{what} (page {len(parts) + 1})",
-                lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True),
-            )
+
+            def more(sf: Salesforce, url: str = next_url) -> dict[str, Any]:
+                page: dict[str, Any] = sf.query_more(url, identifier_is_url=True)
+                return page
+
+            result = self._call(f"{what} (page {len(parts) + 1})", more)
 
     def _pull(
         self,
@@ -492,7 +500,7 @@ class SalesforceOrg(Org):
             spec = schema.Table(
                 spec.name, spec.sobject, tuple(c for c in spec.columns if c.name in columns)
             )
-        soql = f"SELECT {', '.join(c.api_name for c in present)} FROM {spec.sobject}"
+        soql = f"SELECT {', '.join(c.sf_field for c in present)} FROM {spec.sobject}"
         if where:
             soql += f" WHERE {where}"
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -564,7 +572,7 @@ class SalesforceOrg(Org):
         for name in names:
             spec = schema.table(name)
             present, _ = self._columns(spec)
-            fields = sorted(c.api_name for c in present)
+            fields = sorted(c.sf_field for c in present)
             entry = manifest.get("tables", {}).get(name)
             since = entry.get("max_system_modstamp") if entry else None
             if incremental and since and entry.get("fields") == fields and local.has_table(name):

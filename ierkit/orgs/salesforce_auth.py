@@ -22,6 +22,7 @@ or a log line: errors name variables, and any text taken from a failed login is 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from ierkit.orgs.base import OrgError
@@ -133,28 +134,25 @@ class Credentials:
                 unreadable; the message names the method and variables, never a value.
         """
         v = self.values
-        common = {"session": session, "version": API_VERSION, "domain": self.domain}
+        connect = functools.partial(
+            Salesforce, session=session, version=API_VERSION, domain=self.domain
+        )
         try:
             if self.method == METHOD_SESSION:
-                return Salesforce(
-                    instance_url=v[ENV_INSTANCE_URL], session_id=v[ENV_SESSION_ID], **common
-                )
+                return connect(instance_url=v[ENV_INSTANCE_URL], session_id=v[ENV_SESSION_ID])
             if self.method == METHOD_JWT:
                 key_path = Path(v[ENV_PRIVATE_KEY_FILE]).expanduser()
                 if not key_path.is_file():
                     raise SalesforceAuthError(
                         f"{ENV_PRIVATE_KEY_FILE} points to {key_path}, which is not a file"
                     )
-                return Salesforce(
+                return connect(
                     username=v[ENV_USERNAME],
                     consumer_key=v[ENV_CONSUMER_KEY],
                     privatekey_file=str(key_path),
-                    **common,
                 )
             if self.method == METHOD_CLIENT_CREDENTIALS:
-                return Salesforce(
-                    consumer_key=v[ENV_CLIENT_ID], consumer_secret=v[ENV_CLIENT_SECRET], **common
-                )
+                return connect(consumer_key=v[ENV_CLIENT_ID], consumer_secret=v[ENV_CLIENT_SECRET])
             log.warning(
                 "logging in with username + password + security token (SOAP login): Salesforce "
                 "is retiring it; switch to the OAuth JWT bearer flow (%s, %s, %s)",
@@ -162,11 +160,10 @@ class Credentials:
                 ENV_CONSUMER_KEY,
                 ENV_PRIVATE_KEY_FILE,
             )
-            return Salesforce(
+            return connect(
                 username=v[ENV_USERNAME],
                 password=v[ENV_PASSWORD],
                 security_token=v[ENV_SECURITY_TOKEN],
-                **common,
             )
         except SalesforceAuthenticationFailed as error:
             code = redact(str(getattr(error, "code", "")), self.secrets())

@@ -1,9 +1,11 @@
-"""Tests of ierkit/demo.py: the demo org, its ground truth and its tracking extract."""
+"""Tests of ierkit/demo/: the demo org, its ground truth and its tracking extract."""
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import hashlib
+import importlib.util
 import io
 import json
 import zipfile
@@ -13,6 +15,7 @@ import polars as pl
 import pytest
 
 from ierkit import cli, demo, reasons, schema
+from ierkit.demo import _cache as demo_cache
 from ierkit.ids import classify_subscriber_key_expr, is_valid_id, to_18
 from ierkit.orgs import LocalOrg
 from tests.conftest import SMALL_DEMO_SCALE
@@ -192,6 +195,44 @@ def test_ensure_demo_caches_by_fingerprint(tmp_path: Path, monkeypatch: pytest.M
 
 def test_as_of_instant_is_noon_utc() -> None:
     assert demo.as_of_instant(dt.date(2026, 11, 20)) == dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+
+
+def _ierkit_imports(path: Path) -> set[str]:
+    """The ierkit modules a source file imports (at the top or inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "ierkit"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] != "ierkit":
+                continue
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                try:
+                    is_module = importlib.util.find_spec(candidate) is not None
+                except ModuleNotFoundError:  # a name inside a module, not a submodule
+                    is_module = False
+                found.add(candidate if is_module else node.module)
+    return found
+
+
+def test_fingerprint_covers_every_ierkit_module_the_demo_imports() -> None:
+    package = Path(demo.__file__).parent
+    seen: set[str] = set()
+    todo = [p for p in package.glob("*.py")]
+    while todo:
+        for name in _ierkit_imports(todo.pop()):
+            if name in seen or name == "ierkit" or name.startswith("ierkit.demo"):
+                continue
+            seen.add(name)
+            origin = importlib.util.find_spec(name).origin  # type: ignore[union-attr]
+            todo.append(Path(origin))
+    assert "ierkit.orgs" not in seen  # orgs imports the demo: that would be a cycle
+    assert seen == set(demo_cache.DEPENDENCIES)
+    hashed = {p.resolve() for p in demo_cache.source_files()}
+    assert {p.resolve() for p in package.glob("*.py")} <= hashed
+    for name in demo_cache.DEPENDENCIES:
+        assert Path(importlib.util.find_spec(name).origin).resolve() in hashed  # type: ignore[union-attr, arg-type]
 
 
 # --- tables ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import hashlib
 from typing import Final
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from ierkit.ids import SUFFIX_ALPHABET
 
@@ -68,7 +69,7 @@ def pick(u: pl.Expr, values: list[str], weights: list[float] | None = None) -> p
     """Map a uniform draw to one of ``values`` (equal weights unless given)."""
     weights = weights or [1.0] * len(values)
     total = sum(weights)
-    expr: pl.Expr | None = None
+    expr: Then | ChainedThen | None = None
     cumulative = 0.0
     for value, weight in zip(values[:-1], weights[:-1], strict=True):
         cumulative += weight / total
@@ -121,7 +122,7 @@ def sf_ids(prefix: str, counter: pl.Expr) -> pl.Expr:
 
 def sf_id(prefix: str, counter: int) -> str:
     """One Id, as ``sf_ids`` would make it (for the handful of users and campaigns)."""
-    return pl.select(sf_ids(prefix, pl.lit(counter, dtype=pl.Int64))).item()
+    return str(pl.select(sf_ids(prefix, pl.lit(counter, dtype=pl.Int64))).item())
 
 
 def counter_start(seed: int, name: str) -> int:

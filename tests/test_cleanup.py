@@ -1,4 +1,4 @@
-"""Tests for ierkit/cleanup.py (with ierkit/archive.py and ierkit/orgs/archived.py)."""
+"""Tests for ierkit/cleanup/ (with ierkit/archive.py and ierkit/orgs/archived.py)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,10 @@ A run goes through these steps, each written to the run's ledger before and afte
    the selection in the org (count, and a checksum over the Ids). A mismatch stops the run before
    anything is deleted.
 5. ``delete:<table>:<file>.<chunk>``: children first (link details, then IERs), in chunks of Ids
-   read from verified archive files; then ``retry:<table>`` once for per-record failures.
+   read from verified archive files; then ``retry:<table>`` once for per-record failures. Each
+   chunk is one delete request to an org that takes deletes in batches (Salesforce); an org that
+   does not (a local org, ``Org.delete_batch_size`` None) gets all chunks of a table in one
+   request, its steps begun before it and ended after it.
 
 A run killed at any point and started again with the same run id resumes: finished steps are
 skipped; a delete chunk that started but never finished is reconciled against the org (only the

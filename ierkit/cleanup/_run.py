@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,8 @@ from ierkit.cleanup._verify import VERIFY_SCHEMA, verify_archive
 from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org
 from ierkit.storage import RECORD_KB
 
-# Bulk API 2.0 processes ingest jobs in batches of 10,000 records (Bulk API 2.0 limits): one
-# chunk per batch keeps a failed chunk small and the ledger fine-grained.
+#: Ids per ledger step (and per delete request) when neither the caller nor the org says:
+#: Bulk API 2.0's batch of 10,000 records keeps a failed chunk small and the ledger fine-grained.
 DELETE_CHUNK_SIZE = 10_000
 
 # Delete errors that mean the record is already gone: nothing is left behind.
@@ -51,6 +51,9 @@ _GONE_ERRORS = ("ENTITY_IS_DELETED", "NOT_FOUND")
 #: ``progress(phase, done, total)``: called as a run advances (phase e.g. "delete
 #: individual_links"); ``done`` and ``total`` count records.
 ProgressCallback = Callable[[str, int, int], None]
+
+# A delete step of the ledger and its Ids.
+_Chunk = tuple[str, pl.Series]
 
 
 @dataclass
@@ -121,7 +124,7 @@ def run_cleanup(
     run_id: str | None = None,
     execute: bool = False,
     hard_delete: bool = False,
-    chunk_size: int = DELETE_CHUNK_SIZE,
+    chunk_size: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> CleanupResult:
     """Plan, archive, verify and delete; or with ``execute=False`` only plan.
@@ -133,7 +136,9 @@ def run_cleanup(
         run_id: Resume this run, or start a run with this id; a new id when None.
         execute: Archive and delete. False (the default) writes and deletes nothing.
         hard_delete: Ask the org for a hard delete (Salesforce hardDelete: no Recycle Bin).
-        chunk_size: Ids per delete request.
+        chunk_size: Ids per ledger step, and per delete request for an org that takes deletes
+            in batches; the org's ``delete_batch_size`` (else ``DELETE_CHUNK_SIZE``) when None.
+            An org without a batch size (a local org) gets all Ids of a table in one request.
         progress: Called as records are archived and deleted (see ``ProgressCallback``).
 
     Returns:
@@ -146,6 +151,8 @@ def run_cleanup(
     store = ArchiveStore(archive)
     if not execute:
         return CleanupResult(plan=plan_cleanup(org, criteria), dry_run=True, archive=store.location)
+    if chunk_size is None:
+        chunk_size = org.delete_batch_size or DELETE_CHUNK_SIZE
     if chunk_size < 1:
         raise CleanupError(f"chunk size must be 1 or more, not {chunk_size}")
     run = _Run(
@@ -364,6 +371,17 @@ class _Run:
         done = 0
         failed: list[list[str]] = []
         self.progress(phase, 0, total)
+        for request in self._requests(table, files):
+            for outcome in self._delete_chunks(table, request):
+                failed += outcome["failures"]
+            done += sum(len(ids) for _, ids in request)
+            self.progress(phase, done, total)
+        retry_step = f"retry:{table}"
+        if failed and self.ledger.state(retry_step) != "done":
+            self._delete_chunks(table, [(retry_step, pl.Series("id", [i for i, _ in failed]))])
+
+    def _chunks(self, table: str, files: list[dict[str, Any]]) -> Iterator[_Chunk]:
+        """A table's delete steps and their Ids, file by file, in chunks of ``chunk_size``."""
         for file_no, entry in enumerate(files):
             # Only Ids read from a file whose bytes still match the verified manifest are deleted.
             problems = check_files(self.store, [entry])
@@ -371,37 +389,71 @@ class _Run:
                 raise VerificationError(f"deletion stopped: {'; '.join(problems)}")
             ids = self.store.file_ids(entry["path"])
             for chunk_no, start in enumerate(range(0, len(ids), self.chunk_size)):
-                chunk = ids.slice(start, self.chunk_size)
-                outcome = self._delete_chunk(f"delete:{table}:{file_no}.{chunk_no}", table, chunk)
-                failed += outcome["failures"]
-                done += len(chunk)
-                self.progress(phase, done, total)
-        retry_step = f"retry:{table}"
-        if failed and self.ledger.state(retry_step) != "done":
-            self._delete_chunk(retry_step, table, pl.Series("id", [i for i, _ in failed]))
+                yield f"delete:{table}:{file_no}.{chunk_no}", ids.slice(start, self.chunk_size)
 
-    def _delete_chunk(self, step: str, table: str, ids: pl.Series) -> dict[str, Any]:
-        state = self.ledger.state(step)
-        if state == "done":
-            return self.ledger.last(step)  # type: ignore[return-value]
-        already = 0
-        if state == "start":
-            # Killed between asking and recording: delete only what the org still has.
-            still = (
-                self.org.table(table)
-                .select("id")
-                .join(ids.to_frame().lazy(), on="id", how="semi", build_side="force_right")
-                .collect()
-                .get_column("id")
-            )
-            already = len(ids) - len(still)
-            ids = ids.filter(ids.is_in(still.implode()))
-        self.ledger.begin(step, records=len(ids))
+    def _requests(self, table: str, files: list[dict[str, Any]]) -> Iterator[list[_Chunk]]:
+        """The chunks grouped into delete requests to the org.
+
+        An org that takes deletes in batches (Salesforce) gets one chunk per request. One that
+        takes any number at about the same cost (a local org rewrites its whole table per
+        request) gets every chunk of the table in one request: a single rewrite, not one per
+        chunk. The ledger keeps its steps per chunk either way.
+        """
+        chunks = self._chunks(table, files)
+        if self.org.delete_batch_size is not None:
+            yield from ([chunk] for chunk in chunks)
+            return
+        every = list(chunks)
+        if every:
+            yield every
+
+    def _delete_chunks(self, table: str, chunks: list[_Chunk]) -> list[dict[str, Any]]:
+        """Delete the Ids of ``chunks`` (ledger steps) in one request to the org.
+
+        Each step not done yet is begun before the request and ended after it, so a kill at any
+        moment leaves every step either done (skipped on resume) or started (reconciled then).
+
+        Returns:
+            Each chunk's ``done`` ledger entry, in order.
+        """
+        states = {step: self.ledger.state(step) for step, _ in chunks}
+        todo = [(step, ids) for step, ids in chunks if states[step] != "done"]
+        started = [ids for step, ids in todo if states[step] == "start"]
+        # Killed between asking and recording: delete only what the org still has.
+        still = self._still_present(table, pl.concat(started)) if started else None
+        pending: list[tuple[str, pl.Series, int]] = []
+        for step, ids in todo:
+            already = 0
+            if still is not None and states[step] == "start":
+                kept = ids.filter(ids.is_in(still.implode()))
+                already, ids = len(ids) - len(kept), kept
+            self.ledger.begin(step, records=len(ids))
+            pending.append((step, ids, already))
+        requested = [ids for _, ids, _ in pending if len(ids)]
         result = (
-            self.org.delete(table, ids.to_list(), hard=self.hard)
-            if len(ids)
+            self.org.delete(table, pl.concat(requested).to_list(), hard=self.hard)
+            if requested
             else pl.DataFrame(schema=DELETE_RESULT_SCHEMA)
         )
+        parts = _split_result(result, [ids for _, ids, _ in pending])
+        ended = {
+            step: self._end_chunk(step, part, already)
+            for (step, _, already), part in zip(pending, parts, strict=True)
+        }
+        return [ended.get(step) or self._done_entry(step) for step, _ in chunks]
+
+    def _still_present(self, table: str, ids: pl.Series) -> pl.Series:
+        """Those of ``ids`` the org still holds."""
+        return (
+            self.org.table(table)
+            .select("id")
+            .join(ids.to_frame().lazy(), on="id", how="semi", build_side="force_right")
+            .collect()
+            .get_column("id")
+        )
+
+    def _end_chunk(self, step: str, result: pl.DataFrame, already: int) -> dict[str, Any]:
+        """Record what the org answered for one step's Ids."""
         gone = ~pl.col("success") & pl.col("error").str.starts_with(_GONE_ERRORS[0])
         for code in _GONE_ERRORS[1:]:
             gone |= ~pl.col("success") & pl.col("error").str.starts_with(code)
@@ -412,6 +464,12 @@ class _Run:
             already_deleted=already + result.filter(gone).height,
             failures=[[i, e] for i, e in zip(failures["id"], failures["error"], strict=True)],
         )
+
+    def _done_entry(self, step: str) -> dict[str, Any]:
+        entry = self.ledger.last(step)
+        if entry is None:  # pragma: no cover - only steps found done are read back
+            raise CleanupError(f"ledger {self.ledger.path}: step {step} has no entry")
+        return entry
 
     # result
 
@@ -467,3 +525,23 @@ _DELETED_SCHEMA = pl.Schema(
     }
 )
 _FAILURES_SCHEMA = pl.Schema({"table": pl.String, "id": pl.String, "error": pl.String})
+
+
+def _split_result(result: pl.DataFrame, requests: list[pl.Series]) -> list[pl.DataFrame]:
+    """The org's answer to one request, split into the parts of the chunks it joined.
+
+    The org answers one row per requested Id, not necessarily in order: rows are matched to
+    chunks by Id (and, for an Id asked twice, by its occurrence).
+    """
+    if len(requests) <= 1:
+        return [result] * len(requests)
+    occurrence = pl.int_range(pl.len()).over("id").alias("_occurrence")
+    owners = pl.concat(
+        [ids.to_frame().with_columns(_chunk=pl.lit(n, pl.Int64)) for n, ids in enumerate(requests)]
+    ).with_columns(occurrence)
+    tagged = result.with_columns(occurrence).join(
+        owners, on=["id", "_occurrence"], how="left", maintain_order="left"
+    )
+    return [
+        tagged.filter(pl.col("_chunk") == n).select(result.columns) for n in range(len(requests))
+    ]

@@ -164,15 +164,7 @@ def run_cleanup(
         chunk_size,
         progress,
     )
-    run.ledger.open()
-    try:
-        return run.go()
-    finally:
-        run.ledger.close()
-        if not store.is_local and run.ledger.path.exists():
-            store.fs.put_file(
-                str(run.ledger.path), store.path(f"{store.run_dir(run.run_id)}/ledger.jsonl")
-            )
+    return run.execute()
 
 
 def archive_and_verify(
@@ -204,15 +196,7 @@ def archive_and_verify(
     """
     store = ArchiveStore(archive)
     run = _Run(org, store, criteria, check_run_id(run_id or new_run_id()), False, 1, progress)
-    run.ledger.open()
-    try:
-        return run.go(delete=False)
-    finally:
-        run.ledger.close()
-        if not store.is_local and run.ledger.path.exists():
-            store.fs.put_file(
-                str(run.ledger.path), store.path(f"{store.run_dir(run.run_id)}/ledger.jsonl")
-            )
+    return run.execute(delete=False)
 
 
 class _Run:
@@ -232,7 +216,20 @@ class _Run:
         self.ledger = Ledger(ledger_path(store, run_id))
         self.resumed = bool(self.ledger.entries)
 
-    def go(self, *, delete: bool = True) -> CleanupResult:
+    def execute(self, *, delete: bool = True) -> CleanupResult:
+        """Go through the steps with the ledger locked; a remote archive gets a copy of it."""
+        self.ledger.open()
+        try:
+            return self._go(delete=delete)
+        finally:
+            self.ledger.close()
+            if not self.store.is_local and self.ledger.path.exists():
+                self.store.fs.put_file(
+                    str(self.ledger.path),
+                    self.store.path(f"{self.store.run_dir(self.run_id)}/ledger.jsonl"),
+                )
+
+    def _go(self, *, delete: bool) -> CleanupResult:
         self._check_resume()
         plan = self._plan()
         if self.ledger.state("finish") != "done":

@@ -27,7 +27,7 @@ from typing import Any
 import fsspec
 import polars as pl
 
-from ierkit import _files, schema
+from ierkit import _files, clock, schema
 from ierkit.errors import IerkitError
 
 #: Tables a cleanup archives, children first (the order they are deleted in).
@@ -190,8 +190,8 @@ class ArchiveStore:
             )
         columns = schema.table(table_name).column_names
         for year, month, records in months.iter_rows():  # one row per month
-            start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
-            end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+            start = dt.datetime(year, month, 1, tzinfo=clock.UTC)
+            end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=clock.UTC)
             in_month = frame.filter((date >= start) & (date < end)).select(columns)
             n_files = -(-records // MAX_ROWS_PER_FILE)
             folder = f"{table_name}/year={year:04d}/month={month:02d}"
@@ -317,4 +317,4 @@ def check_files(store: ArchiveStore, files: Iterable[dict[str, Any]]) -> list[st
 
 def utc_now() -> str:
     """The current time as an ISO string in UTC, for manifests and ledgers."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    return clock.now().isoformat(timespec="milliseconds")

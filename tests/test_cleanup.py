@@ -1,4 +1,4 @@
-"""Tests for ierkit/cleanup.py (with ierkit/archive.py and ierkit/orgs/archived.py)."""
+"""Tests for ierkit/cleanup/ (with ierkit/archive.py and ierkit/orgs/archived.py)."""
 
 from __future__ import annotations
 
@@ -122,6 +122,10 @@ def _folder_hashes(folder: Path) -> dict[str, str]:
 
 def _table(org: LocalOrg, name: str) -> pl.DataFrame:
     return org.table(name).collect().sort("id")
+
+
+def _ledger_entries(result) -> list[dict]:
+    return [json.loads(line) for line in Path(result.ledger_path).read_text().splitlines()]
 
 
 # --- selection and plan ------------------------------------------------------------------------
@@ -289,7 +293,7 @@ def test_delete_failures_are_retried_once_then_listed(tmp_path: Path) -> None:
     ]
     counts = result.deleted.select("table", "deleted", "failed").rows()
     assert counts == [(LINKS, 5, 1), (IERS, 4, 1)]
-    # Each table's Ids once (a request per archive file), then one retry of the failed Ids.
+    # Each table's Ids once (a local org: one request per table), then one retry of the failed Ids.
     requests = [sorted(r) for r in org.requests]
     retry_links, retry_iers = requests.index(["a0L2", "a0L6"]), requests.index(["a0R3", "a0R5"])
     assert sorted(itertools.chain.from_iterable(requests[:retry_links])) == SELECTED_LINKS
@@ -300,6 +304,40 @@ def test_delete_failures_are_retried_once_then_listed(tmp_path: Path) -> None:
     assert retry_iers == len(requests) - 1
     assert _ids(org.table(IERS)) == ["a0R4", "a0R5", "a0R6"]
     assert "a0R5: UNABLE_TO_LOCK_ROW" in str(result)
+
+
+def test_local_cleanup_rewrites_each_table_once(
+    org: LocalOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = {t: _table(org, t) for t in (IERS, LINKS)}
+    writes: list[str] = []
+    write_table = LocalOrg.write_table
+
+    def counting_write(self: LocalOrg, name: str, frame: pl.DataFrame | pl.LazyFrame) -> None:
+        writes.append(name)
+        write_table(self, name, frame)
+
+    monkeypatch.setattr(LocalOrg, "write_table", counting_write)
+    result = run_cleanup(
+        org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True, chunk_size=2
+    )
+    # Chunks of 2 Ids: several ledger steps per table, yet one rewrite of each table.
+    steps = {e["step"] for e in _ledger_entries(result) if e["step"].startswith("delete:")}
+    assert len([s for s in steps if s.startswith(f"delete:{LINKS}:")]) > 1
+    assert len([s for s in steps if s.startswith(f"delete:{IERS}:")]) > 1
+    assert writes == [LINKS, IERS]
+    for table, selected in ((IERS, SELECTED_IERS), (LINKS, SELECTED_LINKS)):
+        assert_frame_equal(
+            _table(org, table), original[table].filter(~pl.col("id").is_in(selected))
+        )
+    assert result.deleted.select("table", "deleted", "already_deleted", "failed").rows() == [
+        (LINKS, 6, 0, 0),
+        (IERS, 5, 0, 0),
+    ]
+
+
+def _ledger_entries(result) -> list[dict]:
+    return [json.loads(line) for line in Path(result.ledger_path).read_text().splitlines()]
 
 
 def test_resume_with_other_criteria_is_refused(org: LocalOrg, tmp_path: Path) -> None:

@@ -115,3 +115,13 @@ class Org(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label}>"
+
+    @property
+    def delete_batch_size(self) -> int | None:
+        """Ids a delete request should hold at most, or None: all Ids of a table in one request.
+
+        10,000 by default: Bulk API 2.0 processes ingest jobs in batches of 10,000 records. An
+        org whose delete costs about the same however many Ids it is given (a local org
+        rewrites its table) says None, and a cleanup then deletes each table in one request.
+        """
+        return 10_000

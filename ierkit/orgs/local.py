@@ -79,13 +79,21 @@ class LocalOrg(Org):
         """
         return self.recorded_instant() or super().data_as_of()
 
+    @property
+    def delete_batch_size(self) -> int | None:
+        """None: a delete rewrites the whole table, so all Ids of a table go in one request."""
+        return None
+
     def delete(self, table_name: str, ids: Iterable[str], *, hard: bool = False) -> pl.DataFrame:
+        """Delete records by Id: the table is rewritten once, streamed, whatever the Id count."""
         requested = pl.DataFrame({"id": list(ids)}, schema={"id": pl.String})
-        current = self.table(table_name).collect()
-        present = requested.join(current.select("id"), on="id", how="semi")
+        wanted = requested.get_column("id").unique().implode()
+        present = self.table(table_name).select("id").filter(pl.col("id").is_in(wanted)).collect()
         if len(present):
-            remaining = current.join(present.unique(), on="id", how="anti")
-            self.write_table(table_name, remaining)
+            # The new table streams to a temporary file beside the old one, then replaces it:
+            # memory holds the Ids, not the table.
+            gone = present.get_column("id").implode()
+            self.write_table(table_name, self.table(table_name).filter(~pl.col("id").is_in(gone)))
         present_ids = (
             present.get_column("id").unique().to_frame().with_columns(pl.lit(True).alias("_found"))
         )

@@ -66,7 +66,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> Runner:
     return run
 
 
-def _add_storage(sub: argparse._SubParsersAction) -> Runner:
+def _add_storage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Runner:
     parser = sub.add_parser(
         "storage",
         help="records and data storage that tracked sends write",

@@ -63,6 +63,7 @@ __all__ = [
     "RECOMMENDATIONS",
     "DecisionError",
     "DecisionThresholds",
+    "GroupBy",
     "MeasureOptions",
     "decide",
     "programme_measures",

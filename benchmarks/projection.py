@@ -46,9 +46,9 @@ def _measure() -> dict:
     from ierkit import storage
 
     plan = _plan(PROGRAMMES).lazy()
-    options = dict(
-        start=dt.date(2026, 11, 20), used_mb=50_000.0, allocation_mb=1_000_000.0, months=MONTHS
-    )
+    start = dt.date(2026, 11, 20)
+    options = storage.ProjectionOptions(months=MONTHS)
+    org = dict(start=start, used_mb=50_000.0, allocation_mb=1_000_000.0)
 
     def best(fn) -> float:
         fn()  # warm-up
@@ -59,14 +59,14 @@ def _measure() -> dict:
             times.append(time.perf_counter() - t0)
         return min(times)
 
-    projection_s = best(lambda: storage.project_storage(plan, **options).collect())
+    projection_s = best(lambda: storage.project_storage(plan, options=options, **org).collect())
     by_programme_rows = (
-        storage.project_by_programme(plan, start=options["start"], months=MONTHS)
+        storage.project_by_programme(plan, start=start, options=options)
         .select("month")
         .collect()
         .height
     )
-    outlook_s = best(lambda: storage.storage_outlook(plan, **options))
+    outlook_s = best(lambda: storage.storage_outlook(plan, options=options, **org))
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "programmes": PROGRAMMES,

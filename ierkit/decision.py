@@ -23,52 +23,52 @@ Programmes: by default the text of the email name before ``" - "`` (``ierkit.pro
 the campaign name, the campaign type, or the send type (Email Send vs Triggered Send).
 
 Everything takes ``ReportTables`` (LazyFrames of the canonical tables) or an ``Org``, and the
-as-of instant; nothing reads the wall clock.
+as-of instant; nothing reads the wall clock. The measuring options travel as one
+``MeasureOptions``. ``recommend`` applies the thresholds to measures already computed, so a
+widget can move the thresholds without measuring again; ``decide`` measures and recommends.
+
+The send plan that repeats the org's history, and the plan with the decisions applied, are
+storage-forecast inputs: ``ierkit.storage.plan_from_history`` and ``apply_decisions``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
-from ierkit import storage
+from ierkit import clock, storage
+from ierkit._exprs import rate
+from ierkit._tracking import (
+    GROUPINGS,
+    RECOMMENDATIONS,
+    SKIP,
+    TOO_NEW,
+    TRACK,
+    TRACK_WITH_RETENTION,
+    GroupBy,
+    ier_rows,
+    unknown_grouping,
+)
 from ierkit.errors import IerkitError
 from ierkit.orgs.base import Org
-from ierkit.programmes import PROGRAMME_SEPARATOR, programme_expr
-from ierkit.reports import (
-    BOUNCED,
-    CLICKED,
-    NO_CAMPAIGN,
-    OPENED,
-    ReportTables,
-    as_tables,
-    sends,
-)
+from ierkit.programmes import PROGRAMME_SEPARATOR
+from ierkit.reports import ReportTables, as_tables
 
 __all__ = [
     "GROUPINGS",
     "RECOMMENDATIONS",
     "DecisionError",
     "DecisionThresholds",
-    "apply_decisions",
+    "GroupBy",
+    "MeasureOptions",
     "decide",
-    "plan_from_history",
     "programme_measures",
+    "recommend",
 ]
-
-GroupBy = Literal["email_name", "campaign", "campaign_type", "send_type"]
-#: Ways to group sends into programmes.
-GROUPINGS: Final = ("email_name", "campaign", "campaign_type", "send_type")
-
-TRACK: Final = "track"
-SKIP: Final = "skip"
-TRACK_WITH_RETENTION: Final = "track with retention"
-TOO_NEW: Final = "too new"
-#: Every recommendation, in the order a table sorts them.
-RECOMMENDATIONS: Final = (TRACK, TRACK_WITH_RETENTION, SKIP, TOO_NEW)
 
 #: Default history looked at: about six months.
 DEFAULT_HISTORY_DAYS: Final = 183
@@ -84,6 +84,58 @@ _SECONDS_PER_MONTH: Final = storage.DAYS_PER_MONTH * 86_400
 
 class DecisionError(IerkitError, ValueError):
     """A decision cannot be made as asked; the message names the parameter."""
+
+
+@dataclass(frozen=True, eq=False)
+class MeasureOptions:
+    """How programmes are formed and measured.
+
+    One object for ``programme_measures``, ``recommend`` and ``decide``. Compared by identity:
+    a polars expression (``task_filter``) has no value equality.
+
+    Attributes:
+        group_by: ``email_name`` (text before ``separator``), ``campaign``, ``campaign_type``
+            or ``send_type``.
+        separator: Separator of the programme in the email name.
+        history_days: Days of history before the as-of instant to measure; None: all.
+        followup_days: Days after the engagement a follow-up Task may come.
+        grace_days: Extra days before a send is judged.
+        task_filter: Only Tasks matching this expression count (e.g. a subject pattern); all
+            Tasks when None.
+        record_kb: Storage per IER and per link detail.
+
+    Raises:
+        DecisionError: For an unknown ``group_by`` or a negative number of days.
+    """
+
+    group_by: GroupBy = "email_name"
+    separator: str = PROGRAMME_SEPARATOR
+    history_days: float | None = DEFAULT_HISTORY_DAYS
+    followup_days: float = DEFAULT_FOLLOWUP_DAYS
+    grace_days: float = DEFAULT_GRACE_DAYS
+    task_filter: pl.Expr | None = None
+    record_kb: float = storage.RECORD_KB
+
+    def __post_init__(self) -> None:
+        days = {"followup_days": self.followup_days, "grace_days": self.grace_days}
+        if self.history_days is not None:
+            days["history_days"] = self.history_days
+        for name, value in days.items():
+            if value < 0:
+                raise DecisionError(f"{name} must not be negative, got {value}")
+        problem = unknown_grouping(self.group_by)
+        if problem is not None:
+            raise DecisionError(problem)
+
+    @property
+    def followup(self) -> dt.timedelta:
+        """The follow-up window."""
+        return dt.timedelta(days=self.followup_days)
+
+    @property
+    def settle(self) -> dt.timedelta:
+        """Time from a send until it can be judged: the follow-up window plus the grace days."""
+        return self.followup + dt.timedelta(days=self.grace_days)
 
 
 @dataclass(frozen=True)
@@ -125,88 +177,6 @@ class DecisionThresholds:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _utc(instant: dt.datetime) -> dt.datetime:
-    if not isinstance(instant, dt.datetime):
-        raise DecisionError(f"as_of must be a datetime (UTC), got {instant!r}")
-    if instant.tzinfo is None:
-        # A naive time inside ierkit is UTC by convention (see ierkit.schema).
-        return instant.replace(tzinfo=dt.UTC)
-    return instant.astimezone(dt.UTC)
-
-
-def _check_days(name: str, value: float) -> None:
-    if value < 0:
-        raise DecisionError(f"{name} must not be negative, got {value}")
-
-
-def _programme_of(group_by: str, separator: str) -> pl.Expr:
-    if group_by == "email_name":
-        return programme_expr(pl.coalesce("name", "send_name"), separator=separator)
-    if group_by == "campaign":
-        return pl.col("campaign_name").fill_null(NO_CAMPAIGN).alias("programme")
-    if group_by == "campaign_type":
-        return pl.col("campaign_type").fill_null(NO_CAMPAIGN).alias("programme")
-    if group_by == "send_type":
-        return pl.col("send_type").fill_null("(unknown send)").alias("programme")
-    raise DecisionError(f"group_by {group_by!r} is not one of {', '.join(GROUPINGS)}")
-
-
-def _ier_rows(
-    tables: ReportTables,
-    *,
-    as_of: dt.datetime,
-    since: dt.datetime | None,
-    group_by: str,
-    separator: str,
-) -> pl.LazyFrame:
-    """IERs sent in (since, as_of] with their programme, send key, flags and link count."""
-    link_counts = (
-        tables.links.filter(pl.col("individual_email_result_id").is_not_null())
-        .group_by("individual_email_result_id")
-        .agg(links=pl.len().cast(pl.Int64), first_link_click=pl.col("last_clicked").min())
-        .rename({"individual_email_result_id": "id"})
-    )
-    window = pl.col("date_sent") <= as_of
-    if since is not None:
-        window = window & (pl.col("date_sent") > since)
-    return (
-        tables.iers.filter(window)
-        .with_columns(send_id=pl.coalesce("email_send_id", "triggered_send_id"))
-        .join(
-            sends(tables).select(
-                "send_id", "send_type", "send_name", "campaign_name", "campaign_type"
-            ),
-            on="send_id",
-            how="left",
-        )
-        .join(link_counts, on="id", how="left")
-        .with_columns(
-            _programme_of(group_by, separator),
-            # A triggered send goes out in batches; a list send is batch 0. Older packages have
-            # no batch Id: the day sent stands in.
-            send_key=pl.concat_str(
-                pl.col("send_id").fill_null("?"),
-                pl.coalesce(
-                    pl.col("batch_id").cast(pl.String),
-                    pl.col("date_sent").dt.date().cast(pl.String),
-                ),
-                separator="/",
-            ),
-            recipient_id=pl.coalesce("contact_id", "lead_id"),
-            links=pl.col("links").fill_null(0),
-            is_bounced=BOUNCED,
-            is_opened=OPENED,
-            is_clicked=CLICKED,
-        )
-        .with_columns(
-            is_engaged=pl.col("is_opened") | pl.col("is_clicked"),
-            engaged_at=pl.min_horizontal("date_opened", "first_link_click").fill_null(
-                pl.col("date_sent")
-            ),
-        )
-    )
 
 
 def _followed_up(
@@ -254,28 +224,14 @@ def programme_measures(
     source: ReportTables | Org,
     *,
     as_of: dt.datetime,
-    group_by: GroupBy = "email_name",
-    separator: str = PROGRAMME_SEPARATOR,
-    history_days: float | None = DEFAULT_HISTORY_DAYS,
-    followup_days: float = DEFAULT_FOLLOWUP_DAYS,
-    grace_days: float = DEFAULT_GRACE_DAYS,
-    task_filter: pl.Expr | None = None,
-    record_kb: float = storage.RECORD_KB,
+    options: MeasureOptions = MeasureOptions(),
 ) -> pl.LazyFrame:
     """Storage, engagement and actionability per programme, from the org's history.
 
     Args:
         source: The canonical tables, or an org to read them from.
-        as_of: The instant to judge at (UTC); IERs sent after it are ignored.
-        group_by: ``email_name`` (text before ``separator``), ``campaign``, ``campaign_type``
-            or ``send_type``.
-        separator: Separator of the programme in the email name.
-        history_days: Days of history before ``as_of`` to measure; None: all.
-        followup_days: Days after the engagement a follow-up Task may come.
-        grace_days: Extra days before a send is judged.
-        task_filter: Only Tasks matching this expression count (e.g. a subject pattern); all
-            Tasks when None.
-        record_kb: Storage per IER and per link detail.
+        as_of: The instant to judge at (UTC; naive means UTC); IERs sent after it are ignored.
+        options: How programmes are formed and measured (``MeasureOptions``).
 
     Returns:
         One row per programme, sorted by programme: ``programme``, ``sends``, ``sends_judged``,
@@ -287,23 +243,20 @@ def programme_measures(
         ``actionability`` (followed up / engaged), ``judged_mb`` and ``mb_per_followup``
         (null without follow-ups); and ``judge_from``: the day the newest send can be judged.
     """
-    as_of = _utc(as_of)
-    for name, value in (("followup_days", followup_days), ("grace_days", grace_days)):
-        _check_days(name, value)
-    if history_days is not None:
-        _check_days("history_days", history_days)
+    as_of = clock.to_utc(as_of)
     tables = as_tables(source)
+    history_days = options.history_days
     since = None if history_days is None else as_of - dt.timedelta(days=history_days)
-    followup = dt.timedelta(days=followup_days)
-    settle = followup + dt.timedelta(days=grace_days)
-    rows = _ier_rows(
-        tables, as_of=as_of, since=since, group_by=group_by, separator=separator
+    settle = options.settle
+    record_kb = options.record_kb
+    rows = ier_rows(
+        tables, as_of=as_of, since=since, group_by=options.group_by, separator=options.separator
     ).with_columns(is_judged=pl.col("date_sent") <= as_of - settle)
     followed = _followed_up(
         rows.filter(pl.col("is_judged") & pl.col("is_engaged")),
         tables,
-        followup=followup,
-        task_filter=task_filter,
+        followup=options.followup,
+        task_filter=options.task_filter,
     )
     judged = pl.col("is_judged")
     record_mb = storage.storage_mb_expr(1 + pl.col("links"), record_kb=record_kb)
@@ -332,13 +285,6 @@ def programme_measures(
             judged_mb=record_mb.filter(judged).sum(),
         )
     )
-
-    def rate(numerator: str, denominator: str) -> pl.Expr:
-        return (
-            pl.when(pl.col(denominator) > 0)
-            .then(pl.col(numerator) / pl.col(denominator))
-            .otherwise(None)
-        )
 
     return (
         measures.with_columns(
@@ -403,13 +349,16 @@ def _int_text(expr: pl.Expr) -> pl.Expr:
     """A non-negative number as an integer with thousands separators: 12345.6 -> "12,346"."""
     n = expr.round(0).cast(pl.Int64)
 
-    def group(k: int) -> pl.Expr:
-        return ((n // 10 ** (3 * k)) % 1000).cast(pl.String).str.zfill(3)
+    def thousands(k: int) -> int:
+        return int(1000**k)
 
-    out = pl.when(n < 1000).then(n.cast(pl.String))
+    def group(k: int) -> pl.Expr:
+        return ((n // thousands(k)) % 1000).cast(pl.String).str.zfill(3)
+
+    out: Then | ChainedThen = pl.when(n < 1000).then(n.cast(pl.String))
     for k in range(1, 6):
-        parts = [(n // 10 ** (3 * k)).cast(pl.String)] + [group(j) for j in range(k - 1, -1, -1)]
-        out = out.when(n < 10 ** (3 * (k + 1))).then(pl.concat_str(parts, separator=","))
+        parts = [(n // thousands(k)).cast(pl.String)] + [group(j) for j in range(k - 1, -1, -1)]
+        out = out.when(n < thousands(k + 1)).then(pl.concat_str(parts, separator=","))
     return out.otherwise(n.cast(pl.String))
 
 
@@ -437,55 +386,36 @@ def _days_text(days: float) -> str:
 # --- the decision ----------------------------------------------------------------------------
 
 
-def decide(
-    source: ReportTables | Org,
+def recommend(
+    measures: pl.LazyFrame | pl.DataFrame,
     *,
-    as_of: dt.datetime,
     thresholds: DecisionThresholds = DecisionThresholds(),
-    group_by: GroupBy = "email_name",
-    separator: str = PROGRAMME_SEPARATOR,
-    history_days: float | None = DEFAULT_HISTORY_DAYS,
-    followup_days: float = DEFAULT_FOLLOWUP_DAYS,
-    grace_days: float = DEFAULT_GRACE_DAYS,
-    task_filter: pl.Expr | None = None,
-    record_kb: float = storage.RECORD_KB,
+    options: MeasureOptions = MeasureOptions(),
 ) -> pl.LazyFrame:
-    """Recommend track, skip or track with retention for each programme, with the reason.
+    """Recommend track, skip or track with retention for each measured programme, with the reason.
 
     Rules, in order: no IER old enough to judge: ``too new``; actionability under
     ``skip_below``: ``skip``; under ``min_actionability``: ``track with retention``; storage
     per follow-up over ``max_mb_per_followup`` or MB a month over ``max_mb_per_month``:
     ``track with retention``; otherwise ``track``.
 
+    The measures are not recomputed: measure once with ``programme_measures`` (collected, or
+    lazy), then call this for each set of thresholds.
+
     Args:
-        source: The canonical tables, or an org to read them from.
-        as_of: The instant to judge at (UTC).
+        measures: ``programme_measures`` output.
         thresholds: Where the recommendation changes.
-        group_by: How sends form programmes (see ``programme_measures``).
-        separator: Separator of the programme in the email name.
-        history_days: Days of history to measure; None: all.
-        followup_days: Days after the engagement a follow-up Task may come.
-        grace_days: Extra days before a send is judged.
-        task_filter: Only Tasks matching this expression count; all when None.
-        record_kb: Storage per IER and per link detail.
+        options: The options the measures were computed with; the reasons quote its
+            ``followup_days`` and ``grace_days``.
 
     Returns:
-        ``programme_measures`` with ``recommendation`` (one of ``RECOMMENDATIONS``),
-        ``retention_days`` (Int64, set for ``track with retention``) and ``reason`` (a
-        sentence with the numbers) after ``programme``; sorted by programme.
+        The measures with ``recommendation`` (one of ``RECOMMENDATIONS``), ``retention_days``
+        (Int64, set for ``track with retention``) and ``reason`` (a sentence with the numbers)
+        after ``programme``; sorted by programme.
     """
     t = thresholds
-    measures = programme_measures(
-        source,
-        as_of=as_of,
-        group_by=group_by,
-        separator=separator,
-        history_days=history_days,
-        followup_days=followup_days,
-        grace_days=grace_days,
-        task_filter=task_filter,
-        record_kb=record_kb,
-    )
+    followup_days = options.followup_days
+    grace_days = options.grace_days
     act = pl.col("actionability").fill_null(0.0)
     dear_followup = pl.col("mb_per_followup") > t.max_mb_per_followup
     big_month = (
@@ -598,7 +528,8 @@ def decide(
         .otherwise(pl.lit(""))
     )
     return (
-        measures.with_columns(recommendation=recommendation)
+        measures.lazy()
+        .with_columns(recommendation=recommendation)
         .with_columns(
             retention_days=pl.when(pl.col("recommendation") == TRACK_WITH_RETENTION)
             .then(pl.lit(t.retention_days, pl.Int64))
@@ -616,90 +547,27 @@ def decide(
     )
 
 
-# --- send plans ------------------------------------------------------------------------------
-
-
-def plan_from_history(
+def decide(
     source: ReportTables | Org,
     *,
     as_of: dt.datetime,
-    months: float = 3,
-    group_by: GroupBy = "email_name",
-    separator: str = PROGRAMME_SEPARATOR,
-    record_kb: float = storage.RECORD_KB,
+    thresholds: DecisionThresholds = DecisionThresholds(),
+    options: MeasureOptions = MeasureOptions(),
 ) -> pl.LazyFrame:
-    """A send plan (``ierkit.storage.PLAN_COLUMNS``) that repeats the last ``months`` of sends.
+    """Measure each programme and recommend track, skip or track with retention, with the reason.
 
-    Per programme: ``sends_per_month`` = sends (send and batch) in the last ``months`` months /
-    ``months``; ``list_size`` = IERs per send; ``links_per_recipient`` = link details per IER;
-    ``tracked`` True; ``retention_days`` null; ``tracking_mb_now`` = MB of the programme's IERs
-    and link details in the org today (all history up to ``as_of``).
+    ``recommend(programme_measures(source, as_of=as_of, options=options), thresholds=thresholds,
+    options=options)``; see ``recommend`` for the rules.
 
     Args:
         source: The canonical tables, or an org to read them from.
-        as_of: The instant the plan starts from (UTC).
-        months: Months of history the cadence and list size come from.
-        group_by: How sends form programmes (see ``programme_measures``).
-        separator: Separator of the programme in the email name.
-        record_kb: Storage per IER and per link detail.
+        as_of: The instant to judge at (UTC; naive means UTC).
+        thresholds: Where the recommendation changes.
+        options: How programmes are formed and measured.
 
     Returns:
-        The plan, one row per programme seen in the last ``months`` months, sorted by programme.
+        ``programme_measures`` with ``recommendation``, ``retention_days`` and ``reason`` after
+        ``programme``; sorted by programme.
     """
-    as_of = _utc(as_of)
-    if months <= 0:
-        raise DecisionError(f"months must be positive, got {months}")
-    tables = as_tables(source)
-    since = as_of - dt.timedelta(days=months * storage.DAYS_PER_MONTH)
-    rows = _ier_rows(tables, as_of=as_of, since=None, group_by=group_by, separator=separator)
-    recent = pl.col("date_sent") > since
-    return (
-        rows.group_by("programme")
-        .agg(
-            sends=pl.col("send_key").filter(recent).n_unique(),
-            iers=recent.sum(),
-            links=pl.col("links").filter(recent).sum(),
-            records_now=pl.len() + pl.col("links").sum(),
-        )
-        .filter(pl.col("iers") > 0)
-        .select(
-            "programme",
-            list_size=(pl.col("iers") / pl.col("sends")).cast(pl.Float64),
-            sends_per_month=(pl.col("sends") / months).cast(pl.Float64),
-            tracked=pl.lit(True),
-            links_per_recipient=(pl.col("links") / pl.col("iers")).cast(pl.Float64),
-            retention_days=pl.lit(None, pl.Float64),
-            tracking_mb_now=storage.storage_mb_expr(
-                pl.col("records_now").cast(pl.Float64), record_kb=record_kb
-            ),
-        )
-        .sort("programme")
-    )
-
-
-def apply_decisions(plan: pl.LazyFrame | pl.DataFrame, decisions: pl.LazyFrame) -> pl.LazyFrame:
-    """The plan as it would be if the decisions were followed.
-
-    ``skip`` turns tracking off; ``track with retention`` sets the plan's ``retention_days``;
-    ``track`` and ``too new`` leave the row as it is. Programmes are matched by name.
-
-    Args:
-        plan: A send plan (``ierkit.storage.PLAN_COLUMNS``).
-        decisions: ``decide`` output (``programme``, ``recommendation``, ``retention_days``).
-
-    Returns:
-        The plan, sorted by programme.
-    """
-    chosen = decisions.select(
-        "programme", "recommendation", decided_retention=pl.col("retention_days").cast(pl.Float64)
-    )
-    return (
-        storage.normalize_plan(plan)
-        .join(chosen, on="programme", how="left")
-        .with_columns(
-            tracked=pl.col("tracked") & (pl.col("recommendation").fill_null("") != SKIP),
-            retention_days=pl.coalesce("decided_retention", "retention_days"),
-        )
-        .select(storage.PLAN_COLUMNS.names())
-        .sort("programme")
-    )
+    measures = programme_measures(source, as_of=as_of, options=options)
+    return recommend(measures, thresholds=thresholds, options=options)

@@ -6,6 +6,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from ierkit import decision, storage
 from ierkit.reports import ReportTables
@@ -190,7 +191,9 @@ def test_follow_up_window(task_delay: dt.timedelta, counted: bool) -> None:
     tasks = _tasks(_contacts("WIN", 1), created=SENT + task_delay)
     row = (
         decision.programme_measures(
-            ReportTables.of(iers=iers, tasks=tasks), as_of=AS_OF, followup_days=7
+            ReportTables.of(iers=iers, tasks=tasks),
+            as_of=AS_OF,
+            options=decision.MeasureOptions(followup_days=7),
         )
         .collect()
         .row(0, named=True)
@@ -229,7 +232,9 @@ def test_follow_up_on_the_contact_a_lead_became_counts() -> None:
 
 def test_task_filter_keeps_only_matching_tasks(three_programmes: ReportTables) -> None:
     got = decision.programme_measures(
-        three_programmes, as_of=AS_OF, task_filter=pl.col("subject").str.starts_with("Call")
+        three_programmes,
+        as_of=AS_OF,
+        options=decision.MeasureOptions(task_filter=pl.col("subject").str.starts_with("Call")),
     ).collect()
     assert got.get_column("followed_up").sum() == 0
 
@@ -311,14 +316,18 @@ def test_grouping(group_by: str, expected: list[str]) -> None:
     tables = ReportTables.of(
         iers=iers, email_sends=email_sends, triggered_sends=triggered, campaigns=campaigns
     )
-    got = decision.programme_measures(tables, as_of=AS_OF, group_by=group_by).collect()
+    got = decision.programme_measures(
+        tables, as_of=AS_OF, options=decision.MeasureOptions(group_by=group_by)
+    ).collect()
     assert got.get_column("programme").to_list() == expected
     assert got.get_column("iers").sum() == 6
 
 
 def test_unknown_grouping_is_refused(three_programmes: ReportTables) -> None:
     with pytest.raises(decision.DecisionError, match="group_by 'owner' is not one of"):
-        decision.programme_measures(three_programmes, as_of=AS_OF, group_by="owner")
+        decision.programme_measures(
+            three_programmes, as_of=AS_OF, options=decision.MeasureOptions(group_by="owner")
+        )
 
 
 def test_thresholds_must_be_ordered() -> None:
@@ -348,7 +357,7 @@ def test_plan_from_history_repeats_recent_sends() -> None:
             "individual_email_result_id": weekly.get_column("id").head(30),
         }
     )
-    plan = decision.plan_from_history(
+    plan = storage.plan_from_history(
         ReportTables.of(iers=pl.concat([weekly, old]), links=links), as_of=AS_OF, months=1
     ).collect()
     row = plan.row(0, named=True)
@@ -371,7 +380,7 @@ def test_apply_decisions_turns_off_skipped_and_sets_retention() -> None:
             "retention_days": [None, 90, None],
         }
     )
-    got = decision.apply_decisions(plan, decisions).collect()
+    got = storage.apply_decisions(plan, decisions).collect()
     assert got.get_column("tracked").to_list() == [False, True, True]
     assert got.get_column("retention_days").to_list() == [None, 90.0, None]
 
@@ -425,6 +434,37 @@ def test_newer_sends_of_a_judged_programme_are_left_out_and_said_so() -> None:
     assert row["reason"].endswith(" 1 newer send(s) too new to judge are left out of the rates.")
 
 
+def test_recommend_over_measures_computed_once_equals_decide() -> None:
+    # Four programmes across the rules: 40%, 4%, 1% and 0% of engaged recipients followed up.
+    iers = pl.concat(
+        [
+            _iers("High", "a0S000000000000001", n=200, opened=50, tag="HIG"),
+            _iers("Mid", "a0S000000000000002", n=1_000, opened=100, tag="MID"),
+            _iers("Low", "a0S000000000000003", n=1_000, opened=100, tag="LOW"),
+            _iers("None", "a0S000000000000004", n=300, opened=30, tag="NON"),
+            _iers("New", "a0S000000000000005", n=50, sent=AS_OF - dt.timedelta(days=1), tag="NEW"),
+        ]
+    )
+    tasks = _tasks(_contacts("HIG", 20) + _contacts("MID", 4) + _contacts("LOW", 1))
+    tables = ReportTables.of(iers=iers, tasks=tasks)
+    options = decision.MeasureOptions(followup_days=10, grace_days=1)
+    measures = decision.programme_measures(tables, as_of=AS_OF, options=options).collect()
+    for thresholds in (
+        decision.DecisionThresholds(),
+        decision.DecisionThresholds(min_actionability=0.05, skip_below=0.005),
+        decision.DecisionThresholds(max_mb_per_followup=0.01, retention_days=30),
+        decision.DecisionThresholds(min_actionability=0.5, skip_below=0.5, max_mb_per_month=0.1),
+    ):
+        expected = decision.decide(
+            tables, as_of=AS_OF, thresholds=thresholds, options=options
+        ).collect()
+        got = decision.recommend(measures, thresholds=thresholds, options=options).collect()
+        assert_frame_equal(got, expected)
+    # A lazy frame of measures works the same.
+    lazy = decision.recommend(measures.lazy(), options=options).collect()
+    assert_frame_equal(lazy, decision.decide(tables, as_of=AS_OF, options=options).collect())
+
+
 # --- the demo org --------------------------------------------------------------------------------
 
 
@@ -452,14 +492,14 @@ def test_demo_plan_projects_from_history(demo_org) -> None:
     from ierkit import demo
 
     as_of = demo.as_of_instant(demo.DEMO_AS_OF)
-    plan = decision.plan_from_history(demo_org, as_of=as_of, months=3).collect()
+    plan = storage.plan_from_history(demo_org, as_of=as_of, months=3).collect()
     rows = _by_programme(plan)
     newsletter = rows["Monthly Newsletter"]
     assert 2 <= newsletter["sends_per_month"] * 3 <= 4
     assert 15_000 < newsletter["list_size"] < 30_000
     assert 3 < rows["Product Nurture"]["sends_per_month"] < 5
     decisions = decision.decide(demo_org, as_of=as_of)
-    followed = decision.apply_decisions(plan, decisions).collect()
+    followed = storage.apply_decisions(plan, decisions).collect()
     assert not _by_programme(followed)["Monthly Newsletter"]["tracked"]
     usage = storage.project_storage(
         followed, start=as_of.date(), used_mb=1_000.0, allocation_mb=10_640.0

@@ -119,7 +119,9 @@ def _plan(**columns) -> pl.DataFrame:
 
 
 def test_projection_without_retention_grows_by_a_month_of_sends() -> None:
-    got = storage.project_by_programme(_plan(), start=START, months=3).collect()
+    got = storage.project_by_programme(
+        _plan(), start=START, options=storage.ProjectionOptions(months=3)
+    ).collect()
     assert got.get_column("month").to_list() == [0, 1, 2, 3]
     assert got.get_column("month_start").to_list() == [
         dt.date(2026, 11, 20),
@@ -134,7 +136,9 @@ def test_projection_without_retention_grows_by_a_month_of_sends() -> None:
 
 def test_projection_adds_link_details_per_click() -> None:
     got = storage.project_by_programme(
-        _plan(), start=START, months=2, links_per_recipient=0.25
+        _plan(),
+        start=START,
+        options=storage.ProjectionOptions(months=2, links_per_recipient=0.25),
     ).collect()
     assert got.get_column("kept_links").to_list() == [0, 1_000, 2_000]
     assert got.get_column("kept_records").to_list() == [0, 5_000, 10_000]
@@ -145,7 +149,9 @@ def test_retention_caps_ier_count_at_cadence_times_list_size_times_window(
     retention_days: int,
 ) -> None:
     got = storage.project_by_programme(
-        _plan(), start=START, months=24, retention_days=retention_days
+        _plan(),
+        start=START,
+        options=storage.ProjectionOptions(months=24, retention_days=retention_days),
     ).collect()
     cap = 4.0 * 1_000 * retention_days / storage.DAYS_PER_MONTH
     assert got.get_column("kept_iers").max() == pytest.approx(cap)
@@ -164,7 +170,9 @@ def test_plan_row_retention_overrides_the_keyword_and_untracked_writes_nothing()
             "retention_days": [None, storage.DAYS_PER_MONTH, None],
         }
     )
-    got = storage.project_by_programme(plan, start=START, months=3).collect()
+    got = storage.project_by_programme(
+        plan, start=START, options=storage.ProjectionOptions(months=3)
+    ).collect()
     last = dict(got.filter(pl.col("month") == 3).select("programme", "kept_iers").rows())
     assert last == pytest.approx({"Kept": 3_000, "Skipped": 0, "Trimmed": 1_000})
 
@@ -181,13 +189,17 @@ def test_retention_trims_existing_records_to_the_window() -> None:
     )
     window = 3 * storage.DAYS_PER_MONTH  # three months
     kept = (
-        storage.project_by_programme(plan, start=START, months=6, retention_days=window)
+        storage.project_by_programme(
+            plan, start=START, options=storage.ProjectionOptions(months=6, retention_days=window)
+        )
         .collect()
         .get_column("kept_mb")
     )
     # A long history: 30 MB (three months' worth) stays from the first cleanup on.
     assert kept.to_list() == pytest.approx([30.0] * 7)
-    kept_all = storage.project_by_programme(plan, start=START, months=2).collect()
+    kept_all = storage.project_by_programme(
+        plan, start=START, options=storage.ProjectionOptions(months=2)
+    ).collect()
     assert kept_all.get_column("kept_mb").to_list() == pytest.approx([100.0, 110.0, 120.0])
 
 
@@ -198,8 +210,7 @@ def test_project_storage_adds_the_plan_to_today_and_prices_the_excess() -> None:
         start=START,
         used_mb=880.0,
         allocation_mb=1_000.0,
-        months=4,
-        price_per_gb_month=1_024.0,
+        options=storage.ProjectionOptions(months=4, price_per_gb_month=1_024.0),
     ).collect()
     # 10 MB a month on top of 880 MB; 90% of 1,000 MB is 900 MB.
     assert got.get_column("used_mb").to_list() == pytest.approx([880, 890, 900, 910, 920])
@@ -214,9 +225,9 @@ def test_outlook_dates_the_crossing_and_finds_a_retention_window() -> None:
         start=START,
         used_mb=885.0,
         allocation_mb=1_000.0,
-        months=24,
-        candidates=(30, 90, 365),
-        price_per_gb_month=1_024.0,
+        options=storage.ProjectionOptions(
+            months=24, candidates=(30, 90, 365), price_per_gb_month=1_024.0
+        ),
     )
     # 885 -> 895 in the first month, 895 -> 905 in the second: 900 MB half-way through it,
     # 2026-12-20 + 31 days / 2 rounded up.

@@ -36,7 +36,7 @@ click and the link name (Alias/LinkName).
   row takes its first event's.
 
 How (``_rollup_runs``): the event store keeps each send's events in store order
-(``ierkit.extract.EVENT_ORDER``: IER key, then time), so an IER's events are one contiguous
+(``ierkit.store.EVENT_ORDER``: IER key, then time), so an IER's events are one contiguous
 run and every figure is a position: the first Sent, the last Open, how many Clicks. There is
 no ``group_by`` over the IER key (hashing that string key is most of what a plain query
 costs) and no sort: the IERs come out in key order. Only the few Click rows are grouped, by
@@ -46,7 +46,7 @@ order is checked on every row as it streams past (``StoreOrderError``), and
 ``aggregate_store`` sorts an out-of-order send in the store and runs again. ``aggregate_iers``
 on arbitrary events sorts them first.
 
-Incremental merge: see ``ierkit.extract`` for why the state is the deduplicated event store.
+Incremental merge: see ``ierkit.store`` for why the state is the deduplicated event store.
 ``aggregate_store`` recomputes the IERs and link details of the sends an extract touched and
 copies the rows of every other send from the previous output; each table is replaced
 atomically.
@@ -72,6 +72,16 @@ from polars.io.plugins import register_io_source
 from ierkit import _files, clock, extract, schema
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
+from ierkit.store import (
+    EVENT_ORDER,
+    MAX_EVENTS_PER_GROUP,
+    LandResult,
+    events_dir,
+    land_events,
+    scan_events,
+    sort_store,
+    stored_jobs,
+)
 
 #: The IER key in the event table (see the module docstring on subscriber_id).
 IER_KEY: Final = ("job_id", "batch_id", "subscriber_key", "subscriber_id")
@@ -162,7 +172,7 @@ _TIME: Final = pl.Datetime("us", "UTC")
 
 
 class StoreOrderError(IerkitError):
-    """Events were not in store order (``ierkit.extract.EVENT_ORDER``) where they had to be."""
+    """Events were not in store order (``ierkit.store.EVENT_ORDER``) where they had to be."""
 
 
 def _key_before_previous_row() -> pl.Expr:
@@ -455,7 +465,7 @@ def _source(
 
 
 def _in_store_order(events: pl.LazyFrame) -> pl.LazyFrame:
-    return events.sort(extract.EVENT_ORDER, nulls_last=True)
+    return events.sort(EVENT_ORDER, nulls_last=True)
 
 
 def _finish_iers(rolled: pl.LazyFrame, send_jobs: pl.LazyFrame | None) -> pl.LazyFrame:
@@ -574,7 +584,7 @@ def _store_rollup(
     Link rows are written to ``links_dir`` as they come (one file per chunk, in order): they
     are few, and a second pass over the events for them would cost more than reading them back.
     """
-    events = extract.scan_events(store, job_ids=group)
+    events = scan_events(store, job_ids=group)
 
     def frames() -> Iterator[pl.DataFrame]:
         links_dir.mkdir(parents=True, exist_ok=True)
@@ -686,7 +696,7 @@ def aggregate_store(
     sorted in the store first (``AggregateResult.resorted``).
 
     Args:
-        store: The event store folder (``ierkit.extract.land_events``).
+        store: The event store folder (``ierkit.store.land_events``).
         out: The output folder; ``individual_email_results.parquet`` and
             ``individual_links.parquet`` are replaced.
         job_ids: Sends whose events changed; None recomputes every stored send.
@@ -699,8 +709,8 @@ def aggregate_store(
     """
     org = LocalOrg(out)
     targets = {name: org.table_path(name) for name in (IER_TABLE, LINK_TABLE)}
-    base = extract.events_dir(store)
-    jobs = extract.stored_jobs(base)
+    base = events_dir(store)
+    jobs = stored_jobs(base)
     fresh = set(jobs) if job_ids is None else set(job_ids) & set(jobs)
     if job_ids is not None and all(path.is_file() for path in targets.values()):
         previous = set(
@@ -720,7 +730,7 @@ def aggregate_store(
     except StoreOrderError:
         # A folder not written by the event store (copied in, or appended to): put its sends
         # in store order once, then aggregate again.
-        extract.sort_store(store, sorted(fresh))
+        sort_store(store, sorted(fresh))
         _write_tables(segments, store, out, targets, send_jobs, limit)
         resorted = True
     counts = (
@@ -744,11 +754,11 @@ def aggregate_extracts(
     store: str | os.PathLike[str] | None = None,
     source_zone: str = clock.MC_TIME_ZONE,
     limit: int | None = None,
-) -> tuple[extract.LandResult, AggregateResult]:
+) -> tuple[LandResult, AggregateResult]:
     """Land extracts in the event store, recompute the sends they touched, write the tables.
 
     Applying an extract again, or one whose window overlaps an earlier one, changes nothing
-    that was already counted (see ``ierkit.extract`` on the event store).
+    that was already counted (see ``ierkit.store``).
 
     Args:
         paths: Extract zips, folders or tracking files, in any order.
@@ -757,18 +767,18 @@ def aggregate_extracts(
             same output folder merges.
         source_zone: IANA zone of the extracts' dates (Marketing Cloud's UTC-6 by default).
         limit: Events per unit of work in landing and aggregation (bounds peak memory);
-            ``extract.MAX_EVENTS_PER_GROUP`` and ``CHUNK_EVENTS`` when None.
+            ``ierkit.store.MAX_EVENTS_PER_GROUP`` and ``CHUNK_EVENTS`` when None.
 
     Returns:
         What was landed, and the counts written.
     """
     paths = list(paths)
     store_path = Path(out) / "event_store" if store is None else Path(store)
-    landed = extract.land_events(
+    landed = land_events(
         paths,
         store_path,
         source_zone=source_zone,
-        limit=extract.MAX_EVENTS_PER_GROUP if limit is None else limit,
+        limit=MAX_EVENTS_PER_GROUP if limit is None else limit,
     )
     send_jobs = _send_jobs(paths, store_path)
     written = aggregate_store(

@@ -67,18 +67,18 @@ BOUNCE_CATEGORIES: Final = ("Hard", "Soft", "Block", "Unknown", "Technical")
 #: The canonical event table.
 EVENT_SCHEMA: Final = pl.Schema(
     {
-        "job_id": pl.Int64,
-        "batch_id": pl.Int64,
-        "subscriber_key": pl.String,
-        "subscriber_id": pl.Int64,
-        "list_id": pl.Int64,
-        "email": pl.String,
+        "job_id": pl.Int64(),
+        "batch_id": pl.Int64(),
+        "subscriber_key": pl.String(),
+        "subscriber_id": pl.Int64(),
+        "list_id": pl.Int64(),
+        "email": pl.String(),
         "event_type": EventType,
         "event_time": pl.Datetime("us", "UTC"),
-        "url": pl.String,
-        "link_name": pl.String,
-        "bounce_category": pl.String,
-        "is_unique": pl.Boolean,
+        "url": pl.String(),
+        "link_name": pl.String(),
+        "bounce_category": pl.String(),
+        "is_unique": pl.Boolean(),
     }
 )
 
@@ -415,21 +415,21 @@ def scan_file(file: ExtractFile, *, source_zone: str = clock.MC_TIME_ZONE) -> pl
             return pl.lit(None, dtype=dtype)
         return pl.col(header).cast(dtype)
 
-    batch = col("batch_id", pl.Int64)
+    batch = col("batch_id", pl.Int64())
     if found["batch_id"] is None:
         # A file without BatchID comes from a list send, whose batch is 0.
         batch = pl.lit(0, dtype=pl.Int64)
     exprs = {
-        "job_id": col("job_id", pl.Int64),
+        "job_id": col("job_id", pl.Int64()),
         "batch_id": batch,
-        "subscriber_key": col("subscriber_key", pl.String).str.strip_chars(),
-        "subscriber_id": col("subscriber_id", pl.Int64),
-        "list_id": col("list_id", pl.Int64),
-        "email": col("email", pl.String),
+        "subscriber_key": col("subscriber_key", pl.String()).str.strip_chars(),
+        "subscriber_id": col("subscriber_id", pl.Int64()),
+        "list_id": col("list_id", pl.Int64()),
+        "email": col("email", pl.String()),
         "event_type": pl.lit(file.kind, dtype=EventType),
         "event_time": _to_utc(naive, source_zone),
-        "url": col("url", pl.String) if file.kind == "Click" else pl.lit(None, pl.String),
-        "link_name": col("link_name", pl.String)
+        "url": col("url", pl.String()) if file.kind == "Click" else pl.lit(None, pl.String),
+        "link_name": col("link_name", pl.String())
         if file.kind == "Click"
         else pl.lit(None, pl.String),
         "bounce_category": _bounce_category(found)

@@ -70,18 +70,9 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from ierkit import _files, clock, extract, schema
+from ierkit import store as event_store
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
-from ierkit.store import (
-    EVENT_ORDER,
-    MAX_EVENTS_PER_GROUP,
-    LandResult,
-    events_dir,
-    land_events,
-    scan_events,
-    sort_store,
-    stored_jobs,
-)
 
 #: The IER key in the event table (see the module docstring on subscriber_id).
 IER_KEY: Final = ("job_id", "batch_id", "subscriber_key", "subscriber_id")
@@ -469,7 +460,7 @@ def _source(
 
 
 def _in_store_order(events: pl.LazyFrame) -> pl.LazyFrame:
-    return events.sort(EVENT_ORDER, nulls_last=True)
+    return events.sort(event_store.EVENT_ORDER, nulls_last=True)
 
 
 def _finish_iers(rolled: pl.LazyFrame, send_jobs: pl.LazyFrame | None) -> pl.LazyFrame:
@@ -588,7 +579,7 @@ def _store_rollup(
     Link rows are written to ``links_dir`` as they come (one file per chunk, in order): they
     are few, and a second pass over the events for them would cost more than reading them back.
     """
-    events = scan_events(store, job_ids=group)
+    events = event_store.scan_events(store, job_ids=group)
 
     def frames() -> Iterator[pl.DataFrame]:
         links_dir.mkdir(parents=True, exist_ok=True)
@@ -713,8 +704,8 @@ def aggregate_store(
     """
     org = LocalOrg(out)
     targets = {name: org.table_path(name) for name in (IER_TABLE, LINK_TABLE)}
-    base = events_dir(store)
-    jobs = stored_jobs(base)
+    base = event_store.events_dir(store)
+    jobs = event_store.stored_jobs(base)
     fresh = set(jobs) if job_ids is None else set(job_ids) & set(jobs)
     if job_ids is not None and all(path.is_file() for path in targets.values()):
         previous = set(
@@ -734,7 +725,7 @@ def aggregate_store(
     except StoreOrderError:
         # A folder not written by the event store (copied in, or appended to): put its sends
         # in store order once, then aggregate again.
-        sort_store(store, sorted(fresh))
+        event_store.sort_store(store, sorted(fresh))
         _write_tables(segments, store, out, targets, send_jobs, limit)
         resorted = True
     counts = (
@@ -758,7 +749,7 @@ def aggregate_extracts(
     store: str | os.PathLike[str] | None = None,
     source_zone: str = clock.MC_TIME_ZONE,
     limit: int | None = None,
-) -> tuple[LandResult, AggregateResult]:
+) -> tuple[event_store.LandResult, AggregateResult]:
     """Land extracts in the event store, recompute the sends they touched, write the tables.
 
     Applying an extract again, or one whose window overlaps an earlier one, changes nothing
@@ -778,11 +769,11 @@ def aggregate_extracts(
     """
     paths = list(paths)
     store_path = Path(out) / "event_store" if store is None else Path(store)
-    landed = land_events(
+    landed = event_store.land_events(
         paths,
         store_path,
         source_zone=source_zone,
-        limit=MAX_EVENTS_PER_GROUP if limit is None else limit,
+        limit=event_store.MAX_EVENTS_PER_GROUP if limit is None else limit,
     )
     send_jobs = _send_jobs(paths, store_path)
     written = aggregate_store(

@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ierkit import aggregate, extract, schema  # noqa: E402
+from ierkit.store import EVENT_ORDER, events_dir, job_folder, scan_events  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "aggregate.json"
 EVENTS_PER_SCALE = 450_000  # about what the demo at scale 1 writes
@@ -113,7 +114,7 @@ def synthesise(n_events: int, store: Path) -> int:
     scale = n_events / EVENTS_PER_SCALE
     population = int(26_000 * scale)
     rng = np.random.default_rng(42)
-    base = extract.events_dir(store)
+    base = events_dir(store)
     total = 0
     chunk_rows = 2_000_000
     for job_id, batch_id, n, offset, hours in _sends(scale):
@@ -123,9 +124,9 @@ def synthesise(n_events: int, store: Path) -> int:
             who = (offset + first + np.arange(m)) % population
             sent_at = START + dt.timedelta(hours=hours)
             parts.append(_events_for(rng, who, population, job_id, batch_id, sent_at, job_id % 7))
-        # As ierkit.extract.land_events writes the store: in store order, one file per batch.
-        frame = pl.concat(parts).sort(extract.EVENT_ORDER, nulls_last=True)
-        folder = extract.job_folder(base, job_id)
+        # As ierkit.store.land_events writes the store: in store order, one file per batch.
+        frame = pl.concat(parts).sort(EVENT_ORDER, nulls_last=True)
+        folder = job_folder(base, job_id)
         folder.mkdir(parents=True, exist_ok=True)
         frame.write_parquet(folder / f"b{batch_id:04d}.parquet")
         total += frame.height
@@ -229,7 +230,7 @@ def write_extract_zip(store: Path, target: Path) -> None:
     work = target.with_suffix(".parts")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    events = extract.scan_events(store)
+    events = scan_events(store)
     mc_time = (pl.col("event_time").dt.replace_time_zone(None) - pl.duration(hours=6)).dt.strftime(
         "%-m/%-d/%Y %-I:%M:%S %p"
     )
@@ -271,7 +272,7 @@ def write_extract_zip(store: Path, target: Path) -> None:
 
 
 def _scan(store: Path) -> pl.LazyFrame:
-    return extract.scan_events(store)
+    return scan_events(store)
 
 
 def _plain_iers(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -356,7 +357,7 @@ def verify_plain(data: Path) -> bool:
     out = data / "verify"
     shutil.rmtree(out, ignore_errors=True)
     (out / "store").mkdir(parents=True)
-    os.symlink(extract.events_dir(data / "store"), extract.events_dir(out / "store"))
+    os.symlink(events_dir(data / "store"), events_dir(out / "store"))
     aggregate.aggregate_store(out / "store", out)
     events = _scan(data / "store")
     same = True
@@ -404,7 +405,7 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
         # The store is the landed Parquet event table; results go into a copy's folders.
         work = out / "store"
         work.mkdir()
-        os.symlink(extract.events_dir(store), extract.events_dir(work))
+        os.symlink(events_dir(store), events_dir(work))
         result = aggregate.aggregate_store(work, out, limit=_chunk_events())
         rows = result.iers
     elif case == "ierkit_csv":

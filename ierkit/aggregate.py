@@ -36,7 +36,7 @@ click and the link name (Alias/LinkName).
   row takes its first event's.
 
 How (``_rollup_runs``): the event store keeps each send's events in store order
-(``ierkit.extract.EVENT_ORDER``: IER key, then time), so an IER's events are one contiguous
+(``ierkit.store.EVENT_ORDER``: IER key, then time), so an IER's events are one contiguous
 run and every figure is a position: the first Sent, the last Open, how many Clicks. There is
 no ``group_by`` over the IER key (hashing that string key is most of what a plain query
 costs) and no sort: the IERs come out in key order. Only the few Click rows are grouped, by
@@ -46,7 +46,7 @@ order is checked on every row as it streams past (``StoreOrderError``), and
 ``aggregate_store`` sorts an out-of-order send in the store and runs again. ``aggregate_iers``
 on arbitrary events sorts them first.
 
-Incremental merge: see ``ierkit.extract`` for why the state is the deduplicated event store.
+Incremental merge: see ``ierkit.store`` for why the state is the deduplicated event store.
 ``aggregate_store`` recomputes the IERs and link details of the sends an extract touched and
 copies the rows of every other send from the previous output; each table is replaced
 atomically.
@@ -64,12 +64,13 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 from polars.io.plugins import register_io_source
 
 from ierkit import _files, clock, extract, schema
+from ierkit import store as event_store
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
 
@@ -86,7 +87,11 @@ LINK_TABLE: Final = "individual_links"
 #: aggregation costs: zstd level 1 takes about 1.4x less CPU than the default level for files
 #: about 6% larger, and 1 MiB data pages a further ~15% (same size). Statistics stay: they
 #: let reads of a few sends skip row groups, though they cost ~25% of the encoding.
-_PARQUET: Final = {"compression": "zstd", "compression_level": 1, "data_page_size": 1 << 20}
+_PARQUET: Final[dict[str, Any]] = {
+    "compression": "zstd",
+    "compression_level": 1,
+    "data_page_size": 1 << 20,
+}
 
 
 def _word(key: pl.Expr, start: int) -> pl.Expr:
@@ -162,7 +167,7 @@ _TIME: Final = pl.Datetime("us", "UTC")
 
 
 class StoreOrderError(IerkitError):
-    """Events were not in store order (``ierkit.extract.EVENT_ORDER``) where they had to be."""
+    """Events were not in store order (``ierkit.store.EVENT_ORDER``) where they had to be."""
 
 
 def _key_before_previous_row() -> pl.Expr:
@@ -341,8 +346,8 @@ def _rollup_runs(
     _check_key_order(iers, previous_key)
     iers = iers.with_columns(_ier_ids(iers))
     link_keys = iers.select(*IER_KEY, ier_id="id").lazy().with_row_index("_ier")
-    links = links.lazy().join(link_keys, on="_ier", how="left", maintain_order="left")
-    return iers, links.drop("_ier").collect(engine="in-memory")
+    linked = links.lazy().join(link_keys, on="_ier", how="left", maintain_order="left")
+    return iers, linked.drop("_ier").collect(engine="in-memory")
 
 
 def _link_rows(events: pl.DataFrame, ier_of_row: pl.Series) -> pl.DataFrame:
@@ -401,29 +406,29 @@ def _rolled_chunks(
         yield _rollup_runs(held, previous_key)
 
 
-_ROLLED_SCHEMA: Final = {
+_ROLLED_SCHEMA: Final[dict[str, pl.DataType]] = {
     **{name: extract.EVENT_SCHEMA[name] for name in IER_KEY},
-    "list_id": schema.MC_KEY,
+    "list_id": schema.MC_KEY(),
     "date_sent": _TIME,
-    "opens": schema.COUNT,
+    "opens": schema.COUNT(),
     "last_open": _TIME,
-    "total_clicks": schema.COUNT,
-    "unique_clicks": schema.COUNT,
+    "total_clicks": schema.COUNT(),
+    "unique_clicks": schema.COUNT(),
     "date_opened": _TIME,
-    "hard_bounce": pl.Boolean,
+    "hard_bounce": pl.Boolean(),
     "date_bounced": _TIME,
     "date_unsubscribed": _TIME,
     "tracking_as_of": _TIME,
-    "id": pl.String,
+    "id": pl.String(),
 }
-_LINK_SCHEMA: Final = {
-    "url": pl.String,
-    "link_name": pl.String,
-    "total_clicks": schema.COUNT,
+_LINK_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "url": pl.String(),
+    "link_name": pl.String(),
+    "total_clicks": schema.COUNT(),
     "last_clicked": _TIME,
     "created_date": _TIME,
     **{name: extract.EVENT_SCHEMA[name] for name in IER_KEY},
-    "ier_id": pl.String,
+    "ier_id": pl.String(),
 }
 
 
@@ -455,7 +460,7 @@ def _source(
 
 
 def _in_store_order(events: pl.LazyFrame) -> pl.LazyFrame:
-    return events.sort(extract.EVENT_ORDER, nulls_last=True)
+    return events.sort(event_store.EVENT_ORDER, nulls_last=True)
 
 
 def _finish_iers(rolled: pl.LazyFrame, send_jobs: pl.LazyFrame | None) -> pl.LazyFrame:
@@ -574,7 +579,7 @@ def _store_rollup(
     Link rows are written to ``links_dir`` as they come (one file per chunk, in order): they
     are few, and a second pass over the events for them would cost more than reading them back.
     """
-    events = extract.scan_events(store, job_ids=group)
+    events = event_store.scan_events(store, job_ids=group)
 
     def frames() -> Iterator[pl.DataFrame]:
         links_dir.mkdir(parents=True, exist_ok=True)
@@ -686,7 +691,7 @@ def aggregate_store(
     sorted in the store first (``AggregateResult.resorted``).
 
     Args:
-        store: The event store folder (``ierkit.extract.land_events``).
+        store: The event store folder (``ierkit.store.land_events``).
         out: The output folder; ``individual_email_results.parquet`` and
             ``individual_links.parquet`` are replaced.
         job_ids: Sends whose events changed; None recomputes every stored send.
@@ -699,8 +704,8 @@ def aggregate_store(
     """
     org = LocalOrg(out)
     targets = {name: org.table_path(name) for name in (IER_TABLE, LINK_TABLE)}
-    base = extract.events_dir(store)
-    jobs = extract.stored_jobs(base)
+    base = event_store.events_dir(store)
+    jobs = event_store.stored_jobs(base)
     fresh = set(jobs) if job_ids is None else set(job_ids) & set(jobs)
     if job_ids is not None and all(path.is_file() for path in targets.values()):
         previous = set(
@@ -720,7 +725,7 @@ def aggregate_store(
     except StoreOrderError:
         # A folder not written by the event store (copied in, or appended to): put its sends
         # in store order once, then aggregate again.
-        extract.sort_store(store, sorted(fresh))
+        event_store.sort_store(store, sorted(fresh))
         _write_tables(segments, store, out, targets, send_jobs, limit)
         resorted = True
     counts = (
@@ -744,11 +749,11 @@ def aggregate_extracts(
     store: str | os.PathLike[str] | None = None,
     source_zone: str = clock.MC_TIME_ZONE,
     limit: int | None = None,
-) -> tuple[extract.LandResult, AggregateResult]:
+) -> tuple[event_store.LandResult, AggregateResult]:
     """Land extracts in the event store, recompute the sends they touched, write the tables.
 
     Applying an extract again, or one whose window overlaps an earlier one, changes nothing
-    that was already counted (see ``ierkit.extract`` on the event store).
+    that was already counted (see ``ierkit.store``).
 
     Args:
         paths: Extract zips, folders or tracking files, in any order.
@@ -757,18 +762,18 @@ def aggregate_extracts(
             same output folder merges.
         source_zone: IANA zone of the extracts' dates (Marketing Cloud's UTC-6 by default).
         limit: Events per unit of work in landing and aggregation (bounds peak memory);
-            ``extract.MAX_EVENTS_PER_GROUP`` and ``CHUNK_EVENTS`` when None.
+            ``ierkit.store.MAX_EVENTS_PER_GROUP`` and ``CHUNK_EVENTS`` when None.
 
     Returns:
         What was landed, and the counts written.
     """
     paths = list(paths)
     store_path = Path(out) / "event_store" if store is None else Path(store)
-    landed = extract.land_events(
+    landed = event_store.land_events(
         paths,
         store_path,
         source_zone=source_zone,
-        limit=extract.MAX_EVENTS_PER_GROUP if limit is None else limit,
+        limit=event_store.MAX_EVENTS_PER_GROUP if limit is None else limit,
     )
     send_jobs = _send_jobs(paths, store_path)
     written = aggregate_store(

@@ -17,6 +17,7 @@ import altair as alt
 import polars as pl
 import vl_convert
 
+from ierkit import reasons
 from ierkit._exprs import rate
 from ierkit.errors import IerkitError
 
@@ -493,5 +494,44 @@ def cleanup_chart(
             ],
         )
         .properties(width=560, height=300)
+    )
+    return chart
+
+
+def missing_by_reason_chart(by_reason: pl.DataFrame, *, title: str | None = None) -> alt.Chart:
+    """A horizontal bar chart of missing IERs per reason (``ierkit.sync_health.missing_by_reason``).
+
+    Args:
+        by_reason: ``missing_by_reason`` output, collected (reason, missing, sends, fix).
+        title: Chart title; "Missing IERs by reason" when None.
+    """
+    data = by_reason.select(
+        "reason",
+        "missing",
+        "sends",
+        "fix",
+        what=pl.when(pl.col("reason") == reasons.IN_SYNC_WINDOW)
+        .then(pl.lit("wait"))
+        .when(pl.col("reason").is_in([reasons.LEAD_CONVERTED, reasons.DELETED_IN_MARKETING_CLOUD]))
+        .then(pl.lit("not repairable"))
+        .otherwise(pl.lit("fix")),
+    )
+    chart: alt.Chart = (
+        alt.Chart(data, title=title or "Missing IERs by reason")
+        .mark_bar()
+        .encode(
+            x=alt.X("missing:Q", title="missing IERs (events for deleted_in_marketing_cloud)"),
+            y=alt.Y("reason:N", sort="-x", title=None),
+            color=alt.Color(
+                "what:N",
+                title=None,
+                scale=alt.Scale(
+                    domain=["fix", "wait", "not repairable"],
+                    range=["#c44e52", "#8c8c8c", "#4c72b0"],
+                ),
+            ),
+            tooltip=["reason", "missing", "sends", "fix"],
+        )
+        .properties(width=480, height=alt.Step(24))
     )
     return chart

@@ -348,50 +348,62 @@ def _add_check(sub: Subparsers) -> Runner:
 
 
 def _add_diagnose(sub: Subparsers) -> Runner:
-    parser = sub.add_parser(
-        "diagnose",
-        help="match a tracking extract's sends against the org's IERs and explain the missing",
-        description="Match every Sent row of a Marketing Cloud tracking extract to the org's "
-        "Individual Email Results, give every recipient without one a reason (email or "
-        "15-character Subscriber Key, unknown Id, tracking off, imported audience, still "
-        "syncing, ...), and print the coverage per send and what to fix first.",
+    # "sync-health" says what the notebook and ierkit.sync_health say; "diagnose" is its older
+    # name. Two parsers rather than argparse aliases: an alias is listed as "sync-health
+    # (diagnose)" and its help reads "usage: ierkit sync-health", so "diagnose" would vanish
+    # from the command list and its own help.
+    description = (
+        "Match every Sent row of a Marketing Cloud tracking extract to the org's Individual "
+        "Email Results, give every recipient without one a reason (email or 15-character "
+        "Subscriber Key, unknown Id, tracking off, imported audience, still syncing, ...), and "
+        "print the coverage per send and what to fix first. 'ierkit sync-health' and 'ierkit "
+        "diagnose' are the same command."
     )
-    _add_source(parser)
-    parser.add_argument(
-        "--extract",
-        default=None,
-        help="tracking extract (zip or folder); default: the demo's own for the demo",
-    )
-    parser.add_argument(
-        "--as-of",
-        default=None,
-        help="judge as of this day (YYYY-MM-DD, its end) or instant (YYYY-MM-DDTHH:MM, UTC); "
-        "default: the demo's own, a snapshot's last change, or now",
-    )
-    parser.add_argument(
-        "--grace-hours",
-        type=float,
-        default=2.0,
-        help="a send younger than this is never called broken (default 2)",
-    )
-    parser.add_argument(
-        "--cycle",
-        choices=("hourly", "daily"),
-        default="hourly",
-        help="the Connect sync frequency (default hourly)",
-    )
+    for name, help_text in (
+        (
+            "sync-health",
+            "match a tracking extract's sends against the org's IERs and explain the missing",
+        ),
+        ("diagnose", "the same as sync-health (its older name)"),
+    ):
+        parser = sub.add_parser(name, help=help_text, description=description)
+        _add_source(parser)
+        parser.add_argument(
+            "--extract",
+            default=None,
+            help="tracking extract (zip or folder); default: the demo's own for the demo",
+        )
+        parser.add_argument(
+            "--as-of",
+            default=None,
+            help="judge as of this day (YYYY-MM-DD, its end) or instant (YYYY-MM-DDTHH:MM, "
+            "UTC); default: the source's own instant (the demo's, when a snapshot was "
+            "pulled, or now)",
+        )
+        parser.add_argument(
+            "--grace-hours",
+            type=float,
+            default=2.0,
+            help="a send younger than this is never called broken (default 2)",
+        )
+        parser.add_argument(
+            "--cycle",
+            choices=("hourly", "daily"),
+            default="hourly",
+            help="the Connect sync frequency (default hourly)",
+        )
 
     def run(args: argparse.Namespace) -> int:
         import polars as pl
 
-        from ierkit import matching
+        from ierkit import sync_health
         from ierkit.orgs import open_org
 
         org = open_org(args.source)
-        result = matching.diagnose(
+        result = sync_health.diagnose(
             org,
-            matching.default_extract(args.source, args.extract),
-            as_of=matching.resolve_as_of(args.as_of, source=args.source, org=org),
+            sync_health.default_extract(args.source, args.extract),
+            as_of=sync_health.resolve_as_of(args.as_of, source=args.source, org=org),
             grace=dt.timedelta(hours=args.grace_hours),
             cycle=args.cycle,
         )

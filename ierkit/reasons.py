@@ -1,7 +1,8 @@
 """Why a recipient has no Individual Email Result: the codes the diagnosis and the demo share.
 
 The demo org plants each of these at a known rate and records it in its ground truth; the
-sync-matching diagnosis must give every recipient without an IER exactly one of them.
+sync-health diagnosis (``ierkit.sync_health``) must give every recipient without an IER exactly
+one of them.
 """
 
 from typing import Final

@@ -382,10 +382,10 @@ def _has_extract(
     """False (and a progress line) for the sync-health notebook when there is no extract."""
     if name != "sync_health.ipynb":
         return True
-    from ierkit import matching
+    from ierkit import sync_health
 
     try:
-        matching.default_extract(source, extract)
+        sync_health.default_extract(source, extract)
     except IerkitError:
         progress(f"{name}: skipped, no tracking extract for source {source!r} (pass --extract)")
         return False

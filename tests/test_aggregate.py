@@ -10,6 +10,7 @@ import pytest
 
 from ierkit import aggregate, cli, extract, ids, reasons, schema
 from ierkit.orgs import LocalOrg
+from ierkit.store import events_dir
 
 UTC = dt.UTC
 CONTACT = ids.to_18("0035g00000AbCdE")
@@ -526,7 +527,7 @@ def test_store_out_of_order_is_sorted_and_gives_the_same_tables(tmp_path: Path) 
     before = tables(out)
     # A send's folder rewritten in reverse (as a tool appending files might leave it).
     store = out / "event_store"
-    for job_folder in extract.events_dir(store).iterdir():
+    for job_folder in events_dir(store).iterdir():
         for file in job_folder.glob("*.parquet"):
             pl.read_parquet(file).reverse().write_parquet(file)
     result = aggregate.aggregate_store(store, out)

@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 import pytest
 
-from ierkit import charts, reports
+from ierkit import charts, reasons, reports
 from ierkit.charts import ChartError
 from ierkit.reports import ReportTables
 
@@ -196,3 +196,20 @@ def test_chart_from_missing_columns_explains() -> None:
 def test_charts_are_altair_charts() -> None:
     assert isinstance(charts.rate_bars(summary_frame()), alt.Chart)
     assert isinstance(charts.trend_chart(trend_frame()), alt.FacetChart)
+
+
+def test_chart_has_one_bar_per_reason() -> None:
+    by_reason = pl.DataFrame(
+        {
+            "reason": [reasons.EMAIL_KEY, reasons.IN_SYNC_WINDOW],
+            "missing": [3, 9],
+            "sends": [1, 1],
+            "fix": ["a", "b"],
+        }
+    )
+    spec = charts.missing_by_reason_chart(by_reason).to_dict()
+    values = next(iter(spec["datasets"].values()))
+    assert sorted((v["reason"], v["what"]) for v in values) == [
+        (reasons.EMAIL_KEY, "fix"),
+        (reasons.IN_SYNC_WINDOW, "wait"),
+    ]

@@ -16,7 +16,7 @@ import papermill
 import polars as pl
 import pytest
 
-from ierkit import decision, demo, matching, reports, weekly
+from ierkit import decision, demo, reports, sync_health, weekly
 from ierkit.orgs import LocalOrg, Org
 from tests.sfserver import RunningServer, load_local_org, serve
 from tests.test_salesforce import connect, fake, jwt_env
@@ -36,7 +36,7 @@ def served(
 
 
 def _scenario(org: Org, extract: Path) -> dict[str, pl.DataFrame]:
-    diagnosis = matching.diagnose(org, extract, as_of=AS_OF)
+    diagnosis = sync_health.diagnose(org, extract, as_of=AS_OF)
     return {
         "recipients": diagnosis.recipients.sort("job_id", "batch_id", "subscriber_key"),
         "coverage": diagnosis.coverage.sort("job_id"),

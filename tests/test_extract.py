@@ -11,6 +11,7 @@ import pytest
 
 from ierkit import clock, extract
 from ierkit.extract import ExtractFormatError
+from ierkit.store import events_dir, land_events, stored_jobs
 
 UTC = dt.UTC
 HEAD = (
@@ -33,9 +34,8 @@ def events(path: Path, **options: object) -> pl.DataFrame:
     return frame.sort("event_type", "subscriber_key", "event_time", nulls_last=True)
 
 
-@pytest.fixture
-def extract_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "extract"
+def write_extract(folder: Path) -> Path:
+    """A small tracking extract (five events of two recipients, one send) in ``folder``."""
     write(
         folder,
         "Sent.csv",
@@ -68,6 +68,11 @@ def extract_folder(tmp_path: Path) -> Path:
         "1,100,Acme,news@acme.test,Hello,Monthly Newsletter - January\n",
     )
     return folder
+
+
+@pytest.fixture
+def extract_folder(tmp_path: Path) -> Path:
+    return write_extract(tmp_path / "extract")
 
 
 def test_reads_every_event_file_into_canonical_events(extract_folder: Path) -> None:
@@ -207,9 +212,9 @@ def test_bounce_category_id_alone(tmp_path: Path) -> None:
 def _bad(tmp_path: Path, name: str, text: str) -> str:
     write(tmp_path, name, text)
     with pytest.raises(ExtractFormatError) as caught:
-        extract.land_events([tmp_path], tmp_path / "store")
+        land_events([tmp_path], tmp_path / "store")
     # Nothing reaches the store when a file is malformed.
-    assert extract.stored_jobs(extract.events_dir(tmp_path / "store")) == []
+    assert stored_jobs(events_dir(tmp_path / "store")) == []
     return str(caught.value)
 
 
@@ -268,33 +273,6 @@ def test_not_an_extract(tmp_path: Path) -> None:
     write(tmp_path, "notes.csv", "a,b\n1,2\n")
     with pytest.raises(ExtractFormatError, match="no tracking file found"):
         extract.read_extract(tmp_path)
-
-
-# --- the event store --------------------------------------------------------------------------
-
-
-def test_landing_twice_changes_nothing(extract_folder: Path, tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    first = extract.land_events([extract_folder], store)
-    stored = extract.scan_events(store).collect()
-    second = extract.land_events([extract_folder, extract_folder], store)
-    assert first.events_in_store == second.events_in_store == 5
-    assert extract.scan_events(store).collect().equals(stored)
-
-
-def test_identical_rows_within_one_file_are_kept(tmp_path: Path) -> None:
-    # Two clicks on one link within the same second are two clicks, however often landed.
-    row = f"1,100,{KEY_A},,11,5,1/15/2026 1:00:00 PM,Click,0,,https://x.com/p\n"
-    write(tmp_path / "x", "Clicks.csv", f"{HEAD},URL\n{row}{row}")
-    store = tmp_path / "store"
-    extract.land_events([tmp_path / "x"], store)
-    extract.land_events([tmp_path / "x"], store)
-    assert extract.scan_events(store).collect().height == 2
-
-
-def test_plan_groups_packs_consecutive_sends() -> None:
-    assert extract.plan_groups({1: 3, 2: 3, 3: 5, 4: 1}, limit=6) == [[1, 2], [3, 4]]
-    assert extract.plan_groups({1: 10, 2: 1}, limit=6) == [[1], [2]]
 
 
 def test_send_jobs(extract_folder: Path) -> None:

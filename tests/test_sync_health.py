@@ -1,4 +1,4 @@
-"""Sync-matching: reasons per recipient, coverage per send, throughput, the demo's ground truth."""
+"""Sync health: reasons per recipient, coverage per send, throughput, the demo's ground truth."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ierkit import cli, demo, extract, ids, matching, reasons, schema
+from ierkit import cli, demo, extract, ids, reasons, schema, sync_health
 from ierkit.orgs import LocalOrg
+from ierkit.reports import ReportTables
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, 09:00 UTC
@@ -73,8 +74,8 @@ def _ier(
     }
 
 
-def _tables(iers: list[dict], sends: list[dict]) -> matching.SyncTables:
-    return matching.SyncTables(
+def _tables(iers: list[dict], sends: list[dict]) -> ReportTables:
+    return ReportTables(
         iers=_table("individual_email_results", iers),
         contacts=_table(
             "contacts",
@@ -154,25 +155,25 @@ def scenario() -> dict[tuple[int, str], tuple[str, str]]:
         _ier(4, 4, C1, sent=AS_OF - dt.timedelta(hours=1), created=AS_OF + dt.timedelta(hours=1)),
     ]
     sends = [_send(1), _send(2, tracking_off=True), _send(4, sent=AS_OF - dt.timedelta(hours=1))]
-    recipients = matching.match_recipients(_events(sent), _tables(iers, sends), as_of=AS_OF)
+    recipients = sync_health.match_recipients(_events(sent), _tables(iers, sends), as_of=AS_OF)
     return _reasons(recipients)
 
 
 @pytest.mark.parametrize(
     ("job", "key", "status", "reason"),
     [
-        (1, C1, matching.MATCHED, reasons.HEALTHY),
-        (1, L1, matching.ON_CONVERTED_LEAD, reasons.LEAD_CONVERTED),
-        (1, "owner@example.com", matching.MISSING, reasons.EMAIL_KEY),
-        (1, C3_15, matching.MISSING, reasons.ID15_KEY),
-        (1, GONE, matching.MISSING, reasons.UNKNOWN_ID),
-        (1, C2, matching.MISSING, reasons.UNEXPLAINED),
-        (2, C1, matching.MISSING, reasons.TRACKING_OFF),
-        (2, "someone@x.com", matching.MISSING, reasons.TRACKING_OFF),
-        (3, "partner@x.com", matching.MISSING, reasons.NOT_SALESFORCE_AUDIENCE),
-        (3, C1, matching.MISSING, reasons.NOT_SALESFORCE_AUDIENCE),
-        (4, L2, matching.MATCHED, reasons.HEALTHY),
-        (4, C1, matching.MISSING, reasons.IN_SYNC_WINDOW),
+        (1, C1, sync_health.MATCHED, reasons.HEALTHY),
+        (1, L1, sync_health.ON_CONVERTED_LEAD, reasons.LEAD_CONVERTED),
+        (1, "owner@example.com", sync_health.MISSING, reasons.EMAIL_KEY),
+        (1, C3_15, sync_health.MISSING, reasons.ID15_KEY),
+        (1, GONE, sync_health.MISSING, reasons.UNKNOWN_ID),
+        (1, C2, sync_health.MISSING, reasons.UNEXPLAINED),
+        (2, C1, sync_health.MISSING, reasons.TRACKING_OFF),
+        (2, "someone@x.com", sync_health.MISSING, reasons.TRACKING_OFF),
+        (3, "partner@x.com", sync_health.MISSING, reasons.NOT_SALESFORCE_AUDIENCE),
+        (3, C1, sync_health.MISSING, reasons.NOT_SALESFORCE_AUDIENCE),
+        (4, L2, sync_health.MATCHED, reasons.HEALTHY),
+        (4, C1, sync_health.MISSING, reasons.IN_SYNC_WINDOW),
     ],
 )
 def test_each_recipient_gets_one_reason(scenario, job, key, status, reason) -> None:
@@ -194,7 +195,7 @@ def test_repaired_keys_and_recipient_ids() -> None:
         ]
     )
     frame = (
-        matching.match_recipients(sent, _tables([_ier(1, 1, C1)], [_send(1)]), as_of=AS_OF)
+        sync_health.match_recipients(sent, _tables([_ier(1, 1, C1)], [_send(1)]), as_of=AS_OF)
         .collect()
         .select("subscriber_key", "reason", "repaired_key", "recipient_id")
         .sort("subscriber_key")
@@ -208,7 +209,7 @@ def test_repaired_keys_and_recipient_ids() -> None:
     ]
 
 
-def _big_send_tables(arrived: int, *, per_cycle: int = 5, sent: dt.datetime) -> matching.SyncTables:
+def _big_send_tables(arrived: int, *, per_cycle: int = 5, sent: dt.datetime) -> ReportTables:
     """Send 9 to 20 contacts; ``arrived`` IERs written ``per_cycle`` an hour from 10:15."""
     iers = [
         _ier(
@@ -240,30 +241,34 @@ def test_a_send_the_sync_model_says_is_still_arriving_is_in_the_sync_window() ->
             ),
         ]
     )
-    tables = matching.SyncTables(
-        tables.iers, contacts, tables.leads, tables.email_sends, tables.triggered_sends
+    tables = ReportTables(
+        iers=tables.iers,
+        contacts=contacts,
+        leads=tables.leads,
+        email_sends=tables.email_sends,
+        triggered_sends=tables.triggered_sends,
     )
-    throughput = matching.estimate_throughput(tables.iers)
-    recipients = matching.match_recipients(
+    throughput = sync_health.estimate_throughput(tables.iers)
+    recipients = sync_health.match_recipients(
         _big_send_events(sent), tables, as_of=AS_OF, throughput=throughput
     ).collect()
     assert recipients.get_column("reason").value_counts().sort("reason").rows() == [
         (reasons.HEALTHY, 10),
         (reasons.IN_SYNC_WINDOW, 10),
     ]
-    coverage = matching.send_coverage(
+    coverage = sync_health.send_coverage(
         recipients.lazy(), tables, throughput=throughput, as_of=AS_OF
     ).collect()
     row = coverage.row(0, named=True)
-    assert (row["sent"], row["iers"], row["status"]) == (20, 10, matching.SEND_SYNCING)
+    assert (row["sent"], row["iers"], row["status"]) == (20, 10, sync_health.SEND_SYNCING)
     # 10 left at 5 a cycle: two more cycles from the next one (12:15) -> done by 14:15.
     next_cycle = AS_OF.replace(minute=15)
     assert row["expected_completion"] == next_cycle + dt.timedelta(hours=2)
 
     # The same send two days later, still short: the sync should long be done: unexplained.
     later = AS_OF + dt.timedelta(days=2)
-    late = matching.match_recipients(_big_send_events(sent), tables, as_of=later).collect()
-    missing = late.filter(pl.col("status") == matching.MISSING)
+    late = sync_health.match_recipients(_big_send_events(sent), tables, as_of=later).collect()
+    missing = late.filter(pl.col("status") == sync_health.MISSING)
     assert missing.get_column("reason").unique().to_list() == [reasons.UNEXPLAINED]
 
 
@@ -281,7 +286,7 @@ def test_throughput_is_estimated_from_full_cycles() -> None:
         for i in range(3)
     ]
     iers = pl.concat([tables.iers, _table("individual_email_results", small)])
-    estimate = matching.estimate_throughput(iers)
+    estimate = sync_health.estimate_throughput(iers)
     # Cycles of send 9: 5, 5, 5, 5; the first three are full (IERs were still waiting).
     assert estimate.per_cycle_median == 5
     assert (estimate.per_cycle_p10, estimate.per_cycle_p90) == (5, 5)
@@ -293,10 +298,10 @@ def test_throughput_is_estimated_from_full_cycles() -> None:
 
 def test_throughput_without_a_multi_cycle_send_is_a_lower_bound() -> None:
     iers = _table("individual_email_results", [_ier(i, 1, C1) for i in range(3)])
-    estimate = matching.estimate_throughput(iers)
+    estimate = sync_health.estimate_throughput(iers)
     assert estimate.lower_bound and estimate.per_cycle_median == 3 and estimate.full_cycles == 0
     assert "at least 3" in str(estimate)
-    empty = matching.estimate_throughput(_table("individual_email_results", []))
+    empty = sync_health.estimate_throughput(_table("individual_email_results", []))
     assert empty.per_cycle_median is None and empty.iers == 0
 
 
@@ -310,7 +315,7 @@ def test_unattributable_events_are_counted_per_send() -> None:
             (2, 0, None, None, "Sent", T0),
         ]
     )
-    frame = matching.unattributable_events(events).collect()
+    frame = sync_health.unattributable_events(events).collect()
     assert frame.rows() == [(1, 1, 2, 3)]
 
 
@@ -338,18 +343,18 @@ def test_coverage_statuses_and_fixable_records(scenario) -> None:
         [_ier(1, 1, C1), _ier(2, 6, C1), _ier(3, 7, C1)],
         [_send(1), _send(2, tracking_off=True), _send(6), _send(7)],
     )
-    throughput = matching.estimate_throughput(tables.iers)
-    recipients = matching.match_recipients(sent, tables, as_of=AS_OF, throughput=throughput)
-    coverage = matching.send_coverage(recipients, tables, throughput=throughput, as_of=AS_OF)
+    throughput = sync_health.estimate_throughput(tables.iers)
+    recipients = sync_health.match_recipients(sent, tables, as_of=AS_OF, throughput=throughput)
+    coverage = sync_health.send_coverage(recipients, tables, throughput=throughput, as_of=AS_OF)
     statuses = dict(coverage.select("job_id", "status").collect().rows())
     assert statuses == {
-        1: matching.SEND_INCOMPLETE,
-        2: matching.SEND_TRACKING_OFF,
-        3: matching.SEND_NOT_SALESFORCE,
-        6: matching.SEND_INCOMPLETE,
-        7: matching.SEND_COMPLETE,
+        1: sync_health.SEND_INCOMPLETE,
+        2: sync_health.SEND_TRACKING_OFF,
+        3: sync_health.SEND_NOT_SALESFORCE,
+        6: sync_health.SEND_INCOMPLETE,
+        7: sync_health.SEND_COMPLETE,
     }
-    fixable = matching.fixable_records(recipients).collect()
+    fixable = sync_health.fixable_records(recipients).collect()
     assert fixable.select("subscriber_key", "reason", "repaired_key", "sends").rows() == [
         (C3_15, reasons.ID15_KEY, C3, 2)
     ]
@@ -363,7 +368,7 @@ def test_summary_puts_the_largest_fixable_reason_first() -> None:
             "date_sent": [T0],
             "sent": [100],
             "iers": [80],
-            "status": [matching.SEND_INCOMPLETE],
+            "status": [sync_health.SEND_INCOMPLETE],
             "expected_completion": [None],
             "expected_completion_latest": [None],
         },
@@ -379,31 +384,14 @@ def test_summary_puts_the_largest_fixable_reason_first() -> None:
             "sends": [1, 1, 1],
         }
     ).with_columns(fix=pl.col("reason").replace_strict(reasons.FIX))
-    text = matching.summary_text(
-        coverage, by_reason, matching.estimate_throughput(_table("individual_email_results", []))
+    text = sync_health.summary_text(
+        coverage, by_reason, sync_health.estimate_throughput(_table("individual_email_results", []))
     )
     assert "80.0% coverage" in text
     first, second = (line for line in text.splitlines() if line.startswith("  "))
     assert first.startswith("  1. id15_key: 5 missing IERs in 1 send.")
     assert second.startswith("  2. email_key")
     assert "in_sync_window" not in text  # waiting is not a fix
-
-
-def test_chart_has_one_bar_per_reason() -> None:
-    by_reason = pl.DataFrame(
-        {
-            "reason": [reasons.EMAIL_KEY, reasons.IN_SYNC_WINDOW],
-            "missing": [3, 9],
-            "sends": [1, 1],
-            "fix": ["a", "b"],
-        }
-    )
-    spec = matching.missing_by_reason_chart(by_reason).to_dict()
-    values = next(iter(spec["datasets"].values()))
-    assert sorted((v["reason"], v["what"]) for v in values) == [
-        (reasons.EMAIL_KEY, "fix"),
-        (reasons.IN_SYNC_WINDOW, "wait"),
-    ]
 
 
 @pytest.mark.parametrize(
@@ -419,24 +407,24 @@ def test_chart_has_one_bar_per_reason() -> None:
     ],
 )
 def test_resolve_as_of(value, source, expected) -> None:
-    assert matching.resolve_as_of(value, source=source) == expected
+    assert sync_health.resolve_as_of(value, source=source) == expected
 
 
 def test_resolve_as_of_rejects_text_that_is_not_a_date() -> None:
-    with pytest.raises(matching.MatchingError, match="as_of: '20/11/2026'"):
-        matching.resolve_as_of("20/11/2026", source="demo")
+    with pytest.raises(sync_health.MatchingError, match="as_of: '20/11/2026'"):
+        sync_health.resolve_as_of("20/11/2026", source="demo")
 
 
 def test_extract_is_required_for_sources_other_than_the_demo(tmp_path: Path) -> None:
-    with pytest.raises(matching.MatchingError, match="give the tracking extract"):
-        matching.default_extract(str(tmp_path), "")
+    with pytest.raises(sync_health.MatchingError, match="give the tracking extract"):
+        sync_health.default_extract(str(tmp_path), "")
 
 
 # --- the demo org: the planted ground truth is recovered -----------------------------------------
 
 
-def _check_ground_truth(path: Path) -> matching.Diagnosis:
-    result = matching.diagnose(
+def _check_ground_truth(path: Path) -> sync_health.Diagnosis:
+    result = sync_health.diagnose(
         LocalOrg(path), path / "tracking_extract.zip", as_of=demo.as_of_instant(demo.DEMO_AS_OF)
     )
     truth = pl.read_parquet(path / "ground_truth.parquet")
@@ -457,7 +445,7 @@ def _check_ground_truth(path: Path) -> matching.Diagnosis:
         reasons.UNEXPLAINED,
     }
     healthy = joined.filter(pl.col("reason") == reasons.HEALTHY)
-    assert (healthy.get_column("status") == matching.MATCHED).all()
+    assert (healthy.get_column("status") == sync_health.MATCHED).all()
     # The deleted subscribers' blank-key opens and clicks are counted, not made into recipients.
     deleted = truth.filter(pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD)
     assert deleted.height > 0
@@ -470,7 +458,7 @@ def test_small_demo_ground_truth_is_recovered(small_demo_path: Path) -> None:
     result = _check_ground_truth(small_demo_path)
     # The demo's sync writes max(200, 5,000 x scale) IERs an hour; the estimate finds it.
     assert result.throughput.per_cycle_median == 500 and not result.throughput.lower_bound
-    syncing = result.coverage.filter(pl.col("status") == matching.SEND_SYNCING)
+    syncing = result.coverage.filter(pl.col("status") == sync_health.SEND_SYNCING)
     assert syncing.get_column("email_name").to_list() == ["Product Announcement - Northbeam 5.0"]
     assert syncing.item(0, "expected_completion") > result.as_of
     assert "1. tracking_off" in result.summary

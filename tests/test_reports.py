@@ -10,6 +10,7 @@ import pytest
 from ierkit import reports
 from ierkit.orgs import LocalOrg
 from ierkit.reports import ReportError, ReportTables
+from ierkit.reports._tables import _TABLE_FIELDS, _conform
 
 AS_OF = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -303,7 +304,7 @@ def test_link_interest_matches_url_or_name_newest_first() -> None:
     extra = pl.DataFrame(
         [link("a0LX", "a0RB", "See plans", "https://www.example.com/Pricing?utm=x", ago(0.2))]
     )
-    links = pl.concat([base.links, reports._conform("individual_links", extra)])
+    links = pl.concat([base.links, _conform("individual_links", extra)])
     with_extra = ReportTables(**{**base.__dict__, "links": links})
     result = reports.link_interest(
         with_extra, pattern="pricing", since=ago(7), until=AS_OF
@@ -481,7 +482,7 @@ def test_click_heatmap_weekday_hour_and_zone() -> None:
 def test_reports_read_a_local_org(tmp_path) -> None:
     source = summary_tables()
     org = LocalOrg(tmp_path)
-    for attr, name in reports._TABLE_FIELDS.items():
+    for attr, name in _TABLE_FIELDS.items():
         org.write_table(name, getattr(source, attr).collect())
     from_org = reports.campaign_summary(org).collect()
     assert from_org.equals(reports.campaign_summary(source).collect())

@@ -1,7 +1,9 @@
 """Benchmark: tracking events to IERs (ierkit.aggregate) against the engine's floor and pandas.
 
-Run on demand (not by pytest), one heavy job at a time on the shared machine:
+Run on demand (not by pytest), one heavy job at a time on the shared machine, after installing
+the benchmark extra (numpy, pandas):
 
+    .venv/bin/pip install -q -e ".[bench]"
     flock /tmp/ierkit-bench.lock .venv/bin/python benchmarks/aggregate.py --sizes 10M 100M
 
 Data: events synthesised with the demo org's distribution (``ierkit.demo`` programmes: monthly

@@ -9,7 +9,6 @@ measures) is computed once per value of the control it depends on.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import html
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ import ipywidgets as widgets
 import polars as pl
 import vl_convert
 
-from ierkit import charts, cleanup, decision, reports, storage, views
+from ierkit import charts, cleanup, clock, decision, reports, storage, views
 from ierkit.display import display, html_table
 from ierkit.errors import IerkitError
 from ierkit.orgs import Org
@@ -127,7 +126,7 @@ def _recommend(
     with mock.patch.object(decision, "programme_measures", return_value=measures.lazy()):
         return decision.decide(
             reports.ReportTables(),
-            as_of=dt.datetime.now(dt.UTC),  # unused: the measures are given
+            as_of=clock.now(),  # unused: the measures are given
             thresholds=thresholds,
             followup_days=followup_days,
         ).collect()

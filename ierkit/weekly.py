@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import importlib.resources
 import os
 import re
 import shutil
@@ -55,7 +56,15 @@ class WeeklyRunError(IerkitError):
 
 
 def notebooks_dir() -> Path:
-    """The folder of the suite's notebooks (``notebooks/`` beside the package)."""
+    """The folder of the suite's notebooks.
+
+    An installed wheel ships them as package data (``ierkit/notebooks``, see pyproject.toml's
+    hatch ``force-include``); an editable install or a checkout has them in ``notebooks/``
+    beside the package.
+    """
+    packaged = importlib.resources.files("ierkit") / "notebooks"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
     return Path(__file__).resolve().parent.parent / "notebooks"
 
 

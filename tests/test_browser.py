@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ierkit import demo, notebook, weekly
+from ierkit import demo, views, weekly
+from ierkit.session import Session
 from tests.browser_helpers import (
     MIN_COLOURS,
     JupyterLabServer,
@@ -53,8 +54,8 @@ _ALL_CELLS_RAN_JS = (
 
 def expected_worklist_count(window_days: int) -> int:
     """The explorer's count as the package computes it (every owner, every campaign)."""
-    session = notebook.Session.open("demo", "")
-    return notebook.worklist_with_campaign(session, window_days=window_days).collect().height
+    session = Session.open("demo", "")
+    return views.worklist_with_campaign(session, window_days=window_days).collect().height
 
 
 @pytest.fixture

@@ -1,20 +1,17 @@
-"""What the notebooks compute beyond the library's reports: small derived tables and lines.
+"""The views the notebooks show: small tables and one-line summaries built on the library.
 
-Every rule a notebook shows lives here with a test, so a notebook cell only calls and shows.
-Each function names the module it belongs in once the restructuring settles (the notebooks
-are the only callers today): ``reports`` for the engagement views, ``storage`` for storage in
-use, ``matching`` (sync health) for the coverage lines, ``decision`` for the decision table.
+A notebook cell only calls and shows; every table or sentence it shows beyond a library result
+is built here, with a test. The rules themselves stay in their modules (``reports``,
+``sync_health``, ``decision``, ``storage``): a view selects, joins, orders and words them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from dataclasses import dataclass
 
 import polars as pl
 
-from ierkit import reports, storage
+from ierkit import reports
 from ierkit.session import Session
 
 #: The owner picker's "every owner" entry (an empty owner means the same).
@@ -23,7 +20,7 @@ ALL = "(all)"
 LINK_INTEREST_DAYS = 30
 
 
-# --- engagement (belongs in ierkit.reports) --------------------------------------------------
+# --- engagement ----------------------------------------------------------------------------------
 
 
 def owner_filter(frame: pl.LazyFrame, owner: str | None) -> pl.LazyFrame:
@@ -94,63 +91,7 @@ def link_interest_summary(
     return f"{interest.height:,} clicks on links matching {pattern!r} in the {days} days to {day}."
 
 
-# --- storage (belongs in ierkit.storage) -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StorageInUse:
-    """The org's storage in use, counting data ierkit cannot see when the use is estimated.
-
-    Attributes:
-        allocation: The allocation and use as ``storage.org_allocation`` gives them.
-        other_data_mb: Storage of objects ierkit does not read; counted only for an estimated
-            use (a reported use already includes every object).
-    """
-
-    allocation: storage.StorageAllocation
-    other_data_mb: float = 0.0
-
-    @property
-    def used_mb(self) -> float:
-        """Storage in use, MB."""
-        extra = self.other_data_mb if self.allocation.source == "estimated" else 0.0
-        return self.allocation.used_mb + extra
-
-    @property
-    def used_share(self) -> float:
-        """Share of the allocation in use."""
-        max_mb = self.allocation.max_mb
-        return self.used_mb / max_mb if max_mb else math.inf
-
-    def __str__(self) -> str:
-        a = self.allocation
-        return (
-            f"Allocation {a.max_mb:,.0f} MB ({a.source}); in use {self.used_mb:,.0f} MB "
-            f"({self.used_share:.1%}), of which the tables below {a.used_mb:,.0f} MB."
-        )
-
-
-def plan_with_programme(
-    plan: pl.DataFrame | pl.LazyFrame,
-    *,
-    programme: str,
-    list_size: float,
-    sends_per_month: float,
-) -> pl.DataFrame:
-    """A send plan with one more programme (a what-if), both in ``storage.PLAN_COLUMNS``."""
-    extra = pl.DataFrame(
-        {
-            "programme": [programme],
-            "list_size": [float(list_size)],
-            "sends_per_month": [float(sends_per_month)],
-        }
-    )
-    return pl.concat(
-        [storage.normalize_plan(plan).collect(), storage.normalize_plan(extra).collect()]
-    )
-
-
-# --- sync health (belongs in ierkit.matching / sync_health) ----------------------------------
+# --- sync health ---------------------------------------------------------------------------------
 
 
 def coverage_summary(coverage: pl.DataFrame) -> str:
@@ -172,7 +113,7 @@ def fixable_summary(fixable: pl.DataFrame) -> str:
     return f"{fixable.height:,} Subscriber Keys to fix; {repaired:,} with a repaired key."
 
 
-# --- tracking decision (belongs in ierkit.decision) ------------------------------------------
+# --- tracking decision ---------------------------------------------------------------------------
 
 
 def decision_table(decisions: pl.DataFrame) -> pl.DataFrame:

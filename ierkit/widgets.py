@@ -12,13 +12,12 @@ import dataclasses
 import html
 from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 import ipywidgets as widgets
 import polars as pl
 import vl_convert
 
-from ierkit import charts, cleanup, clock, decision, reports, storage, views
+from ierkit import charts, cleanup, decision, storage, views
 from ierkit.display import display, html_table
 from ierkit.errors import IerkitError
 from ierkit.orgs import Org
@@ -110,28 +109,6 @@ def slider_thresholds(
     )
 
 
-# --- STAND-IN for decision.recommend -----------------------------------------------------------
-# The decision helper's branch adds ``decision.recommend(measures, *, thresholds)``: the rules of
-# ``decision.decide`` applied to the frame ``decision.programme_measures`` returns. It is not on
-# this branch, so this stand-in gets the same answer by running ``decide`` over the given
-# measures (``programme_measures`` is swapped for them during the call). LEAD, AT MERGE: replace
-# ``_recommend(measures, thresholds=..., followup_days=...)`` with
-# ``decision.recommend(measures, thresholds=...)`` and delete this function (and ``mock``).
-def _recommend(
-    measures: pl.DataFrame,
-    *,
-    thresholds: decision.DecisionThresholds,
-    followup_days: float,
-) -> pl.DataFrame:
-    with mock.patch.object(decision, "programme_measures", return_value=measures.lazy()):
-        return decision.decide(
-            reports.ReportTables(),
-            as_of=clock.now(),  # unused: the measures are given
-            thresholds=thresholds,
-            followup_days=followup_days,
-        ).collect()
-
-
 def decision_explorer(
     session: Session,
     *,
@@ -168,13 +145,17 @@ def decision_explorer(
         style={"description_width": "initial"},
     )
     table = widgets.HTML()
-    measures: dict[int, pl.DataFrame] = {}
+    measures: dict[int, tuple[decision.MeasureOptions, pl.DataFrame]] = {}
 
-    def measures_for(days: int) -> pl.DataFrame:
+    def measures_for(days: int) -> tuple[decision.MeasureOptions, pl.DataFrame]:
         if days not in measures:
-            measures[days] = decision.programme_measures(
-                session.tables, as_of=session.as_of, group_by=group_by, followup_days=days
-            ).collect()
+            options = decision.MeasureOptions(group_by=group_by, followup_days=days)
+            measures[days] = (
+                options,
+                decision.programme_measures(
+                    session.tables, as_of=session.as_of, options=options
+                ).collect(),
+            )
         return measures[days]
 
     def redraw(*_: object) -> None:
@@ -182,9 +163,8 @@ def decision_explorer(
             chosen = slider_thresholds(
                 thresholds, track_at=track_at.value, skip_under=skip_under.value
             )
-            decided = _recommend(
-                measures_for(window.value), thresholds=chosen, followup_days=window.value
-            )
+            options, measured = measures_for(window.value)
+            decided = decision.recommend(measured, thresholds=chosen, options=options).collect()
             table.value = html_table(views.decision_table(decided))
         except IerkitError as error:
             table.value = f"<p>{html.escape(str(error))}</p>"
@@ -212,7 +192,7 @@ def storage_what_if(plan: pl.DataFrame, **outlook_options: Any) -> Any:
     image = widgets.Image(format="png")
 
     def redraw(*_: object) -> None:
-        combined = views.plan_with_programme(
+        combined = storage.plan_with_programme(
             plan,
             programme="What-if programme",
             list_size=list_size.value,

@@ -275,3 +275,31 @@ def test_cli_storage_json_with_cadence(capsys) -> None:
 def test_cli_storage_refuses_negative_recipients(capsys) -> None:
     assert cli.main(["storage", "--recipients", "-5"]) == 2
     assert "must not be negative" in capsys.readouterr().err
+
+
+# --- storage in use and a what-if plan (the storage forecast notebook) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "used_mb", "share"), [("estimated", 3000.0, 0.3), ("reported", 1000.0, 0.1)]
+)
+def test_storage_in_use_counts_other_data_only_when_estimated(
+    source: str, used_mb: float, share: float
+) -> None:
+    in_use = storage.StorageInUse(storage.StorageAllocation(10_000.0, 1000.0, source), 2000.0)
+    assert in_use.used_mb == used_mb
+    assert in_use.used_share == pytest.approx(share)
+    assert str(in_use) == (
+        f"Allocation 10,000 MB ({source}); in use {used_mb:,.0f} MB ({share:.1%}), "
+        "of which the tables below 1,000 MB."
+    )
+
+
+def test_plan_with_programme_adds_one_normalised_row() -> None:
+    plan = pl.DataFrame({"programme": ["News"], "list_size": [100.0], "sends_per_month": [2.0]})
+    combined = storage.plan_with_programme(
+        plan, programme="What-if", list_size=5000, sends_per_month=1.5
+    )
+    assert combined.get_column("programme").to_list() == ["News", "What-if"]
+    assert combined.columns == storage.normalize_plan(plan).collect_schema().names()
+    assert combined.row(1, named=True)["list_size"] == 5000.0

@@ -6,9 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import polars as pl
-import pytest
 
-from ierkit import reports, storage, views
+from ierkit import reports, views
 from ierkit.session import Session
 
 
@@ -56,31 +55,6 @@ def test_link_interest_of_one_owner(demo_path: Path) -> None:
     ).collect()
     assert 0 < mine.height <= every.collect().height
     assert set(mine.get_column("owner_name")) == {owner}
-
-
-@pytest.mark.parametrize(
-    ("source", "used_mb", "share"), [("estimated", 3000.0, 0.3), ("reported", 1000.0, 0.1)]
-)
-def test_storage_in_use_counts_other_data_only_when_estimated(
-    source: str, used_mb: float, share: float
-) -> None:
-    in_use = views.StorageInUse(storage.StorageAllocation(10_000.0, 1000.0, source), 2000.0)
-    assert in_use.used_mb == used_mb
-    assert in_use.used_share == pytest.approx(share)
-    assert str(in_use) == (
-        f"Allocation 10,000 MB ({source}); in use {used_mb:,.0f} MB ({share:.1%}), "
-        "of which the tables below 1,000 MB."
-    )
-
-
-def test_plan_with_programme_adds_one_normalised_row() -> None:
-    plan = pl.DataFrame({"programme": ["News"], "list_size": [100.0], "sends_per_month": [2.0]})
-    combined = views.plan_with_programme(
-        plan, programme="What-if", list_size=5000, sends_per_month=1.5
-    )
-    assert combined.get_column("programme").to_list() == ["News", "What-if"]
-    assert combined.columns == storage.normalize_plan(plan).collect_schema().names()
-    assert combined.row(1, named=True)["list_size"] == 5000.0
 
 
 def test_sync_health_lines() -> None:

@@ -57,7 +57,9 @@ def test_decision_explorer_computes_measures_once_per_window(
     measure = decision.programme_measures
 
     def counted(*args: object, **kwargs: object) -> object:
-        calls.append(kwargs["followup_days"])  # type: ignore[arg-type]
+        options = kwargs["options"]
+        assert isinstance(options, decision.MeasureOptions)
+        calls.append(options.followup_days)
         return measure(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(decision, "programme_measures", counted)
@@ -76,7 +78,10 @@ def test_decision_explorer_matches_decide(demo_path: Path) -> None:
     chosen = DecisionThresholds(min_actionability=0.05, skip_below=0.01)
     explorer = widgets.decision_explorer(session, thresholds=chosen, followup_days=5)
     decided = decision.decide(
-        session.tables, as_of=session.as_of, thresholds=chosen, followup_days=5
+        session.tables,
+        as_of=session.as_of,
+        thresholds=chosen,
+        options=decision.MeasureOptions(followup_days=5),
     )
     table = views.decision_table(decided.collect())
     assert explorer.children[1].value == html_table(table)

@@ -35,7 +35,13 @@ column                       type     meaning
 
 from __future__ import annotations
 
-from ierkit.storage._plan import PLAN_COLUMNS, apply_decisions, normalize_plan, plan_from_history
+from ierkit.storage._plan import (
+    PLAN_COLUMNS,
+    apply_decisions,
+    normalize_plan,
+    plan_from_history,
+    plan_with_programme,
+)
 from ierkit.storage._projection import (
     DEFAULT_MONTHS,
     DEFAULT_PRICE_PER_GB_MONTH,
@@ -59,6 +65,7 @@ from ierkit.storage._records import (
     RECORD_KB_BY_TABLE,
     StorageAllocation,
     StorageError,
+    StorageInUse,
     allocation_mb,
     current_usage,
     org_allocation,
@@ -85,6 +92,7 @@ __all__ = [
     "ProjectionOptions",
     "StorageAllocation",
     "StorageError",
+    "StorageInUse",
     "StorageOutlook",
     "allocation_mb",
     "apply_decisions",
@@ -92,6 +100,7 @@ __all__ = [
     "normalize_plan",
     "org_allocation",
     "plan_from_history",
+    "plan_with_programme",
     "project_by_programme",
     "project_storage",
     "records_for_send",

@@ -162,3 +162,21 @@ def apply_decisions(plan: pl.LazyFrame | pl.DataFrame, decisions: pl.LazyFrame) 
         .select(PLAN_COLUMNS.names())
         .sort("programme")
     )
+
+
+def plan_with_programme(
+    plan: pl.DataFrame | pl.LazyFrame,
+    *,
+    programme: str,
+    list_size: float,
+    sends_per_month: float,
+) -> pl.DataFrame:
+    """A send plan with one more programme (a what-if), both in ``PLAN_COLUMNS``."""
+    extra = pl.DataFrame(
+        {
+            "programme": [programme],
+            "list_size": [float(list_size)],
+            "sends_per_month": [float(sends_per_month)],
+        }
+    )
+    return pl.concat([normalize_plan(plan).collect(), normalize_plan(extra).collect()])

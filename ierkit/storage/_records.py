@@ -207,6 +207,39 @@ class StorageAllocation:
         return self.used_mb / self.max_mb if self.max_mb else math.inf
 
 
+@dataclass(frozen=True)
+class StorageInUse:
+    """The org's storage in use, counting data ierkit cannot see when the use is estimated.
+
+    Attributes:
+        allocation: The allocation and use as ``org_allocation`` gives them.
+        other_data_mb: Storage of objects ierkit does not read; counted only for an estimated
+            use (a reported use already includes every object).
+    """
+
+    allocation: StorageAllocation
+    other_data_mb: float = 0.0
+
+    @property
+    def used_mb(self) -> float:
+        """Storage in use, MB."""
+        extra = self.other_data_mb if self.allocation.source == "estimated" else 0.0
+        return self.allocation.used_mb + extra
+
+    @property
+    def used_share(self) -> float:
+        """Share of the allocation in use."""
+        max_mb = self.allocation.max_mb
+        return self.used_mb / max_mb if max_mb else math.inf
+
+    def __str__(self) -> str:
+        a = self.allocation
+        return (
+            f"Allocation {a.max_mb:,.0f} MB ({a.source}); in use {self.used_mb:,.0f} MB "
+            f"({self.used_share:.1%}), of which the tables below {a.used_mb:,.0f} MB."
+        )
+
+
 def current_usage(org: Org, *, record_kb: float = RECORD_KB) -> pl.LazyFrame:
     """Records and storage per canonical table, from the org's record counts.
 

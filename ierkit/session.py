@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ierkit import clock, display
+from ierkit import _files, clock, display
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg, Org, default_as_of, open_org
 from ierkit.reports import ReportTables
@@ -124,5 +124,5 @@ def cleanup_target(session: Session, *, execute: bool) -> Org:
         staging = copy.with_name(copy.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(demo_org.path, staging)
-        os.replace(staging, copy)
+        _files.replace_folder(staging, copy)
     return LocalOrg(copy)

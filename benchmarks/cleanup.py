@@ -18,13 +18,15 @@ details are matched by hashing the (far fewer) links, and files hold
 about ``ierkit.archive.MAX_ROWS_PER_FILE`` rows, written one at a time.
 
 ``--local-delete`` measures a whole local cleanup instead, deletes included: ``run_cleanup``
-with ``execute=True`` on a copy of the cached scale-1 demo (``ierkit.demo.ensure_demo``), the
-demo's 90-day selection, in its own subprocess (seconds, seconds of the delete steps, peak RSS).
-A local org rewrites a table per delete request, so this shows how many requests a run makes.
-``--label`` names the measurement in benchmarks/results/cleanup_local_delete.json (runs with
-other labels are kept, to compare code before and after a change):
+with ``execute=True`` on a copy of the cached scale-1 demo (``--scale 50``: of the scale-50 demo
+above), the demo's 90-day selection, in its own subprocess (seconds, seconds of the delete
+steps, peak RSS). A local org rewrites a table per delete request, so this shows how many
+requests a run makes. ``--label`` names the measurement in
+benchmarks/results/cleanup_local_delete.json (runs with other labels or scales are kept, to
+compare code before and after a change):
 
     flock /tmp/ierkit-bench.lock .venv/bin/python benchmarks/cleanup.py --local-delete --label after
+    flock /tmp/ierkit-bench.lock .venv/bin/python benchmarks/cleanup.py --local-delete --scale 50
 """
 
 from __future__ import annotations
@@ -168,11 +170,14 @@ def measure_local_delete(org_dir: str, archive: str) -> None:
     )
 
 
-def local_delete(label: str, results: Path) -> int:
-    """Time a local cleanup with deletes on a copy of the scale-1 demo; record it as ``label``."""
+def local_delete(label: str, results: Path, *, scale: int) -> int:
+    """Time a local cleanup with deletes on a copy of a demo; record it as ``label``.
+
+    ``scale`` 1 copies the cached default demo, 50 the scale-50 demo in /tmp (``ensure_demo``).
+    """
     from ierkit import demo
 
-    source = demo.ensure_demo()
+    source = demo.ensure_demo() if scale == 1 else ensure_demo()
     work = Path(f"/tmp/ierkit-bench-cleanup-local-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     try:
@@ -191,7 +196,7 @@ def local_delete(label: str, results: Path) -> int:
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    run = {"label": label, **json.loads(done.stdout.splitlines()[-1])}
+    run = {"label": label, "scale": scale, **json.loads(done.stdout.splitlines()[-1])}
     print(
         f"{label}: deleted {run['deleted']} in {run['seconds']} s (deletes "
         f"{run['delete_seconds']} s, {run['delete_steps']} ledger steps), peak "
@@ -199,18 +204,20 @@ def local_delete(label: str, results: Path) -> int:
         flush=True,
     )
     recorded = json.loads(results.read_text()) if results.is_file() else {"runs": []}
-    runs = [r for r in recorded["runs"] if r["label"] != label] + [run]
+    # Runs recorded before the scale was noted were on the scale-1 demo.
+    runs = [r for r in recorded["runs"] if (r["label"], r.get("scale", 1)) != (label, scale)] + [
+        run
+    ]
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(
         json.dumps(
             {
                 "benchmark": "cleanup --local-delete",
-                "measured": "run_cleanup(execute=True) on a copy of the scale-1 demo, "
+                "measured": "run_cleanup(execute=True) on a copy of the demo at each run's scale, "
                 f"retention {LOCAL_DELETE_RETENTION_DAYS} days as of the demo's day",
                 "cpu_count": os.cpu_count(),
                 "python": platform.python_version(),
                 "polars": pl.__version__,
-                "demo": {"scale": 1},
                 "runs": runs,
             },
             indent=2,
@@ -231,6 +238,13 @@ def main() -> int:
     )
     parser.add_argument("--label", default="current", help="name of the --local-delete run")
     parser.add_argument(
+        "--scale",
+        type=int,
+        choices=(1, DEMO_SCALE),
+        default=1,
+        help="demo scale of the --local-delete run (default 1; 50 uses /tmp/ierkit-demo-50)",
+    )
+    parser.add_argument(
         "--results", type=Path, default=LOCAL_DELETE_RESULTS, help="--local-delete results file"
     )
     parser.add_argument(
@@ -247,7 +261,7 @@ def main() -> int:
         measure_local_delete(*args.measure_local_delete)
         return 0
     if args.local_delete:
-        return local_delete(args.label, args.results)
+        return local_delete(args.label, args.results, scale=args.scale)
     org = LocalOrg(ensure_demo())
     total = org.table("individual_email_results").select(pl.len()).collect().item()
     runs = []

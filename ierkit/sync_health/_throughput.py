@@ -165,27 +165,34 @@ def estimate_throughput(
     written = _ier_send_key(iers).filter(pl.col("created_date").is_not_null())
     if as_of is not None:
         written = written.filter(pl.col("created_date") <= clock.to_utc(as_of))
+    # Everything below reads the IERs lazily and collects only small aggregates (a few dozen
+    # phase bins, one row per cycle), so an org of millions of IERs is never held in memory.
     frame = written.select(
         "send_key",
         t=pl.col("created_date").dt.epoch("s"),
         delay=(pl.col("created_date") - pl.col("date_sent")).dt.total_seconds(),
-    ).collect()
-    empty = ThroughputEstimate(cycle, None, None, None, 0, True, dt.timedelta(0), None, None, 0)
-    if frame.height == 0:
-        return empty
-    bin_seconds = seconds // _PHASE_BINS
-    bins = (
-        frame.group_by(b=(pl.col("t") % seconds) // bin_seconds)
-        .len()
-        .sort("b")
-        .get_column("b")
-        .to_list()
     )
-    phase_bin = _phase_bin(set(bins))
+    bin_seconds = seconds // _PHASE_BINS
+    delays = pl.col("delay").drop_nulls()
+    bins_frame, stats = pl.collect_all(
+        [
+            frame.group_by(b=(pl.col("t") % seconds) // bin_seconds).len().select("b"),
+            frame.select(
+                iers=pl.len(),
+                delays=delays.len(),
+                delay_median=delays.quantile(0.5, "nearest"),
+                delay_p90=delays.quantile(0.9, "nearest"),
+            ),
+        ]
+    )
+    empty = ThroughputEstimate(cycle, None, None, None, 0, True, dt.timedelta(0), None, None, 0)
+    counted = int(stats.item(0, "iers"))
+    if counted == 0:
+        return empty
+    phase_bin = _phase_bin(set(bins_frame.get_column("b").to_list()))
     phase = phase_bin * bin_seconds
     per_send_cycle = (
-        frame.lazy()
-        .with_columns(c=(pl.col("t") - phase) // seconds)
+        frame.with_columns(c=(pl.col("t") - phase) // seconds)
         .group_by("send_key", "c")
         .agg(n=pl.len())
         .with_columns(last=pl.col("c").max().over("send_key"))
@@ -196,10 +203,9 @@ def estimate_throughput(
         .collect()
     )
     full = per_cycle.filter(pl.col("full")).get_column("n").cast(pl.Float64)
-    delays = frame.get_column("delay").drop_nulls()
 
-    def delay_at(q: float) -> dt.timedelta | None:
-        value = delays.quantile(q, "nearest") if delays.len() else None
+    def delay_at(name: str) -> dt.timedelta | None:
+        value = stats.item(0, name) if stats.item(0, "delays") else None
         return None if value is None else dt.timedelta(seconds=max(0.0, float(value)))
 
     if full.len():
@@ -216,9 +222,9 @@ def estimate_throughput(
         full_cycles=int(full.len()),
         lower_bound=lower,
         phase=dt.timedelta(seconds=phase),
-        delay_median=delay_at(0.5),
-        delay_p90=delay_at(0.9),
-        iers=frame.height,
+        delay_median=delay_at("delay_median"),
+        delay_p90=delay_at("delay_p90"),
+        iers=counted,
     )
 
 

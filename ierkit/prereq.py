@@ -47,15 +47,20 @@ def _row(check: str, status: str, detail: str, fix: str = "") -> Row:
     return (check, status, detail, fix)
 
 
+def _cannot_describe(name: str) -> Row:
+    """The row of a check that needs describe calls, on an org that cannot make them."""
+    return _row(
+        name,
+        CANNOT_TELL,
+        "needs describe calls: run against a Salesforce org",
+        "Run `ierkit check --source salesforce`.",
+    )
+
+
 def _check_objects(org: Org) -> Row:
     name = "Marketing Cloud Connect objects readable"
     if not org.can_describe:
-        return _row(
-            name,
-            CANNOT_TELL,
-            "needs describe calls: run against a Salesforce org",
-            "Run `ierkit check --source salesforce`.",
-        )
+        return _cannot_describe(name)
     missing = [schema.table(t).sobject for t in _PACKAGE_TABLES if not org.has_table(t)]
     if missing:
         return _row(
@@ -76,12 +81,7 @@ def _check_objects(org: Org) -> Row:
 def _check_fields(org: Org) -> Row:
     name = "IER fields readable"
     if not org.can_describe:
-        return _row(
-            name,
-            CANNOT_TELL,
-            "needs describe calls: run against a Salesforce org",
-            "Run `ierkit check --source salesforce`.",
-        )
+        return _cannot_describe(name)
     spec = schema.INDIVIDUAL_EMAIL_RESULTS
     if not org.has_table(spec.name):
         return _row(
@@ -116,12 +116,7 @@ def _check_fields(org: Org) -> Row:
 def _check_layouts(org: Org, sobject: str) -> Row:
     name = f"IER related list on {sobject} page layouts"
     if not org.can_describe:
-        return _row(
-            name,
-            CANNOT_TELL,
-            "needs describe calls: run against a Salesforce org",
-            "Run `ierkit check --source salesforce`.",
-        )
+        return _cannot_describe(name)
     ier = schema.INDIVIDUAL_EMAIL_RESULTS.sobject
     try:
         described = org.describe_layouts(sobject)

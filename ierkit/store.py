@@ -275,16 +275,23 @@ DEFAULT_LOCK_WAIT: Final = 600.0
 LOCK_FILE: Final = ".lock"
 JOURNAL_FILE: Final = "journal.json"
 SEND_JOBS_FILE: Final = "send_jobs.parquet"
-#: Files ``ierkit.aggregate`` keeps in the output folder it writes: its marker and its lock.
+#: Files ``ierkit.aggregate`` keeps in the output folder it writes: its marker and its lock
+#: (``.lock``, like every folder ierkit locks, so other writers of that folder can share it).
 OUTPUT_MARKER: Final = ".ierkit-aggregate.json"
-OUTPUT_LOCK: Final = ".ierkit-aggregate.lock"
+OUTPUT_LOCK: Final = LOCK_FILE
 #: The tables ``ierkit.aggregate`` writes into its output folder.
 OUTPUT_TABLES: Final = ("individual_email_results", "individual_links")
 
-#: Names of the temporary files and folders runs write (removed when a later run starts).
-_STORE_DEBRIS: Final = (".staging-*", ".sorting-*", f".{JOURNAL_FILE}.*.tmp")
-_STORE_DEBRIS_FILES: Final = (f".{SEND_JOBS_FILE}.*.tmp",)
-_OUTPUT_DEBRIS: Final = (".aggregate-*", *(f".{name}.*.tmp" for name in OUTPUT_TABLES))
+#: Names of the temporary files and folders runs write, removed when a later run holds the
+#: lock (their writer is gone). In the output folder only the names aggregate itself gives
+#: (a uuid), never another writer's temporary files.
+_STORE_DEBRIS: Final = re.compile(
+    rf"\.staging-.+|\.sorting-[0-9a-f]{{32}}"
+    rf"|\.({re.escape(JOURNAL_FILE)}|{re.escape(SEND_JOBS_FILE)})\..+\.tmp"
+)
+_OUTPUT_DEBRIS: Final = re.compile(
+    rf"\.aggregate-[0-9a-f]{{32}}|\.({'|'.join(OUTPUT_TABLES)})\.[0-9a-f]{{32}}\.tmp"
+)
 
 
 class StoreError(IerkitError):
@@ -439,13 +446,14 @@ def locked(
         yield recover(store_path) if first else read_journal(store_path)
 
 
-def _remove(folder: Path, patterns: Iterable[str]) -> None:
-    for pattern in patterns:
-        for path in folder.glob(pattern):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+def _remove(folder: Path, debris: re.Pattern[str]) -> None:
+    for path in folder.iterdir():
+        if not debris.fullmatch(path.name):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def recover(store: str | os.PathLike[str], *, limit: int = MAX_EVENTS_PER_GROUP) -> Journal:
@@ -467,7 +475,6 @@ def recover(store: str | os.PathLike[str], *, limit: int = MAX_EVENTS_PER_GROUP)
         journal = Journal(None, journal.pending)
         write_journal(path, journal)
     _remove(path, _STORE_DEBRIS)
-    _remove(path, _STORE_DEBRIS_FILES)
     return journal
 
 

@@ -7,19 +7,21 @@ output tables with an uninterrupted run of the same extracts.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from ierkit import _files, cli, store
+from ierkit import _files, aggregate, cli, store
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
 from tests.test_aggregate import CONTACT, CONTACT_2, HEAD, LEAD, mc
@@ -182,6 +184,34 @@ def test_kill_during_recovery_is_recovered_too(
     assert cli.main(["aggregate", str(extracts["B"]), "--out", str(out)]) == 0
     assert same(tables(out), reference["CAB"])
     assert debris(out) == []
+
+
+def test_a_failing_disk_keeps_the_old_tables_and_the_next_run_repairs(
+    extracts: dict[str, Path],
+    reference: dict[str, tuple[pl.DataFrame, pl.DataFrame]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "out"
+    assert cli.main(["aggregate", str(extracts["C"]), "--out", str(out)]) == 0
+    before = tables(out)
+
+    def full_disk(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(aggregate, "_sink", full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            aggregate.aggregate_extracts([extracts["A"]], out)
+    assert same(tables(out), before)  # the previous tables, whole
+    assert store.read_journal(out / "event_store").pending == (
+        101,
+        102,
+        103,
+        104,
+    )  # the sends A touched
+    assert cli.main(["aggregate", str(extracts["B"]), "--out", str(out)]) == 0
+    assert same(tables(out), reference["CAB"]) and debris(out) == []
 
 
 # --- concurrent runs ---------------------------------------------------------------------------
@@ -362,16 +392,21 @@ def test_debris_of_a_killed_run_is_removed_on_the_next_start(
 ) -> None:
     out = tmp_path / "out"
     assert cli.main(["aggregate", str(extracts["C"]), "--out", str(out)]) == 0
+    killed = uuid.uuid4().hex
     left = [
-        out / "event_store" / ".staging-killed",
-        out / "event_store" / ".sorting-killed",
-        out / ".aggregate-killed",
+        out / "event_store" / ".staging-k1ll3d",
+        out / "event_store" / f".sorting-{killed}",
+        out / f".aggregate-{killed}",
     ]
     for folder in left:
         (folder / "job_id=100").mkdir(parents=True)
-    (out / ".individual_email_results.killed.tmp").write_bytes(b"half")
-    (out / "event_store" / ".send_jobs.parquet.killed.tmp").write_bytes(b"half")
-    (out / "notes.tmp").write_text("not ours")  # a user's file: kept
+    (out / f".individual_email_results.{killed}.tmp").write_bytes(b"half")
+    (out / "event_store" / ".send_jobs.parquet.k1ll3d.tmp").write_bytes(b"half")
+    # Not aggregate's: a user's file, and another writer's temporary table (atomic_path's name).
+    others = [out / "notes.tmp", out / ".individual_links.parquet.x7q2.tmp"]
+    for other in others:
+        other.write_text("not ours")
     assert cli.main(["aggregate", str(extracts["B"]), "--out", str(out)]) == 0
-    assert debris(out) == [] and (out / "notes.tmp").is_file()
+    assert debris(out) == [str(others[1].relative_to(out))]
+    assert all(other.is_file() for other in others)
     assert same(tables(out), reference["CB"])

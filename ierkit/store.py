@@ -323,7 +323,11 @@ def read_journal(store: str | os.PathLike[str]) -> Journal:
         return Journal()
     try:
         data = json.loads(path.read_text())
-        return Journal(data["landing"], tuple(int(job) for job in data["pending"]))
+        landing = data["landing"]
+        # Only a staging folder of this store: a run removes it once merged.
+        if landing is not None and not re.fullmatch(r"\.staging-[A-Za-z0-9_]+", landing):
+            raise ValueError(landing)
+        return Journal(landing, tuple(int(job) for job in data["pending"]))
     except (ValueError, KeyError, TypeError):
         return Journal(None, tuple(stored_jobs(events_dir(store))))
 

@@ -80,6 +80,9 @@ def test_an_unreadable_journal_makes_every_send_owed(extract_folder: Path, tmp_p
     land_events([extract_folder], store)
     (store / JOURNAL_FILE).write_text('{"pending": [1')  # edited by hand, cut short
     assert read_journal(store) == Journal(None, (100,))
+    # A landing outside the store is never merged (nor removed afterwards).
+    (store / JOURNAL_FILE).write_text('{"landing": "../../home", "pending": []}')
+    assert read_journal(store) == Journal(None, (100,))
 
 
 def test_recover_replaced_puts_back_a_folder_caught_between_renames(tmp_path: Path) -> None:

@@ -1,22 +1,46 @@
-"""Where ierkit keeps its files, and the one way it replaces a file or a folder on disk.
+"""Where ierkit keeps its files, the one way it replaces a file or a folder on disk, and locks.
 
 Every write that replaces something a reader may be looking at goes to a temporary name in the
 same folder, is flushed to disk (``fsync``), renamed over the target, and the folder is flushed
 too, so that a crash or a kill at any moment leaves the old version or the new, never half of one.
+
+One writer at a time: ``exclusive_lock`` holds an advisory lock (``fcntl.flock``) on a lock file
+and writes who holds it into the file, so a second run can wait a bounded time and then say who
+is in the way. The kernel releases the lock when its process dies, however it dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
+import math
 import os
+import re
 import shutil
+import signal
+import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
+
+from ierkit import clock
+from ierkit.errors import IerkitError
+
+#: Environment variable naming a crash point at which a run kills itself with SIGKILL (crash
+#: tests only; the same variable ``ierkit.cleanup`` reads).
+CRASH_ENV: Final = "IERKIT_CRASH_AT"
+
+
+def crash_point(name: str) -> None:
+    """Kill this process with SIGKILL when ``$IERKIT_CRASH_AT`` names this point (tests only)."""
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def cache_dir() -> Path:
@@ -45,6 +69,14 @@ def fsync_file(path: Path) -> None:
     """Flush a written file's contents to disk."""
     with open(path, "rb") as written:
         os.fsync(written.fileno())
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file under ``folder`` and every folder's entries (``folder`` included)."""
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            fsync_file(Path(root) / name)
+        fsync_dir(Path(root))
 
 
 @contextlib.contextmanager
@@ -115,6 +147,119 @@ def replace_folder(fresh: Path, target: Path) -> None:
     old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex}")
     if target.exists():
         os.replace(target, old)
+        fsync_dir(target.parent)
+    crash_point("replace_folder/between-renames")
     os.replace(fresh, target)
     fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+_OLD_FOLDER = re.compile(r"\.(?P<name>.+)\.old-[0-9a-f]{32}")
+
+
+def recover_replaced(parent: Path) -> list[str]:
+    """Finish the folder replacements (``replace_folder``) a killed process left in ``parent``.
+
+    A kill between the two renames leaves the target absent and the complete old folder under
+    its hidden name: it is put back. A kill after them leaves the old folder beside the new one:
+    it is removed. Call it only while holding the lock of whatever writes into ``parent``.
+
+    Returns:
+        The names of the folders that were put back.
+    """
+    restored: list[str] = []
+    if not parent.is_dir():
+        return restored
+    for old in sorted(parent.iterdir()):
+        match = _OLD_FOLDER.fullmatch(old.name)
+        if not match or not old.is_dir():
+            continue
+        target = parent / match.group("name")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, target)
+            restored.append(target.name)
+    fsync_dir(parent)
+    return restored
+
+
+class LockHeldError(IerkitError):
+    """Another process holds the lock of a folder this run must change."""
+
+
+#: Lock files this process holds, and how deeply (a lock taken again inside is not re-locked:
+#: ``flock`` would block on a second descriptor of the same file in the same process).
+_HELD: dict[Path, int] = {}
+
+
+def _holder(fd: int) -> str:
+    """Who holds a lock, from what its holder wrote into the lock file."""
+    try:
+        written = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"pid {written['pid']} on host {written['host']}, started {written['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not said who it is yet"
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike[str], *, wait: float, what: str) -> Iterator[bool]:
+    """Hold the exclusive lock on the file ``path`` for one writer at a time.
+
+    The holder's pid, host and start time are written into the file while it is held. Taking a
+    lock this process already holds succeeds at once (the outer holder keeps it).
+
+    Args:
+        path: The lock file (created when missing; its folder must exist).
+        wait: Seconds to wait for another holder to finish before giving up.
+        what: What the lock protects, for the error message ("the event store /data/store").
+
+    Yields:
+        True when this call took the lock, False when this process already held it (so the
+        caller knows whether it is the outermost holder, e.g. to clean up after crashed runs).
+
+    Raises:
+        LockHeldError: When another process still holds it after ``wait`` seconds, naming it.
+    """
+    if not math.isfinite(wait) or wait < 0:
+        raise IerkitError(f"lock wait {wait!r}: give a number of seconds, 0 or more")
+    key = Path(path).resolve()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield False
+        finally:
+            _HELD[key] -= 1
+        return
+    fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LockHeldError(
+                        f"{what} is in use by another run ({_holder(fd)}; lock file {key}); "
+                        f"waited {wait:g} s. Run again when it has finished, or wait longer "
+                        "(--lock-wait SECONDS)"
+                    ) from None
+                time.sleep(min(0.05, left))
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": clock.now().isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        os.fsync(fd)
+        _HELD[key] = 1
+        try:
+            yield True
+        finally:
+            del _HELD[key]
+            os.ftruncate(fd, 0)  # no stale holder in the file once released
+    finally:
+        os.close(fd)  # releases the lock

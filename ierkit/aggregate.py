@@ -662,9 +662,11 @@ def _write_tables(
     try:
         work.mkdir()
         _write_segments(segments, store, targets, send_jobs, tmp, work, chunk_events)
+        _files.crash_point("aggregate/tables-written")
         for name, path in targets.items():
             _files.fsync_file(tmp[name])
             os.replace(tmp[name], path)
+            _files.crash_point(f"aggregate/{name}-replaced")
         _files.fsync_dir(out_path)
     finally:
         for path in tmp.values():
@@ -679,6 +681,7 @@ def aggregate_store(
     job_ids: Iterable[int] | None = None,
     send_jobs: pl.LazyFrame | None = None,
     limit: int = CHUNK_EVENTS,
+    lock_wait: float = event_store.DEFAULT_LOCK_WAIT,
 ) -> AggregateResult:
     """Write the IER and link detail tables of the store's events into a local org folder.
 
@@ -686,57 +689,64 @@ def aggregate_store(
     their output file, in key order, and the link rows into small part files that are then
     copied into theirs. Sends not listed in ``job_ids`` are copied from the previous output
     tables, so an extract that touched a few sends costs little more than those sends; a send
-    the previous output lacks is recomputed anyway. Each table is replaced atomically. Sends
-    whose stored events are out of store order (a folder not written by ``land_events``) are
-    sorted in the store first (``AggregateResult.resorted``).
+    the previous output lacks, or one the store's journal still lists (a killed run's), is
+    recomputed anyway. Each table is replaced atomically, under the store's and the output's
+    locks (``ierkit.store.locked``). Sends whose stored events are out of store order (a folder
+    not written by ``land_events``) are sorted in the store first (``AggregateResult.resorted``).
 
     Args:
         store: The event store folder (``ierkit.store.land_events``).
         out: The output folder; ``individual_email_results.parquet`` and
-            ``individual_links.parquet`` are replaced.
+            ``individual_links.parquet`` are replaced. Refused when it is another org's folder.
         job_ids: Sends whose events changed; None recomputes every stored send.
-        send_jobs: Optional send details for email name, from and subject.
+        send_jobs: Send details for email name, from and subject; the store's when None.
         limit: Events held in memory at once (bounds peak memory, with the Parquet writer's
             buffers; one IER with more events than this is held whole).
+        lock_wait: Seconds to wait for another run holding the store or the output folder.
 
     Returns:
         Counts of what was written.
     """
-    org = LocalOrg(out)
-    targets = {name: org.table_path(name) for name in (IER_TABLE, LINK_TABLE)}
-    base = event_store.events_dir(store)
-    jobs = event_store.stored_jobs(base)
-    fresh = set(jobs) if job_ids is None else set(job_ids) & set(jobs)
-    if job_ids is not None and all(path.is_file() for path in targets.values()):
-        previous = set(
+    with event_store.locked(store, out=out, wait=lock_wait) as journal:
+        org = LocalOrg(out)
+        targets = {name: org.table_path(name) for name in (IER_TABLE, LINK_TABLE)}
+        jobs = event_store.stored_jobs(event_store.events_dir(store))
+        fresh = set(jobs) if job_ids is None else set(job_ids) & set(jobs)
+        fresh |= set(journal.pending) & set(jobs)  # changed, but a killed run wrote no table
+        if job_ids is not None and all(path.is_file() for path in targets.values()):
+            previous = set(
+                pl.scan_parquet(targets[IER_TABLE])
+                .select(pl.col("job_id").unique())
+                .collect()
+                .get_column("job_id")
+                .to_list()
+            )
+            fresh |= set(jobs) - previous  # never written before: nothing to copy
+        else:
+            fresh = set(jobs)
+        segments = _segments(jobs, fresh)
+        if send_jobs is None:
+            send_jobs = event_store.scan_send_jobs(store)
+        try:
+            _write_tables(segments, store, out, targets, send_jobs, limit)
+            resorted = False
+        except StoreOrderError:
+            # A folder not written by the event store (copied in, or appended to): put its
+            # sends in store order once, then aggregate again.
+            event_store.sort_store(store, sorted(fresh))
+            _write_tables(segments, store, out, targets, send_jobs, limit)
+            resorted = True
+        # Every send's rows now match its events: nothing is owed any more.
+        event_store.write_journal(store, event_store.Journal())
+        counts = (
             pl.scan_parquet(targets[IER_TABLE])
-            .select(pl.col("job_id").unique())
+            .select(pl.len(), pl.col("date_sent").null_count())
             .collect()
-            .get_column("job_id")
-            .to_list()
         )
-        fresh |= set(jobs) - previous  # never written before: nothing to copy
-    else:
-        fresh = set(jobs)
-    segments = _segments(jobs, fresh)
-    try:
-        _write_tables(segments, store, out, targets, send_jobs, limit)
-        resorted = False
-    except StoreOrderError:
-        # A folder not written by the event store (copied in, or appended to): put its sends
-        # in store order once, then aggregate again.
-        event_store.sort_store(store, sorted(fresh))
-        _write_tables(segments, store, out, targets, send_jobs, limit)
-        resorted = True
-    counts = (
-        pl.scan_parquet(targets[IER_TABLE])
-        .select(pl.len(), pl.col("date_sent").null_count())
-        .collect()
-    )
-    links = pl.scan_parquet(targets[LINK_TABLE]).select(pl.len()).collect().item()
-    # Per-send results kept in the store by earlier versions are no longer read.
-    for stale in ("iers", "links"):
-        shutil.rmtree(Path(store) / stale, ignore_errors=True)
+        links = pl.scan_parquet(targets[LINK_TABLE]).select(pl.len()).collect().item()
+        # Per-send results kept in the store by earlier versions are no longer read.
+        for stale in ("iers", "links"):
+            shutil.rmtree(Path(store) / stale, ignore_errors=True)
     return AggregateResult(
         tuple(sorted(fresh)), counts.item(0, 0), links, counts.item(0, 1), resorted
     )
@@ -749,11 +759,13 @@ def aggregate_extracts(
     store: str | os.PathLike[str] | None = None,
     source_zone: str = clock.MC_TIME_ZONE,
     limit: int | None = None,
+    lock_wait: float = event_store.DEFAULT_LOCK_WAIT,
 ) -> tuple[event_store.LandResult, AggregateResult]:
     """Land extracts in the event store, recompute the sends they touched, write the tables.
 
     Applying an extract again, or one whose window overlaps an earlier one, changes nothing
-    that was already counted (see ``ierkit.store``).
+    that was already counted (see ``ierkit.store``). The whole run holds the store's and the
+    output folder's locks, and first finishes what a killed run left (``ierkit.store.locked``).
 
     Args:
         paths: Extract zips, folders or tracking files, in any order.
@@ -763,41 +775,28 @@ def aggregate_extracts(
         source_zone: IANA zone of the extracts' dates (Marketing Cloud's UTC-6 by default).
         limit: Events per unit of work in landing and aggregation (bounds peak memory);
             ``ierkit.store.MAX_EVENTS_PER_GROUP`` and ``CHUNK_EVENTS`` when None.
+        lock_wait: Seconds to wait for another run holding the store or the output folder.
 
     Returns:
         What was landed, and the counts written.
+
+    Raises:
+        StoreError: When ``out`` or ``store`` is a file, or ``out`` another org's folder.
+        LockHeldError: When another run holds them for longer than ``lock_wait``.
     """
     paths = list(paths)
     store_path = Path(out) / "event_store" if store is None else Path(store)
-    landed = event_store.land_events(
-        paths,
-        store_path,
-        source_zone=source_zone,
-        limit=event_store.MAX_EVENTS_PER_GROUP if limit is None else limit,
-    )
-    send_jobs = _send_jobs(paths, store_path)
-    written = aggregate_store(
-        store_path,
-        out,
-        job_ids=landed.job_ids,
-        send_jobs=send_jobs,
-        limit=CHUNK_EVENTS if limit is None else limit,
-    )
+    with event_store.locked(store_path, out=out, wait=lock_wait):
+        landed = event_store.land_events(
+            paths,
+            store_path,
+            source_zone=source_zone,
+            limit=event_store.MAX_EVENTS_PER_GROUP if limit is None else limit,
+        )
+        written = aggregate_store(
+            store_path,
+            out,
+            job_ids=landed.job_ids,
+            limit=CHUNK_EVENTS if limit is None else limit,
+        )
     return landed, written
-
-
-def _send_jobs(paths: list[str | os.PathLike[str]], store: Path) -> pl.LazyFrame:
-    """Send details from these extracts merged with those kept in the store from earlier ones."""
-    kept = store / "send_jobs.parquet"
-    frames = [extract.read_send_jobs(p) for p in paths]
-    if kept.exists():
-        frames.append(pl.scan_parquet(kept))
-    merged = (
-        pl.concat(frames)
-        .collect()
-        .unique("job_id", keep="first", maintain_order=True)
-        .sort("job_id")
-    )
-
-    _files.write_parquet(merged, kept)
-    return merged.lazy()

@@ -178,14 +178,34 @@ def _add_aggregate(sub: Subparsers) -> Runner:
         help="IANA time zone of the extract's dates (default Marketing Cloud's UTC-6, no DST)",
     )
 
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 <= value < float("inf"):  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+        return value
+
+    parser.add_argument(
+        "--lock-wait",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for another run using the same store or output folder before "
+        "stopping with its pid, host and start time (default 600)",
+    )
+
     def run(args: argparse.Namespace) -> int:
         from ierkit import aggregate, clock
+        from ierkit import store as event_store
 
         landed, written = aggregate.aggregate_extracts(
             args.extracts,
             args.out,
             store=args.store,
             source_zone=args.source_zone or clock.MC_TIME_ZONE,
+            lock_wait=event_store.DEFAULT_LOCK_WAIT if args.lock_wait is None else args.lock_wait,
         )
         print(
             f"read {landed.events_read:,} events from {landed.files} files; "

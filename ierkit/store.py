@@ -15,32 +15,48 @@ them both. Each send's events are written in store order (``EVENT_ORDER``: IER k
 that ``ierkit.aggregate`` finds each IER's events as one run without sorting or hashing;
 ``sort_store`` puts a folder that was written some other way back in that order.
 
+Nothing lost, nothing mixed (``locked``, ``Journal``). One writer at a time: every run that
+changes the store, or the tables it feeds, holds the store's lock (and the output folder's), and
+a second run waits a bounded time, then stops naming the holder. Landing an extract is staged
+first (parsed, written, flushed), then committed by the journal (``journal.json``), which names
+the staged folder and the sends whose tables must be rebuilt; only then is the store changed. A
+run killed at any point leaves either nothing committed (its staging is debris, removed by the
+next run) or a journal that the next run finishes before doing its own work: it merges the
+staged folder again (a union: what was merged already changes nothing), puts back a send folder
+a kill caught between two renames (``ierkit._files.recover_replaced``), and rebuilds the tables
+of every pending send. Only a completed table rewrite clears the pending sends.
+
 Reading and checking the tracking files themselves is ``ierkit.extract``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import polars as pl
 
-from ierkit import _files, clock
+from ierkit import _files, clock, schema
+from ierkit.errors import IerkitError
 from ierkit.extract import (
     EVENT_SCHEMA,
     REQUIRED_VALUES,
     ExtractFile,
     check_file,
     open_extract,
+    read_send_jobs,
     scan_file,
 )
+from ierkit.orgs.local import DEMO_MANIFEST, SNAPSHOT_MANIFEST
 
 #: Events per unit of work when the store is merged or aggregated: bounds peak memory (a group
 #: of sends is processed at once; one send larger than this is processed alone).
@@ -222,6 +238,8 @@ def _write_sorted(events: pl.LazyFrame, group: list[int], base: Path, work: Path
         pl.PartitionBy(work, key="job_id", include_key=True), mkdir=True
     )
     written = sum(rows_per_job(sorted(work.glob("job_id=*/*.parquet"))).values())
+    _files.fsync_tree(work)
+    _files.crash_point("aggregate/merge-written")
     for job_id in group:
         _files.replace_folder(job_folder(work, job_id), job_folder(base, job_id))
     return written
@@ -249,23 +267,278 @@ def sort_store(
             shutil.rmtree(work, ignore_errors=True)
 
 
+#: Seconds a run waits for another run to release the store before it gives up (a weekly
+#: cron job that overlaps the previous one waits for it instead of failing at once).
+DEFAULT_LOCK_WAIT: Final = 600.0
+
+#: Files of a store: its lock, its journal and the send details of every extract landed.
+LOCK_FILE: Final = ".lock"
+JOURNAL_FILE: Final = "journal.json"
+SEND_JOBS_FILE: Final = "send_jobs.parquet"
+#: Files ``ierkit.aggregate`` keeps in the output folder it writes: its marker and its lock
+#: (``.lock``, like every folder ierkit locks, so other writers of that folder can share it).
+OUTPUT_MARKER: Final = ".ierkit-aggregate.json"
+OUTPUT_LOCK: Final = LOCK_FILE
+#: The tables ``ierkit.aggregate`` writes into its output folder.
+OUTPUT_TABLES: Final = ("individual_email_results", "individual_links")
+
+#: Names of the temporary files and folders runs write, removed when a later run holds the
+#: lock (their writer is gone). In the output folder only the names aggregate itself gives
+#: (a uuid), never another writer's temporary files.
+_STORE_DEBRIS: Final = re.compile(
+    rf"\.staging-.+|\.sorting-[0-9a-f]{{32}}"
+    rf"|\.({re.escape(JOURNAL_FILE)}|{re.escape(SEND_JOBS_FILE)})\..+\.tmp"
+)
+_OUTPUT_DEBRIS: Final = re.compile(
+    rf"\.aggregate-[0-9a-f]{{32}}|\.({'|'.join(OUTPUT_TABLES)})\.[0-9a-f]{{32}}\.tmp"
+)
+
+
+class StoreError(IerkitError):
+    """A store or output folder that cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class Journal:
+    """What the store still owes the tables it feeds (``journal.json``).
+
+    Attributes:
+        landing: A staged folder (in the store) whose events are committed but perhaps not yet
+            all merged; the next run merges it again.
+        pending: Sends whose events changed since the tables were last rebuilt for them.
+    """
+
+    landing: str | None = None
+    pending: tuple[int, ...] = ()
+
+
+def read_journal(store: str | os.PathLike[str]) -> Journal:
+    """The store's journal; an empty one when there is none yet.
+
+    A journal that cannot be read (edited by hand) makes every stored send pending, so the next
+    table rewrite recomputes everything rather than trusting tables it cannot vouch for.
+    """
+    path = Path(store) / JOURNAL_FILE
+    if not path.is_file():
+        return Journal()
+    try:
+        data = json.loads(path.read_text())
+        landing = data["landing"]
+        # Only a staging folder of this store: a run removes it once merged.
+        if landing is not None and not re.fullmatch(r"\.staging-[A-Za-z0-9_]+", landing):
+            raise ValueError(landing)
+        return Journal(landing, tuple(int(job) for job in data["pending"]))
+    except (ValueError, KeyError, TypeError):
+        return Journal(None, tuple(stored_jobs(events_dir(store))))
+
+
+def write_journal(store: str | os.PathLike[str], journal: Journal) -> None:
+    """Replace the journal atomically and durably (the commit point of each step)."""
+    text = json.dumps({"landing": journal.landing, "pending": sorted(set(journal.pending))})
+    _files.write_text(Path(store) / JOURNAL_FILE, text + "\n")
+
+
+def _require_folder(path: Path, option: str) -> None:
+    """Refuse a path that is, or lies under, a file."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise StoreError(
+                    f"{option} {path}: {candidate} is a file, not a folder; give a folder path"
+                )
+            return
+
+
+def check_store(store: str | os.PathLike[str]) -> Path:
+    """The store folder, refused when it is a file or a folder with other contents.
+
+    Raises:
+        StoreError: Naming the path and what to do.
+    """
+    path = Path(store)
+    _require_folder(path, "--store")
+    if path.is_dir() and any(path.iterdir()):
+        signs = (events_dir(path), path / JOURNAL_FILE, path / SEND_JOBS_FILE, path / LOCK_FILE)
+        if not any(sign.exists() for sign in signs):
+            raise StoreError(
+                f"--store {path}: this folder holds other files and is not an event store "
+                "(no events folder or journal.json); give a new or empty folder"
+            )
+    return path
+
+
+def check_output(out: str | os.PathLike[str]) -> Path:
+    """The output folder, refused when it is a file, or another org's folder.
+
+    A folder ``ierkit aggregate`` wrote carries its marker file. Earlier versions wrote none:
+    a folder holding only the aggregate's two tables and its default event store is theirs.
+
+    Raises:
+        StoreError: Naming the folder, what it holds and what to do.
+    """
+    path = Path(out)
+    _require_folder(path, "--out")
+    if not path.is_dir() or (path / OUTPUT_MARKER).is_file():
+        return path
+    tables = sorted(
+        child.name
+        for child in path.iterdir()
+        if child.suffix == ".parquet" and child.stem in schema.TABLES
+    )
+    manifests = [m for m in (DEMO_MANIFEST, SNAPSHOT_MANIFEST) if (path / m).exists()]
+    legacy = (
+        not manifests
+        and set(tables) <= {f"{name}.parquet" for name in OUTPUT_TABLES}
+        and events_dir(path / "event_store").is_dir()
+    )
+    if (tables or manifests) and not legacy:
+        held = ", ".join([*manifests, *tables[:4]]) + (" ..." if len(tables) > 4 else "")
+        raise StoreError(
+            f"--out {path}: this folder is not an output of ierkit aggregate (it holds {held} "
+            f"and no {OUTPUT_MARKER}); aggregate would replace its tables. Give a new or empty "
+            "folder for --out"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def locked(
+    store: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    wait: float = DEFAULT_LOCK_WAIT,
+) -> Iterator[Journal]:
+    """Hold the store's lock (and ``out``'s), after finishing what a killed run left.
+
+    The outermost holder in a process first repairs the store (``recover``) and removes the
+    temporary files a killed run left in the output folder: no one else can be writing them.
+
+    Args:
+        store: The event store folder (created when missing).
+        out: The output folder whose tables the holder rewrites (created and marked), if any.
+        wait: Seconds to wait for another run to finish.
+
+    Yields:
+        The journal after recovery.
+
+    Raises:
+        StoreError: When ``store`` or ``out`` cannot be used (see ``check_store``,
+            ``check_output``).
+        LockHeldError: When another run still holds a lock after ``wait`` seconds.
+    """
+    store_path = check_store(store)
+    out_path = None if out is None else check_output(out)
+    with contextlib.ExitStack() as stack:
+        store_path.mkdir(parents=True, exist_ok=True)
+        first = stack.enter_context(
+            _files.exclusive_lock(
+                store_path / LOCK_FILE, wait=wait, what=f"the event store {store_path}"
+            )
+        )
+        if out_path is not None:
+            out_path.mkdir(parents=True, exist_ok=True)
+            first_out = stack.enter_context(
+                _files.exclusive_lock(
+                    out_path / OUTPUT_LOCK, wait=wait, what=f"the output folder {out_path}"
+                )
+            )
+            if first_out:
+                _remove(out_path, _OUTPUT_DEBRIS)
+            if not (out_path / OUTPUT_MARKER).is_file():
+                marker = {"written_by": "ierkit aggregate", "store": str(store_path.resolve())}
+                _files.write_text(out_path / OUTPUT_MARKER, json.dumps(marker) + "\n")
+        yield recover(store_path) if first else read_journal(store_path)
+
+
+def _remove(folder: Path, debris: re.Pattern[str]) -> None:
+    for path in folder.iterdir():
+        if not debris.fullmatch(path.name):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def recover(store: str | os.PathLike[str], *, limit: int = MAX_EVENTS_PER_GROUP) -> Journal:
+    """Finish what a killed run left in the store; call it only while holding its lock.
+
+    Puts back a send folder a kill caught between two renames, merges a committed staging
+    folder again (idempotent), and removes the temporary files and folders of killed runs.
+
+    Returns:
+        The journal afterwards: the sends whose tables still need rebuilding.
+    """
+    path = Path(store)
+    _files.recover_replaced(events_dir(path))
+    journal = read_journal(path)
+    if journal.landing is not None and (path / journal.landing).is_dir():
+        _finish_landing(path / journal.landing, path, limit=limit)
+        journal = read_journal(path)
+    elif journal.landing is not None:
+        journal = Journal(None, journal.pending)
+        write_journal(path, journal)
+    _remove(path, _STORE_DEBRIS)
+    return journal
+
+
+def scan_send_jobs(store: str | os.PathLike[str]) -> pl.LazyFrame | None:
+    """Send details (email name, from, subject) kept from every extract landed, if any."""
+    kept = Path(store) / SEND_JOBS_FILE
+    return pl.scan_parquet(kept) if kept.is_file() else None
+
+
+def _merge_send_jobs(staged: Path, store: Path) -> None:
+    """Send details of a landing merged into the store's: the newer extract's wins."""
+    if not staged.is_file():
+        return
+    kept = store / SEND_JOBS_FILE
+    frames = [pl.scan_parquet(staged)] + ([pl.scan_parquet(kept)] if kept.is_file() else [])
+    merged = (
+        pl.concat(frames)
+        .collect()
+        .unique("job_id", keep="first", maintain_order=True)
+        .sort("job_id")
+    )
+    _files.write_parquet(merged, kept)
+
+
+def _finish_landing(staged: Path, store: Path, *, limit: int) -> tuple[list[int], int]:
+    """Merge a committed staging folder into the store, then clear it from the journal."""
+    for partial in staged.glob("merged-*"):
+        shutil.rmtree(partial)  # a merge a kill interrupted: its sources are all still here
+    job_ids, stored = merge_events(staged, store, limit=limit)
+    _files.crash_point("aggregate/merged")
+    _merge_send_jobs(staged / SEND_JOBS_FILE, store)
+    # The touched sends were pending since the commit; listed again in case the tables were
+    # rebuilt meanwhile (a failed run whose landing is finished only now).
+    write_journal(store, Journal(None, (*read_journal(store).pending, *job_ids)))
+    _files.crash_point("aggregate/landed")
+    shutil.rmtree(staged, ignore_errors=True)
+    return job_ids, stored
+
+
 def land_events(
     paths: Sequence[str | os.PathLike[str]],
     store: str | os.PathLike[str],
     *,
     source_zone: str = clock.MC_TIME_ZONE,
     limit: int = MAX_EVENTS_PER_GROUP,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> LandResult:
     """Read extracts and merge their events into the store (deduplicated, idempotent).
 
-    Every event file is parsed once, strictly, and streamed to Parquet split by send; then each
-    touched send's events are unioned with what the store held (see ``merge_events``).
+    Every event file is parsed once, strictly, and streamed to Parquet split by send, with the
+    send details; the staged folder is flushed and committed in the journal; then each touched
+    send's events are unioned with what the store held (see ``merge_events``). A run killed
+    after the commit is finished by the next one (``recover``).
 
     Args:
         paths: Extract zips, folders or single tracking files.
         store: The event store folder (created when missing).
         source_zone: IANA zone of the extracts' dates (Marketing Cloud's UTC-6 by default).
         limit: Events per unit of work in the merge (bounds memory).
+        lock_wait: Seconds to wait for another run holding the store.
 
     Returns:
         What was read and which sends changed.
@@ -273,26 +546,46 @@ def land_events(
     Raises:
         ExtractFormatError: For the first malformed file, naming line and column. Nothing is
             merged into the store when any file is malformed.
+        LockHeldError: When another run holds the store for longer than ``lock_wait``.
     """
-    store_path = Path(store)
-    store_path.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=".staging-", dir=store_path))
-    try:
-        files_read = 0
-        events_read = 0
-        for path in paths:
-            with open_extract(path) as files:
-                for file in files:
-                    if file.kind == "jobs":
-                        continue
-                    files_read += 1
-                    events_read += _stage_file(
-                        file, staged / f"{files_read:05d}-{file.kind}", source_zone=source_zone
-                    )
-        job_ids, stored = merge_events(staged, store_path, limit=limit)
-    finally:
-        shutil.rmtree(staged, ignore_errors=True)
+    with locked(store, wait=lock_wait):
+        store_path = Path(store)
+        staged = Path(tempfile.mkdtemp(prefix=".staging-", dir=store_path))
+        committed = False
+        try:
+            files_read = 0
+            events_read = 0
+            for path in paths:
+                with open_extract(path) as files:
+                    for file in files:
+                        if file.kind == "jobs":
+                            continue
+                        files_read += 1
+                        events_read += _stage_file(
+                            file, staged / f"{files_read:05d}-{file.kind}", source_zone=source_zone
+                        )
+            _stage_send_jobs(paths, staged / SEND_JOBS_FILE)
+            _files.fsync_tree(staged)
+            _files.crash_point("aggregate/staged")
+            touched = {int(f.name.split("=", 1)[1]) for f in staged.glob("*/job_id=*")}
+            pending = set(read_journal(store_path).pending) | touched
+            write_journal(store_path, Journal(staged.name, tuple(pending)))
+            committed = True
+            _files.crash_point("aggregate/committed")
+            job_ids, stored = _finish_landing(staged, store_path, limit=limit)
+        finally:
+            if not committed:
+                shutil.rmtree(staged, ignore_errors=True)
     return LandResult(files_read, events_read, tuple(job_ids), stored)
+
+
+def _stage_send_jobs(paths: Sequence[str | os.PathLike[str]], target: Path) -> None:
+    """The send details of these extracts (the first extract listing a send wins)."""
+    frames = [read_send_jobs(path) for path in paths]
+    if frames:
+        pl.concat(frames).collect().unique("job_id", keep="first", maintain_order=True).sort(
+            "job_id"
+        ).write_parquet(target)
 
 
 def _stage_file(file: ExtractFile, target: Path, *, source_zone: str) -> int:

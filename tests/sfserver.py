@@ -673,6 +673,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
     ) -> None:
+        # Recorded before the answer leaves, so a client that has it sees it in ``requests``.
+        with self.server.org.lock:
+            self.server.org.requests.append((self.command, self.path, status))
         self.send_response(status)
         if status != 204:  # No Content carries neither a type nor a length
             self.send_header("Content-Type", content_type)
@@ -681,8 +684,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
-        with self.server.org.lock:
-            self.server.org.requests.append((self.command, self.path, status))
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json;charset=UTF-8", headers)
@@ -1056,7 +1057,8 @@ class _Handler(BaseHTTPRequestHandler):
                         400, _error("INVALIDJOB", "Invalid operation for a query job")
                     )
                 sobject, frame, _ = org.run_query(spec.get("query", ""))
-                job.update(object=sobject, state="UploadComplete", frame=frame)
+                # "soql" stays server-side (tests read it); job info shows the documented keys.
+                job.update(object=sobject, state="UploadComplete", frame=frame, soql=spec["query"])
             else:
                 if spec.get("operation") not in ("delete", "hardDelete"):
                     return self._json(

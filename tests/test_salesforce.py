@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -696,3 +699,24 @@ def test_a_refused_login_says_what_salesforce_said(
         connect(server, {**jwt_env(rsa_key), **env})
     text = str(raised.value)
     assert said in text and "Response content" not in text and "{content}" not in text
+
+
+def test_cli_names_a_non_pem_key_file_in_one_line(tmp_path: Path) -> None:
+    key = tmp_path / "server.crt"
+    key.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SF_")},
+        "SF_USERNAME": "integration@example.com",
+        "SF_CONSUMER_KEY": "CONSUMER-KEY",
+        "SF_PRIVATE_KEY_FILE": str(key),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "ierkit.cli", "check", "--source", "salesforce"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert f"SF_PRIVATE_KEY_FILE ({key}) is not a PEM private key" in done.stderr

@@ -265,7 +265,9 @@ TRIGGERED_SENDS = Table(
             "et4ae5__Individual_Tracking_Disabled__c",
             "per-send switch: no IERs when true",
         ),
-        _c("tracking_as_of", UTC_DATETIME, "et4ae5__Tracking_As_Of__c"),
+        # The package's Triggered Send has no Tracking_As_Of__c (unlike Email Send): null from an
+        # org, kept so triggered and list sends share a shape.
+        _c("tracking_as_of", UTC_DATETIME, None, "not stored on Triggered Send"),
         *_SEND_TOTALS,
         *_AUDIT,
     ),

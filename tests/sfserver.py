@@ -23,12 +23,22 @@ Behaviours modelled:
 - Bulk API 2.0 query jobs: create (state ``UploadComplete``), poll (``InProgress`` for
   ``polls_until_complete`` polls, then ``JobComplete``), results as CSV pages with
   ``Sforce-Locator`` (``null`` on the last page) and ``Sforce-NumberOfRecords``; results are a
-  snapshot taken when the job was created.
-- Bulk API 2.0 ingest jobs (``delete``, ``hardDelete``): create (``Open``), upload CSV with an
-  ``Id`` column (201), close (``UploadComplete``), poll, ``successfulResults`` /
-  ``failedResults`` / ``unprocessedrecords`` CSV. Soft-deleted records go to a recycle bin
-  (deleting them again fails ``ENTITY_IS_DELETED``); unknown Ids fail
-  ``INVALID_CROSS_REFERENCE_KEY``; malformed Ids fail ``MALFORMED_ID``.
+  snapshot taken when the job was created. Results asked for before ``JobComplete`` get HTTP
+  412. The CSV is written as Salesforce documents it: every value quoted, header included, a
+  null as an empty quoted string ``""`` (``null_style="bare"`` writes the older, unquoted empty
+  field instead, so tests can read both), in the job's ``columnDelimiter`` (COMMA, TAB, PIPE,
+  SEMICOLON, CARET, BACKQUOTE) and ``lineEnding`` (LF, CRLF); any other value is refused.
+- Bulk API 2.0 ingest jobs (``delete``, ``hardDelete``): create (``Open``, with
+  ``contentUrl``), upload CSV with an ``Id`` column in the job's delimiter and line ending
+  (201; a ``Content-Length`` body or ``Transfer-Encoding: chunked``), close
+  (``UploadComplete``), poll, ``successfulResults`` / ``failedResults`` /
+  ``unprocessedrecords`` CSV. Soft-deleted records go to a recycle bin (deleting them again
+  fails ``ENTITY_IS_DELETED``); unknown Ids fail ``INVALID_CROSS_REFERENCE_KEY``; malformed Ids
+  fail ``MALFORMED_ID``.
+- Job info as Salesforce gives it (``jobType`` V2Query / V2Ingest, times like
+  ``2026-11-28T20:03:37.000+0000``, processing times, ``retries``); ``DELETE`` of a finished or
+  closed job (204, then 404); ``GET jobs/query`` and ``GET jobs/ingest`` list jobs
+  (``done``, ``records``, ``nextRecordsUrl``; filter by ``jobType`` and ``concurrencyMode``).
 - SOQL subset: ``SELECT <fields and parent paths> FROM <object> [WHERE <field> <op> <literal>
   [AND ...]] [ORDER BY <field> [ASC|DESC]] [LIMIT n]`` with ops ``= != < <= > >= IN`` and
   string, number, boolean, null, date and datetime literals. Anything else is answered with
@@ -39,7 +49,8 @@ Behaviours modelled:
   older package lacks (``drop_field``), a page layout without the IER related list.
 
 Not modelled: compression, PK chunking, parallel results, sharing rules, field-level security
-beyond dropped fields, API version differences, the 150 MB upload limit.
+beyond dropped fields, API version differences, the 150 MB upload limit, paging of job lists,
+the exact error body of a 412 (Salesforce documents the status only).
 """
 
 from __future__ import annotations
@@ -72,8 +83,20 @@ from ierkit import schema
 API_VERSION = "59.0"
 ORG_ID = "00D000000000001EAA"
 USER_ID = "005000000000001AAA"
+# polars (chrono) formats: %3f is milliseconds there, and unknown to Python's strftime.
 DATETIME_CSV = "%Y-%m-%dT%H:%M:%S.%3fZ"
 DATETIME_JSON = "%Y-%m-%dT%H:%M:%S.%3f+0000"
+#: Bulk API 2.0 ``columnDelimiter`` and ``lineEnding`` values.
+DELIMITERS = {
+    "COMMA": ",",
+    "TAB": "\t",
+    "PIPE": "|",
+    "SEMICOLON": ";",
+    "CARET": "^",
+    "BACKQUOTE": "`",
+}
+LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
+NULL_STYLES = ("quoted", "bare")
 #: Salesforce counts most records as 2 KB of data storage.
 RECORD_KB = 2
 
@@ -86,6 +109,12 @@ RELATIONSHIPS: dict[tuple[str, str], tuple[str, str]] = {
     ): (schema.INDIVIDUAL_EMAIL_RESULTS.sobject, "et4ae5__Individual_Email_Result__r"),
 }
 _MC_KEYS = {"job_id", "batch_id", "list_id", "subscriber_id"}
+
+
+def json_time(value: dt.datetime) -> str:
+    """A Salesforce REST time: ``2026-11-28T20:03:37.000+0000`` (UTC, milliseconds)."""
+    value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
 class SoqlError(Exception):
@@ -189,6 +218,8 @@ class FakeSalesforce:
         client_id, client_secret: A connected app for the client credentials flow.
         page_size: REST query page size.
         storage_max_mb: ``DataStorageMB.Max``.
+        null_style: How Bulk query CSV writes a null: ``"quoted"`` (``""``, as Salesforce
+            documents) or ``"bare"`` (an empty, unquoted field, non-text values unquoted).
     """
 
     def __init__(
@@ -204,7 +235,11 @@ class FakeSalesforce:
         client_secret: str | None = None,
         page_size: int = 2000,
         storage_max_mb: float = 10_240.0,
+        null_style: str = "quoted",
     ) -> None:
+        if null_style not in NULL_STYLES:
+            raise ValueError(f"null_style must be one of {NULL_STYLES}, not {null_style!r}")
+        self.null_style = null_style
         self.username, self.password, self.security_token = username, password, security_token
         self.consumer_key, self.public_key_pem = consumer_key, public_key_pem
         self.client_id, self.client_secret = client_id, client_secret
@@ -581,9 +616,22 @@ def _json_records(sobject: str, page: pl.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
-def _csv(frame: pl.DataFrame) -> bytes:
+def _csv(
+    frame: pl.DataFrame,
+    *,
+    delimiter: str = "COMMA",
+    line_ending: str = "LF",
+    null_style: str = "quoted",
+) -> bytes:
+    """Bulk CSV: every value quoted and a null as ``""`` (``quoted``), or the older style with
+    nulls as bare empty fields and numbers and booleans unquoted (``bare``)."""
     return frame.write_csv(
-        datetime_format=DATETIME_CSV, date_format="%Y-%m-%d", quote_style="non_numeric"
+        separator=DELIMITERS[delimiter],
+        line_terminator=LINE_ENDINGS[line_ending],
+        datetime_format=DATETIME_CSV,
+        date_format="%Y-%m-%d",
+        # polars writes a null as "" under "always", and bare under "non_numeric".
+        quote_style="always" if null_style == "quoted" else "non_numeric",
     ).encode()
 
 
@@ -603,21 +651,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     # Plumbing.
     def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._chunked_body()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def _chunked_body(self) -> bytes:
+        """A ``Transfer-Encoding: chunked`` body (RFC 9112 7.1): size lines, data, trailers."""
+        body = bytearray()
+        while True:
+            size_line = self.rfile.readline(1024)
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                break
+            body += self.rfile.read(size)
+            self.rfile.readline(8)  # the CRLF after each chunk
+        while self.rfile.readline(8192).strip():  # trailer fields, up to the empty line
+            pass
+        return bytes(body)
 
     def _send(
         self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
     ) -> None:
+        # Recorded before the answer leaves, so a client that has it sees it in ``requests``.
+        with self.server.org.lock:
+            self.server.org.requests.append((self.command, self.path, status))
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if status != 204:  # No Content carries neither a type nor a length
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
-        with self.server.org.lock:
-            self.server.org.requests.append((self.command, self.path, status))
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json;charset=UTF-8", headers)
@@ -904,26 +970,38 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, payload)
 
     # Bulk API 2.0.
-    def _job_info(self, job: dict[str, Any]) -> dict[str, Any]:
-        keys = (
-            "id",
-            "operation",
-            "object",
-            "createdById",
-            "createdDate",
-            "systemModstamp",
-            "state",
-            "concurrencyMode",
-            "contentType",
-            "apiVersion",
-            "lineEnding",
-            "columnDelimiter",
-            "numberRecordsProcessed",
-            "numberRecordsFailed",
-            "errorMessage",
-            "retries",
-            "totalProcessingTime",
-        )
+    _CREATED_KEYS = (
+        "id",
+        "operation",
+        "object",
+        "createdById",
+        "createdDate",
+        "systemModstamp",
+        "state",
+        "externalIdFieldName",
+        "concurrencyMode",
+        "contentType",
+        "apiVersion",
+        "contentUrl",
+        "lineEnding",
+        "columnDelimiter",
+    )
+    _INFO_KEYS = (
+        *_CREATED_KEYS,
+        "jobType",
+        "numberRecordsProcessed",
+        "numberRecordsFailed",
+        "retries",
+        "totalProcessingTime",
+        "apiActiveProcessingTime",
+        "apexProcessingTime",
+        "isPkChunkingSupported",
+        "errorMessage",
+    )
+
+    def _job_info(self, job: dict[str, Any], *, created: bool = False) -> dict[str, Any]:
+        """What Salesforce answers about a job: the create response, or the full job info."""
+        keys = self._CREATED_KEYS if created else self._INFO_KEYS
         return {k: job[k] for k in keys if k in job}
 
     def _jobs(self, kind: str, rest: list[str], params: dict[str, str], body: bytes) -> None:
@@ -931,9 +1009,21 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command
         if kind not in ("query", "ingest"):
             return self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
+        if not rest and method == "GET":
+            return self._list_jobs(kind, params)
         if not rest and method == "POST":
             spec = json.loads(body or b"{}")
-            now = dt.datetime.now(dt.UTC).strftime(DATETIME_JSON)
+            line_ending = spec.get("lineEnding", "LF")
+            delimiter = spec.get("columnDelimiter", "COMMA")
+            if line_ending not in LINE_ENDINGS or delimiter not in DELIMITERS:
+                return self._json(
+                    400,
+                    _error(
+                        "INVALIDJOB",
+                        f"Invalid lineEnding {line_ending!r} or columnDelimiter {delimiter!r}",
+                    ),
+                )
+            now = json_time(dt.datetime.now(dt.UTC))
             job: dict[str, Any] = {
                 "id": f"750{secrets.token_hex(6)[:12]}AAA"[:18],
                 "operation": spec.get("operation"),
@@ -943,22 +1033,32 @@ class _Handler(BaseHTTPRequestHandler):
                 "concurrencyMode": "Parallel",
                 "contentType": "CSV",
                 "apiVersion": float(API_VERSION),
-                "lineEnding": spec.get("lineEnding", "LF"),
-                "columnDelimiter": spec.get("columnDelimiter", "COMMA"),
+                "jobType": "V2Query" if kind == "query" else "V2Ingest",
+                "lineEnding": line_ending,
+                "columnDelimiter": delimiter,
                 "numberRecordsProcessed": 0,
-                "numberRecordsFailed": 0,
                 "retries": 0,
                 "totalProcessingTime": 0,
                 "polls": 0,
                 "kind": kind,
             }
             if kind == "query":
+                job["isPkChunkingSupported"] = False
+            else:
+                job.update(
+                    numberRecordsFailed=0,
+                    apiActiveProcessingTime=0,
+                    apexProcessingTime=0,
+                    contentUrl=f"services/data/v{API_VERSION}/jobs/ingest/{job['id']}/batches",
+                )
+            if kind == "query":
                 if spec.get("operation") not in ("query", "queryAll"):
                     return self._json(
                         400, _error("INVALIDJOB", "Invalid operation for a query job")
                     )
                 sobject, frame, _ = org.run_query(spec.get("query", ""))
-                job.update(object=sobject, state="UploadComplete", frame=frame)
+                # "soql" stays server-side (tests read it); job info shows the documented keys.
+                job.update(object=sobject, state="UploadComplete", frame=frame, soql=spec["query"])
             else:
                 if spec.get("operation") not in ("delete", "hardDelete"):
                     return self._json(
@@ -974,11 +1074,20 @@ class _Handler(BaseHTTPRequestHandler):
                 job["fail"], org.fail_next_job_message = org.fail_next_job_message, None
             with org.lock:
                 org.jobs[job["id"]] = job
-            return self._json(200, self._job_info(job))
+            return self._json(200, self._job_info(job, created=True))
         job = org.jobs.get(rest[0]) if rest else None
         if job is None or job["kind"] != kind:
             return self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
         tail = rest[1:]
+        if not tail and method == "DELETE":
+            if job["state"] not in ("UploadComplete", "JobComplete", "Aborted", "Failed"):
+                return self._json(
+                    400,
+                    _error("INVALIDJOBSTATE", f"Cannot delete a job in state {job['state']}"),
+                )
+            with org.lock:
+                del org.jobs[job["id"]]
+            return self._send(204, b"", "")
         if not tail and method == "GET":
             self._advance(job)
             return self._json(200, self._job_info(job))
@@ -998,7 +1107,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(201, b"", "text/plain")
         if tail == ["results"] and method == "GET" and kind == "query":
             if job["state"] != "JobComplete":
-                return self._json(400, _error("INVALIDJOBSTATE", "Job is not complete"))
+                # Salesforce documents 412 Precondition Failed here (not the body).
+                return self._json(
+                    412,
+                    _error(
+                        "INVALIDJOBSTATE",
+                        f"Job is in state {job['state']}; results come after JobComplete",
+                    ),
+                )
             return self._results_page(job, params)
         if (
             kind == "ingest"
@@ -1013,6 +1129,17 @@ class _Handler(BaseHTTPRequestHandler):
                 "text/csv",
             )
         self._json(404, _error("NOT_FOUND", "The requested resource does not exist"))
+
+    def _list_jobs(self, kind: str, params: dict[str, str]) -> None:
+        """``GET jobs/query`` / ``GET jobs/ingest``: every job of that kind, one page."""
+        org = self.server.org
+        with org.lock:
+            jobs = [j for j in org.jobs.values() if j["kind"] == kind]
+        for key in ("jobType", "concurrencyMode"):
+            if params.get(key):
+                jobs = [j for j in jobs if j.get(key) == params[key]]
+        records = [self._job_info(j) for j in jobs]
+        self._json(200, {"done": True, "records": records, "nextRecordsUrl": None})
 
     def _advance(self, job: dict[str, Any]) -> None:
         """Move a job on one poll: InProgress for a while, then its outcome."""
@@ -1038,7 +1165,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _process_ingest(self, job: dict[str, Any]) -> None:
         org = self.server.org
         ids = (
-            pl.read_csv(io.BytesIO(job["data"]), schema={"Id": pl.String})
+            pl.read_csv(
+                io.BytesIO(job["data"]),
+                schema={"Id": pl.String},
+                separator=DELIMITERS[job["columnDelimiter"]],
+            )
             if job["data"]
             else pl.DataFrame(schema={"Id": pl.String})
         )
@@ -1092,10 +1223,11 @@ class _Handler(BaseHTTPRequestHandler):
             schema={"sf__Id": pl.String, "sf__Error": pl.String, "Id": pl.String},
         )
         # Salesforce quotes the sf__ headers; the original columns follow as uploaded.
+        fmt = {"delimiter": job["columnDelimiter"], "line_ending": job["lineEnding"]}
         job["results"] = {
-            "successfulResults": success.write_csv(quote_style="always").encode(),
-            "failedResults": failure.write_csv(quote_style="always").encode(),
-            "unprocessedrecords": b"Id\n",
+            "successfulResults": _csv(success, **fmt),
+            "failedResults": _csv(failure, **fmt),
+            "unprocessedrecords": b"Id" + LINE_ENDINGS[job["lineEnding"]].encode(),
         }
 
     def _results_page(self, job: dict[str, Any], params: dict[str, str]) -> None:
@@ -1115,7 +1247,12 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(
             200,
-            _csv(page),
+            _csv(
+                page,
+                delimiter=job["columnDelimiter"],
+                line_ending=job["lineEnding"],
+                null_style=self.server.org.null_style,
+            ),
             "text/csv",
             {"Sforce-Locator": locator, "Sforce-NumberOfRecords": str(page.height)},
         )

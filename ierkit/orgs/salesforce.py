@@ -35,15 +35,38 @@ from typing import Any, TypeVar
 import polars as pl
 import requests
 from simple_salesforce.api import Salesforce
-from simple_salesforce.bulk2 import Operation, QueryResult, _Bulk2Client
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+from simple_salesforce.format import format_soql
 
 from ierkit import _files, clock, schema
+from ierkit.orgs._sf_adapter import (
+    Bulk2Client,
+    ColumnDelimiter,
+    LineEnding,
+    Operation,
+    QueryResult,
+    bulk_client,
+    stop_silent_relogin,
+)
+from ierkit.orgs._sf_csv import (
+    DEFAULT_BULK_CSV,
+    BulkCsv,
+    FieldValueError,
+    scan_page,
+    write_page,
+)
 from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org, OrgError, StorageLimits
 from ierkit.orgs.local import SNAPSHOT_MANIFEST, LocalOrg
 from ierkit.orgs.salesforce_auth import Credentials, SalesforceAuthError, redact
 
-__all__ = ["BULK_TABLES", "RetryPolicy", "SalesforceAuthError", "SalesforceOrg"]
+__all__ = [
+    "BULK_TABLES",
+    "BulkCsv",
+    "FieldValueError",
+    "RetryPolicy",
+    "SalesforceAuthError",
+    "SalesforceOrg",
+]
 
 log = logging.getLogger("ierkit.salesforce")
 T = TypeVar("T")
@@ -67,16 +90,8 @@ BULK_PAGE_RECORDS = 50_000
 #: are 19 bytes); Salesforce processes each job in batches of 10,000 and allows 15,000 batches a
 #: day, so 100,000 Ids (1.9 MB, 10 batches) keeps jobs small and the count of jobs low.
 DELETE_CHUNK_IDS = 100_000
-#: Bulk CSV and REST times: ``2025-01-06T23:30:00.000Z`` / ``2025-01-06T23:30:00.000+0000``.
-SF_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 #: Error codes worth waiting for (besides HTTP 5xx).
 TRANSIENT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
-#: File in a snapshot folder recording what was pulled when (no secrets in it).
-
-# Columns Salesforce does not store but ierkit derives from ones it does.
-_DERIVED: dict[tuple[str, str], pl.Expr] = {
-    ("individual_email_results", "unsubscribed"): pl.col("date_unsubscribed").is_not_null(),
-}
 
 
 @dataclass(frozen=True)
@@ -108,30 +123,6 @@ def _error_code(error: SalesforceError) -> tuple[str, str]:
     return "", str(content)[:200]
 
 
-def _soql_datetime(value: dt.datetime) -> str:
-    """A SOQL datetime literal (UTC, milliseconds)."""
-    value = clock.to_utc(value)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def _parse(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A String column as Salesforce writes it (CSV or JSON made text) to ``dtype``."""
-    if dtype == pl.String:
-        return expr
-    if dtype == pl.Boolean:
-        return expr.str.to_lowercase().replace_strict(
-            ["true", "false"], [True, False], return_dtype=pl.Boolean
-        )
-    if isinstance(dtype, pl.Datetime):
-        return expr.str.to_datetime(SF_DATETIME_FORMAT, time_unit="us").dt.convert_time_zone("UTC")
-    if dtype == pl.Date:
-        return expr.str.to_date("%Y-%m-%d")
-    if dtype.is_integer():
-        # Number(n, 0) fields come back as "3.0" from REST and as "3" from Bulk CSV.
-        return expr.str.replace(r"\.0*$", "").cast(dtype, strict=True)
-    return expr.cast(dtype, strict=True)
-
-
 class SalesforceOrg(Org):
     """A Salesforce org read and written through simple-salesforce.
 
@@ -145,6 +136,7 @@ class SalesforceOrg(Org):
         poll_interval: Seconds between Bulk job status polls at first (grows to 10 s).
         page_records: Records per Bulk query results page.
         delete_chunk: Ids per Bulk delete job.
+        bulk_csv: The CSV format Bulk query jobs are asked for (comma and LF by default).
     """
 
     def __init__(
@@ -158,12 +150,14 @@ class SalesforceOrg(Org):
         poll_interval: float = 1.0,
         page_records: int = BULK_PAGE_RECORDS,
         delete_chunk: int = DELETE_CHUNK_IDS,
+        bulk_csv: BulkCsv = DEFAULT_BULK_CSV,
     ) -> None:
         self.credentials = credentials
         self.retry = retry
         self.poll_interval = poll_interval
         self.page_records = page_records
         self.delete_chunk = delete_chunk
+        self.bulk_csv = bulk_csv
         self.notes: list[str] = []
         self.events: list[str] = []
         self._sleep = sleep
@@ -194,10 +188,8 @@ class SalesforceOrg(Org):
 
     def _client(self) -> Salesforce:
         if self._sf is None:
-            self._sf = self.credentials.login(self._session)
-            # simple-salesforce would silently log in again on a REST 401 (and never for Bulk);
-            # renewal happens in ``_call`` instead, for both, where it is reported.
-            self._sf._salesforce_login_partial = None
+            # Renewal happens in ``_call`` instead, for REST and Bulk, where it is reported.
+            self._sf = stop_silent_relogin(self.credentials.login(self._session))
         return self._sf
 
     def _secrets(self) -> list[str]:
@@ -263,15 +255,8 @@ class SalesforceOrg(Org):
             self._sleep(delay)
             attempt += 1
 
-    def _bulk(self, sf: Salesforce, sobject: str) -> _Bulk2Client:
-        # Built per call from the current session: simple-salesforce's Bulk 2.0 handler copies
-        # the session id once and never renews it.
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": "Bearer " + sf.session_id,
-            "X-PrettyPrint": "1",
-        }
-        return _Bulk2Client(sobject, sf.bulk2_url, headers, sf.session)
+    def _bulk(self, sf: Salesforce, sobject: str) -> Bulk2Client:
+        return bulk_client(sf, sobject)
 
     def _wait_for_job(self, sobject: str, job_id: str, *, is_query: bool) -> dict[str, Any]:
         delay = self.poll_interval
@@ -362,66 +347,20 @@ class SalesforceOrg(Org):
 
     # --- reading ------------------------------------------------------------------------------
 
-    def _convert(
-        self, spec: schema.Table, raw: pl.LazyFrame, present: Sequence[schema.Column]
-    ) -> pl.LazyFrame:
-        """Salesforce text columns (named by API path) to the canonical table."""
-        have = {c.name for c in present}
-        exprs = []
-        for column in spec.columns:
-            if column.name in have:
-                exprs.append(_parse(pl.col(column.sf_field), column.dtype).alias(column.name))
-            elif (spec.name, column.name) not in _DERIVED:
-                exprs.append(pl.lit(None, dtype=column.dtype).alias(column.name))
-        frame = raw.select(exprs)
-        names = set(spec.column_names)
-        derived = [
-            expr.alias(col)
-            for (table, col), expr in _DERIVED.items()
-            if table == spec.name and col in names and set(expr.meta.root_names()) <= names
-        ]
-        if derived:
-            frame = frame.with_columns(derived)
-        return frame.select(spec.column_names)
-
-    def _write_page(
-        self,
-        spec: schema.Table,
-        raw: pl.LazyFrame,
-        present: Sequence[schema.Column],
-        part: Path,
-    ) -> None:
-        try:
-            self._convert(spec, raw, present).sink_parquet(part)
-        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
-            # Find the column and a value that did not parse, for a message one can act on.
-            for column in present:
-                try:
-                    raw.select(_parse(pl.col(column.sf_field), column.dtype)).collect()
-                except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
-                    parsed = raw.select(
-                        pl.col(column.sf_field),
-                        ok=_parse(pl.col(column.sf_field), column.dtype).is_not_null(),
-                    )
-                    bad = (
-                        parsed.filter(pl.col(column.sf_field).is_not_null() & ~pl.col("ok"))
-                        .head(1)
-                        .collect()
-                    )
-                    value = bad.item(0, 0) if bad.height else "?"
-                    raise OrgError(
-                        f"{spec.sobject}.{column.sf_field}: value {value!r} is not a "
-                        f"{column.dtype} ({spec.name}.{column.name})"
-                    ) from None
-            raise
-
     def _bulk_pages(
         self, spec: schema.Table, soql: str, present: Sequence[schema.Column], tmp: Path
     ) -> list[Path]:
         sobject = spec.sobject
         what = f"Bulk query of {sobject}"
+        fmt = self.bulk_csv
         job = self._call(
-            what, lambda sf: self._bulk(sf, sobject).create_job(Operation.query, query=soql)
+            what,
+            lambda sf: self._bulk(sf, sobject).create_job(
+                Operation.query,
+                query=soql,
+                column_delimiter=ColumnDelimiter(fmt.delimiter),
+                line_ending=LineEnding(fmt.line_ending),
+            ),
         )
         job_id = job["id"]
         info = self._wait_for_job(sobject, job_id, is_query=True)
@@ -430,6 +369,8 @@ class SalesforceOrg(Org):
                 f"{what}: job {job_id} ended {info['state']}: "
                 f"{info.get('errorMessage') or 'no message from Salesforce'}"
             )
+        # The job info says how its results are written; it wins over what was asked.
+        delimiter = str(info.get("columnDelimiter") or fmt.delimiter)
         parts: list[Path] = []
         locator = ""
         while True:
@@ -442,10 +383,8 @@ class SalesforceOrg(Org):
             result = self._call(f"{what} (page {len(parts) + 1})", download)
             csv_path = Path(result["file"])
             part = tmp / f"part-{len(parts):06d}.parquet"
-            raw = pl.scan_csv(csv_path, infer_schema=False)
-            if result["number_of_records"] == 0 and csv_path.stat().st_size == 0:
-                raw = pl.LazyFrame(schema={c.sf_field: pl.String for c in present})
-            self._write_page(spec, raw, present, part)
+            raw = scan_page(csv_path, [c.sf_field for c in present], delimiter=delimiter)
+            write_page(spec, raw, present, part)
             csv_path.unlink()
             parts.append(part)
             locator = result["locator"]
@@ -472,7 +411,7 @@ class SalesforceOrg(Org):
                 ]
             )
             part = tmp / f"part-{len(parts):06d}.parquet"
-            self._write_page(spec, raw, present, part)
+            write_page(spec, raw, present, part)
             parts.append(part)
             next_url = result.get("nextRecordsUrl")
             if result.get("done", True) or not next_url:
@@ -489,10 +428,12 @@ class SalesforceOrg(Org):
         name: str,
         dest: Path,
         *,
-        where: str | None = None,
+        since: tuple[str, dt.datetime] | None = None,
         columns: Sequence[str] | None = None,
     ) -> None:
-        """Pull one table (optionally filtered, optionally only some columns) into ``dest``."""
+        """Pull one table into ``dest``: only some columns, or only records whose field
+        ``since[0]`` is on or after ``since[1]`` (to the second: SOQL datetimes drop
+        milliseconds, so a few records just before may come too)."""
         spec = schema.table(name)
         present, _missing = self._columns(spec)
         if columns is not None:
@@ -500,9 +441,11 @@ class SalesforceOrg(Org):
             spec = schema.Table(
                 spec.name, spec.sobject, tuple(c for c in spec.columns if c.name in columns)
             )
-        soql = f"SELECT {', '.join(c.sf_field for c in present)} FROM {spec.sobject}"
-        if where:
-            soql += f" WHERE {where}"
+        # Names come from the schema; the one value (a datetime) is quoted by format_soql.
+        fields = ", ".join(c.sf_field for c in present)
+        soql = format_soql("SELECT {:literal} FROM {:literal}", fields, spec.sobject)
+        if since is not None:
+            soql += format_soql(" WHERE {:literal} >= {}", since[0], clock.to_utc(since[1]))
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as folder:
             tmp = Path(folder)
@@ -531,8 +474,8 @@ class SalesforceOrg(Org):
         stamp = since.strftime("%Y%m%dT%H%M%S")
         dest = self._cache.path / "filtered" / f"{name}-{column}-{stamp}.parquet"
         if not dest.is_file():
-            self._pull(name, dest, where=f"{api_name} >= {_soql_datetime(since)}")
-        return schema.validate(name, pl.scan_parquet(dest))
+            self._pull(name, dest, since=(api_name, since))
+        return schema.validate(name, pl.scan_parquet(dest)).filter(pl.col(column) >= since)
 
     def refresh(self) -> None:
         """Forget pulled tables: the next ``table`` call reads the org again."""
@@ -607,7 +550,7 @@ class SalesforceOrg(Org):
             changed_path, ids_path = Path(folder) / "changed.parquet", Path(folder) / "ids.parquet"
             # ">=": a record saved in the same millisecond as the last pull is pulled again and
             # replaces its old copy, rather than being missed.
-            self._pull(name, changed_path, where=f"SystemModstamp >= {_soql_datetime(since)}")
+            self._pull(name, changed_path, since=("SystemModstamp", since))
             self._pull(name, ids_path, columns=["id"])
             changed = schema.validate(name, pl.scan_parquet(changed_path))
             current = pl.scan_parquet(ids_path)

@@ -5,7 +5,8 @@ Four ways in, tried in this order (the first whose variables are all set wins):
 1. An existing session: ``SF_INSTANCE_URL`` + ``SF_SESSION_ID``. Cannot be renewed when it
    expires.
 2. OAuth 2.0 JWT bearer flow (recommended): ``SF_USERNAME`` + ``SF_CONSUMER_KEY`` +
-   ``SF_PRIVATE_KEY_FILE`` (the connected app's private key, PEM).
+   ``SF_PRIVATE_KEY_FILE`` (the private key, PEM, whose certificate the External Client App, or
+   a legacy Connected App, holds).
 3. OAuth 2.0 client credentials flow: ``SF_CLIENT_ID`` + ``SF_CLIENT_SECRET``; needs a My
    Domain in ``SF_DOMAIN``.
 4. Username + password + security token (SOAP ``login()``): ``SF_USERNAME`` + ``SF_PASSWORD`` +
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from jwt.exceptions import PyJWTError  # PyJWT comes with simple-salesforce (pyjwt[crypto])
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
@@ -142,15 +144,20 @@ class Credentials:
                 return connect(instance_url=v[ENV_INSTANCE_URL], session_id=v[ENV_SESSION_ID])
             if self.method == METHOD_JWT:
                 key_path = Path(v[ENV_PRIVATE_KEY_FILE]).expanduser()
-                if not key_path.is_file():
-                    raise SalesforceAuthError(
-                        f"{ENV_PRIVATE_KEY_FILE} points to {key_path}, which is not a file"
+                _check_private_key(key_path)
+                try:
+                    return connect(
+                        username=v[ENV_USERNAME],
+                        consumer_key=v[ENV_CONSUMER_KEY],
+                        privatekey_file=str(key_path),
                     )
-                return connect(
-                    username=v[ENV_USERNAME],
-                    consumer_key=v[ENV_CONSUMER_KEY],
-                    privatekey_file=str(key_path),
-                )
+                except (PyJWTError, ValueError, TypeError) as error:
+                    # PEM armour around something that is not an unencrypted RSA key.
+                    raise SalesforceAuthError(
+                        f"{ENV_PRIVATE_KEY_FILE} ({key_path}) cannot sign the login: "
+                        f"{type(error).__name__}; it must be the unencrypted RSA private key "
+                        "(PEM) whose certificate the app holds"
+                    ) from None
             if self.method == METHOD_CLIENT_CREDENTIALS:
                 return connect(consumer_key=v[ENV_CLIENT_ID], consumer_secret=v[ENV_CLIENT_SECRET])
             log.warning(
@@ -166,8 +173,10 @@ class Credentials:
                 security_token=v[ENV_SECURITY_TOKEN],
             )
         except SalesforceAuthenticationFailed as error:
-            code = redact(str(getattr(error, "code", "")), self.secrets())
-            message = redact(str(getattr(error, "message", "")), self.secrets())
+            # ``message`` is the class's template ("Response content: {content}"); the text
+            # Salesforce sent is ``auth_message``.
+            code = redact(str(getattr(error, "code", "") or ""), self.secrets())
+            message = redact(str(getattr(error, "auth_message", "") or ""), self.secrets())
             raise SalesforceAuthError(
                 f"Salesforce refused the login by {self.method} (domain '{self.domain}'): "
                 f"{code}: {message}. Check {', '.join(self.values)}"
@@ -182,6 +191,23 @@ class Credentials:
     def renewable(self) -> bool:
         """Whether a new session can be had when this one expires."""
         return self.method != METHOD_SESSION
+
+
+def _check_private_key(path: Path) -> None:
+    """Refuse a key file that is missing, unreadable or not PEM, naming the variable."""
+    if not path.is_file():
+        raise SalesforceAuthError(f"{ENV_PRIVATE_KEY_FILE} points to {path}, which is not a file")
+    try:
+        head = path.read_bytes()[: 64 * 1024]
+    except OSError as error:
+        raise SalesforceAuthError(
+            f"{ENV_PRIVATE_KEY_FILE} ({path}) cannot be read: {error.strerror or error}"
+        ) from None
+    if b"-----BEGIN" not in head or b"PRIVATE KEY-----" not in head:
+        raise SalesforceAuthError(
+            f"{ENV_PRIVATE_KEY_FILE} ({path}) is not a PEM private key (no '-----BEGIN ... "
+            "PRIVATE KEY-----' line); give the server.key made with openssl, not the certificate"
+        )
 
 
 def redact(text: str, secrets: list[str]) -> str:

@@ -27,7 +27,7 @@ from ierkit.archive import (
     utc_now,
 )
 from ierkit.cleanup._errors import CleanupError, VerificationError
-from ierkit.cleanup._ledger import Ledger, ledger_path
+from ierkit.cleanup._ledger import LOCK_WAIT_SECONDS, Ledger, ledger_path
 from ierkit.cleanup._plan import CleanupPlan, plan_cleanup
 from ierkit.cleanup._selection import (
     IERS,
@@ -126,8 +126,12 @@ def run_cleanup(
     hard_delete: bool = False,
     chunk_size: int | None = None,
     progress: ProgressCallback | None = None,
+    lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> CleanupResult:
     """Plan, archive, verify and delete; or with ``execute=False`` only plan.
+
+    Started again with the id of a finished run, it deletes nothing new but retries the
+    deletes that failed (the ledger lists their Ids), once more each time.
 
     Args:
         org: The org to clean up (any ``Org``: a local org or Salesforce).
@@ -140,13 +144,15 @@ def run_cleanup(
             in batches; the org's ``delete_batch_size`` (else ``DELETE_CHUNK_SIZE``) when None.
             An org without a batch size (a local org) gets all Ids of a table in one request.
         progress: Called as records are archived and deleted (see ``ProgressCallback``).
+        lock_wait: Seconds to wait while another process runs the same run id.
 
     Returns:
         The result; ``str(result)`` is a readable summary.
 
     Raises:
         VerificationError: The archive did not match the selection; nothing was deleted.
-        CleanupError: The run id belongs to a run with other criteria, or is running elsewhere.
+        CleanupError: The run id belongs to a run with other criteria, or another process ran
+            it for all of ``lock_wait`` (the message names that process).
     """
     store = ArchiveStore(archive)
     if not execute:
@@ -163,6 +169,7 @@ def run_cleanup(
         hard_delete,
         chunk_size,
         progress,
+        lock_wait,
     )
     return run.execute()
 
@@ -174,6 +181,7 @@ def archive_and_verify(
     criteria: CleanupCriteria,
     run_id: str | None = None,
     progress: ProgressCallback | None = None,
+    lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> CleanupResult:
     """The first half of a run: plan, archive, manifest and verification; nothing is deleted.
 
@@ -187,6 +195,7 @@ def archive_and_verify(
         criteria: The selection.
         run_id: Resume this run, or start a run with this id; a new id when None.
         progress: See ``ProgressCallback``.
+        lock_wait: Seconds to wait while another process runs the same run id.
 
     Returns:
         The result with ``verification`` and the manifest; ``deleted`` counts are zero.
@@ -195,7 +204,8 @@ def archive_and_verify(
         VerificationError: The archive did not match the selection.
     """
     store = ArchiveStore(archive)
-    run = _Run(org, store, criteria, check_run_id(run_id or new_run_id()), False, 1, progress)
+    run_id = check_run_id(run_id or new_run_id())
+    run = _Run(org, store, criteria, run_id, False, 1, progress, lock_wait)
     return run.execute(delete=False)
 
 
@@ -209,16 +219,21 @@ class _Run:
         hard: bool,
         chunk_size: int,
         progress: ProgressCallback | None,
+        lock_wait: float = LOCK_WAIT_SECONDS,
     ) -> None:
         self.org, self.store, self.criteria, self.run_id = org, store, criteria, run_id
         self.hard, self.chunk_size = hard, chunk_size
         self.progress = progress or (lambda phase, done, total: None)
+        self.lock_wait = lock_wait
         self.ledger = Ledger(ledger_path(store, run_id))
-        self.resumed = bool(self.ledger.entries)
+        self.resumed = False
 
     def execute(self, *, delete: bool = True) -> CleanupResult:
         """Go through the steps with the ledger locked; a remote archive gets a copy of it."""
-        self.ledger.open()
+        # The lock comes before the first read of the ledger: a run that waited for another
+        # with the same id sees every step that one recorded, never a stale list.
+        self.ledger.open(wait=self.lock_wait)
+        self.resumed = bool(self.ledger.entries)
         try:
             return self._go(delete=delete)
         finally:

@@ -23,6 +23,7 @@ from ierkit.archive import (
     check_files,
     check_run_id,
     describe_files,
+    first_line,
     table_entry,
     utc_now,
 )
@@ -38,7 +39,9 @@ from ierkit.cleanup._selection import (
     selection_query,
 )
 from ierkit.cleanup._verify import VERIFY_SCHEMA, verify_archive
+from ierkit.orgs.archived import ArchivedOrg
 from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org
+from ierkit.orgs.local import LocalOrg
 from ierkit.storage import RECORD_KB
 
 #: Ids per ledger step (and per delete request) when neither the caller nor the org says:
@@ -236,6 +239,17 @@ class _Run:
         self.resumed = bool(self.ledger.entries)
         try:
             return self._go(delete=delete)
+        except pl.exceptions.PolarsError as error:
+            # polars names neither the table nor the file: find which, when the org can say.
+            if not isinstance(self.org, LocalOrg | ArchivedOrg):
+                raise
+            problems = self.org.table_problems(ARCHIVED_TABLES)
+            if not problems:
+                raise
+            raise CleanupError(
+                f"run {self.run_id} stopped ({first_line(error)}): {'; '.join(problems[:5])}. "
+                "Run again with the same run id once the tables are fixed: it resumes"
+            ) from None
         finally:
             self.ledger.close()
             if not self.store.is_local and self.ledger.path.exists():
@@ -259,6 +273,11 @@ class _Run:
                 self._delete(table, manifest)
             self.ledger.begin("finish")
             self.ledger.end("finish")
+        elif delete:
+            # A finished run started again: its deletes that failed are tried once more.
+            manifest = self.store.read_json(self.store.manifest_path(self.run_id))
+            for table in ARCHIVED_TABLES:  # children first
+                self._retry_again(table, manifest)
         return self._result(plan)
 
     # steps
@@ -392,6 +411,50 @@ class _Run:
         if failed and self.ledger.state(retry_step) != "done":
             self._delete_chunks(table, [(retry_step, pl.Series("id", [i for i, _ in failed]))])
 
+    def _retry_again(self, table: str, manifest: dict[str, Any]) -> None:
+        """One more retry round of a finished run's failed deletes of ``table``.
+
+        Rounds are the ledger steps ``retry:<table>`` (the run's own retry), then
+        ``retry:<table>:2``, ``:3``, ... one per rerun. A round killed part-way is finished
+        (reconciled like any started step) before a new one would begin.
+        """
+        rounds = self._retry_rounds(table)
+        failed = self._final_failures(table)
+        if not failed:
+            return
+        # The Ids come from the ledger: delete only while the archive still holds them intact.
+        problems = check_files(self.store, manifest["tables"][table]["files"])
+        if problems:
+            raise VerificationError(f"retry of failed deletes stopped: {'; '.join(problems)}")
+        unfinished = rounds and self.ledger.state(rounds[-1]) != "done"
+        step = rounds[-1] if unfinished else f"retry:{table}:{len(rounds) + 1}"
+        self.progress(f"retry {table}", 0, len(failed))
+        self._delete_chunks(table, [(step, pl.Series("id", [i for i, _ in failed]))])
+        self.progress(f"retry {table}", len(failed), len(failed))
+
+    def _retry_rounds(self, table: str) -> list[str]:
+        """The retry steps of ``table`` in the ledger, in the order they were first begun."""
+        first, more = f"retry:{table}", f"retry:{table}:"
+        steps = (e["step"] for e in self.ledger.entries)
+        return list(dict.fromkeys(s for s in steps if s == first or s.startswith(more)))
+
+    def _final_failures(self, table: str) -> list[list[str]]:
+        """``[id, error]`` of the records of ``table`` whose delete failed last time it was tried:
+        the latest finished retry round's failures, else the delete chunks' failures."""
+        done = [r for r in self._retry_rounds(table) if self.ledger.state(r) == "done"]
+        if done:
+            return list(self._done_entry(done[-1])["failures"])
+        return [f for e in self._chunk_entries(table) for f in e["failures"]]
+
+    def _chunk_entries(self, table: str) -> list[dict[str, Any]]:
+        """The latest ``done`` entry of each delete chunk of ``table``."""
+        latest = {
+            e["step"]: e
+            for e in self.ledger.entries
+            if e["event"] == "done" and e["step"].startswith(f"delete:{table}:")
+        }
+        return list(latest.values())
+
     def _chunks(self, table: str, files: list[dict[str, Any]]) -> Iterator[_Chunk]:
         """A table's delete steps and their Ids, file by file, in chunks of ``chunk_size``."""
         for file_no, entry in enumerate(files):
@@ -491,18 +554,11 @@ class _Run:
         rows = []
         failure_rows = []
         for table in ARCHIVED_TABLES:
-            chunks = [
-                e
-                for e in self.ledger.entries
-                if e["event"] == "done" and e["step"].startswith(f"delete:{table}:")
-            ]
-            latest = {e["step"]: e for e in chunks}.values()
-            retry = self.ledger.last(f"retry:{table}")
-            deleted = sum(e["deleted"] for e in latest) + (retry["deleted"] if retry else 0)
-            already = sum(e["already_deleted"] for e in latest) + (
-                retry["already_deleted"] if retry else 0
-            )
-            final = retry["failures"] if retry else [f for e in latest for f in e["failures"]]
+            rounds = [r for r in self._retry_rounds(table) if self.ledger.state(r) == "done"]
+            entries = self._chunk_entries(table) + [self._done_entry(r) for r in rounds]
+            deleted = sum(e["deleted"] for e in entries)
+            already = sum(e["already_deleted"] for e in entries)
+            final = self._final_failures(table)
             failure_rows += [{"table": table, "id": i, "error": e} for i, e in final]
             rows.append(
                 {

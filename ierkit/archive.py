@@ -12,16 +12,21 @@ its run id, and readers take the files that the runs' manifests list, so the hal
 a killed run is never read.
 
 Hashes are sha256: of each file's bytes, and of each file's Ids (sorted, joined by newlines).
+
+A local archive holds personal data (names, email addresses, what each person opened): its folders
+are created readable by the owner only (0700) and its files likewise (0600).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -38,6 +43,15 @@ ARCHIVED_TABLES: tuple[str, ...] = ("individual_links", "individual_email_result
 MAX_ROWS_PER_FILE = 500_000
 
 MANIFEST_VERSION = 1
+
+#: The dates Salesforce stores (Data Loader guide, "Data Import Dates": 1700-01-01T00:00:00Z to
+#: 4000-12-31T00:00:00Z GMT). A record dated outside came from no org: it is not archived.
+SALESFORCE_EARLIEST = dt.datetime(1700, 1, 1, tzinfo=dt.UTC)
+SALESFORCE_LATEST = dt.datetime(4000, 12, 31, tzinfo=dt.UTC)
+
+# Files and folders of a local archive: the owner's only (personal data).
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _BLOCK = 1 << 20
@@ -80,6 +94,8 @@ class ArchiveStore:
         self.root = root.rstrip("/")
         # Nothing is created here: a dry run must leave the archive location untouched.
         self.is_local = "file" in _protocols(self.fs)
+        if self.is_local and os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise ArchiveError(f"{text} is a file: an archive is a folder (or an fsspec URL)")
         if not self.is_local and not set(_protocols(self.fs)) & POLARS_PROTOCOLS:
             # polars would take the URL for a local path and write the archive somewhere else.
             raise ArchiveError(
@@ -115,12 +131,13 @@ class ArchiveStore:
         """Write ``payload`` as JSON; readers see the old or the new file, never half."""
         data = (json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode()
         target = self.path(relative)
-        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
         if not self.is_local:
             # An object store's put is atomic: the object appears whole or not at all.
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
             self.fs.pipe_file(target, data)
             return
-        _files.write_bytes(target, data)
+        make_private_dirs(target.rsplit("/", 1)[0])
+        _files.write_bytes(target, data)  # a temporary file made 0600, renamed into place
 
     def read_json(self, relative: str) -> Any:
         """The JSON document at ``relative``."""
@@ -171,10 +188,12 @@ class ArchiveStore:
             Relative paths of the files written, sorted.
 
         Raises:
-            ArchiveError: When some record has no ``date_column`` (its month is unknown).
+            ArchiveError: When some record has no ``date_column`` (its month is unknown) or one
+                outside the dates Salesforce stores (the message names the records).
         """
         check_run_id(run_id)
         date = pl.col(date_column)
+        _check_dates(table_name, frame, date_column)
         # One cheap pass over the date column only: months and their record counts.
         months = (
             frame.group_by(year=date.dt.year(), month=date.dt.month())
@@ -199,7 +218,13 @@ class ArchiveStore:
                 part = in_month
                 if n_files > 1:
                     part = in_month.filter(pl.col("id").hash(seed=0) % n_files == index)
-                part.sink_parquet(self.url(f"{folder}/{run_id}-{index:04d}.parquet"), mkdir=True)
+                target = f"{folder}/{run_id}-{index:04d}.parquet"
+                if not self.is_local:
+                    part.sink_parquet(self.url(target), mkdir=True)
+                    continue
+                make_private_dirs(self.path(folder))
+                part.sink_parquet(self.url(target))
+                os.chmod(self.path(target), _FILE_MODE)  # in a 0700 folder meanwhile
         return self.run_files(table_name, run_id)
 
     def scan_files(self, table_name: str, files: Sequence[str]) -> pl.LazyFrame:
@@ -244,12 +269,49 @@ class ArchiveStore:
         return sorted(
             entry["path"]
             for manifest in manifests
-            for entry in manifest["tables"].get(table_name, {}).get("files", [])
+            for entry in manifest_files(manifest, table_name)
         )
 
     def scan(self, table_name: str, *, run_id: str | None = None) -> pl.LazyFrame:
         """Archived records of ``table_name``: every run's, or one run's."""
         return self.scan_files(table_name, self.archived_files(table_name, run_id=run_id))
+
+
+def make_private_dirs(folder: str | os.PathLike[str]) -> None:
+    """Create a local ``folder`` and its missing parents, readable by the owner only (0700).
+
+    Folders that exist already keep their mode: the user chose it.
+    """
+    path = Path(folder)
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for created in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it just now
+            created.mkdir(mode=_DIR_MODE)
+        os.chmod(created, _DIR_MODE)  # mkdir's mode is narrowed by the umask, never widened
+
+
+def _check_dates(table_name: str, frame: pl.LazyFrame, date_column: str) -> None:
+    """Refuse records dated outside the range Salesforce stores, naming a few of them."""
+    date = pl.col(date_column)
+    outside = (
+        frame.filter((date < SALESFORCE_EARLIEST) | (date > SALESFORCE_LATEST))
+        .select("id", date.dt.to_string("%Y-%m-%dT%H:%M:%S"), pl.len().alias("_n"))
+        .head(3)
+        .collect()
+    )
+    if outside.height:
+        count = int(outside["_n"][0])
+        # At most three rows: the examples named in the message.
+        examples = ", ".join(f"{i} has {date_column} {d}" for i, d, _ in outside.iter_rows())
+        raise ArchiveError(
+            f"{table_name}: {count:,} record{'s are' if count > 1 else ' is'} dated outside the "
+            f"range Salesforce stores ({SALESFORCE_EARLIEST:%Y-%m-%d} to "
+            f"{SALESFORCE_LATEST:%Y-%m-%d}), e.g. {examples}: their archive month is not a "
+            "real one. Correct or remove them in the org, then run again; nothing was deleted"
+        )
 
 
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
@@ -313,6 +375,74 @@ def check_files(store: ArchiveStore, files: Iterable[dict[str, Any]]) -> list[st
                 f"manifest's {entry['sha256'][:12]}..."
             )
     return problems
+
+
+def manifest_files(manifest: Any, table_name: str) -> list[dict[str, Any]]:
+    """The file entries a run's manifest lists for ``table_name`` (none when it has none).
+
+    Raises:
+        ArchiveError: The manifest is not one ierkit wrote (an entry lacks its path, sha256 or
+            record count).
+    """
+    run = manifest.get("run_id") if isinstance(manifest, dict) else None
+    try:
+        files = manifest["tables"].get(table_name, {"files": []})["files"]
+        for entry in files:
+            if not (isinstance(entry["path"], str) and isinstance(entry["sha256"], str)):
+                raise TypeError(entry)
+            int(entry["records"])
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise ArchiveError(
+            f"the manifest of run {run!r} does not list {table_name}'s files as ierkit writes "
+            "them (path, sha256 and records of each): it was edited or is not an ierkit manifest"
+        ) from None
+    return list(files)
+
+
+def check_manifest(store: ArchiveStore, manifest: dict[str, Any]) -> list[str]:
+    """Problems with a run's archive against its manifest (empty when all match).
+
+    Every file listed must exist with the manifest's sha256, read as Parquet, and hold the
+    manifest's record count; each table's files must add up to the table's count.
+    """
+    problems = []
+    for table_name in ARCHIVED_TABLES:
+        try:
+            files = manifest_files(manifest, table_name)
+        except ArchiveError as error:
+            problems.append(str(error))
+            continue
+        for entry in files:
+            found = check_files(store, [entry])
+            if found:
+                problems += found
+                continue
+            try:
+                records = pl.scan_parquet(store.url(entry["path"])).select(pl.len()).collect()
+            except pl.exceptions.PolarsError as error:
+                reason = first_line(error)
+                problems.append(
+                    f"{store.url(entry['path'])}: not a readable Parquet file ({reason})"
+                )
+                continue
+            if records.item() != int(entry["records"]):
+                problems.append(
+                    f"{store.url(entry['path'])}: {records.item():,} records, the manifest says "
+                    f"{int(entry['records']):,}"
+                )
+        listed = manifest["tables"].get(table_name, {}).get("records", 0)
+        if listed != sum(int(f["records"]) for f in files):
+            problems.append(
+                f"run {manifest.get('run_id')!r}, {table_name}: the manifest's total of {listed} "
+                "records is not the sum of its files'"
+            )
+    return problems
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (polars adds lines of query plan), or its type."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def utc_now() -> str:

@@ -8,16 +8,75 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import NoReturn, TypeAlias
+
+import polars as pl
 
 from ierkit.errors import IerkitError
 from ierkit.orgs import default_as_of
 
 Runner = Callable[[argparse.Namespace], int]
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+# --- argument types: one shared set, so every count and size is checked the same way ----------
+
+
+def _number(text: str, kind: type[int] | type[float]) -> int | float:
+    """``text`` as a finite number of ``kind``; ArgumentTypeError otherwise."""
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a whole number beyond any float
+        raise argparse.ArgumentTypeError(f"{text!r} is too large") from None
+    if not finite:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of 1 or more (a count, a size)."""
+    value = int(_number(text, int))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of 0 or more."""
+    value = int(_number(text, int))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A number that is neither NaN nor infinite."""
+    return float(_number(text, float))
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number of 0 or more."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number greater than 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
 
 
 def parse_date(text: str) -> dt.date:
@@ -75,18 +134,26 @@ def _add_storage(sub: Subparsers) -> Runner:
         description="How many Individual Email Results and link details a tracked send writes, "
         "and how much Salesforce data storage they take (2 KB a record; 1 MB = 1,024 KB).",
     )
-    parser.add_argument("--recipients", type=int, required=True, help="recipients per send")
+    parser.add_argument(
+        "--recipients", type=positive_int, required=True, help="recipients per send"
+    )
     parser.add_argument(
         "--links-per-recipient",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         help="link details per recipient: unique links clicked / recipients (default 0)",
     )
     parser.add_argument(
-        "--sends-per-month", type=float, default=None, help="cadence, for monthly and yearly totals"
+        "--sends-per-month",
+        type=positive_float,
+        default=None,
+        help="cadence, for monthly and yearly totals",
     )
     parser.add_argument(
-        "--record-kb", type=float, default=None, help="storage per record in KB (default 2)"
+        "--record-kb",
+        type=positive_float,
+        default=None,
+        help="storage per record in KB (default 2)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -241,7 +308,10 @@ def _add_cleanup(sub: Subparsers) -> Runner:
     )
     _add_source(parser)
     parser.add_argument(
-        "--retention-days", type=int, required=True, help="keep IERs sent in the last N days"
+        "--retention-days",
+        type=non_negative_int,
+        required=True,
+        help="keep IERs sent in the last N days",
     )
     parser.add_argument("--archive", required=True, help="archive folder or fsspec URL (s3://...)")
     parser.add_argument("--execute", action="store_true", help="archive and delete (not a dry run)")
@@ -265,7 +335,10 @@ def _add_cleanup(sub: Subparsers) -> Runner:
         help="only this Email/Triggered Send Id (repeatable)",
     )
     parser.add_argument(
-        "--chunk-size", type=int, default=None, help="Ids per delete request (default 10,000)"
+        "--chunk-size",
+        type=positive_int,
+        default=None,
+        help="Ids per delete request (default: the org's batch, 10,000 for Salesforce)",
     )
 
     def run(args: argparse.Namespace) -> int:
@@ -287,7 +360,7 @@ def _add_cleanup(sub: Subparsers) -> Runner:
             run_id=args.run_id,
             execute=args.execute,
             hard_delete=args.hard_delete,
-            chunk_size=args.chunk_size or cleanup.DELETE_CHUNK_SIZE,
+            chunk_size=args.chunk_size,
         )
         print(result)
         return 1 if result.failures is not None and result.failures.height else 0
@@ -335,7 +408,9 @@ def _add_check(sub: Subparsers) -> Runner:
     )
     _add_source(parser)
     parser.add_argument("--extract", default=None, help="a recent tracking extract (zip/folder)")
-    parser.add_argument("--days", type=int, default=30, help="how far back recent sends go")
+    parser.add_argument(
+        "--days", type=positive_int, default=30, help="how far back recent sends go (days)"
+    )
     parser.add_argument(
         "--as-of",
         type=parse_date,
@@ -402,7 +477,7 @@ def _add_diagnose(sub: Subparsers) -> Runner:
         )
         parser.add_argument(
             "--grace-hours",
-            type=float,
+            type=non_negative_float,
             default=2.0,
             help="a send younger than this is never called broken (default 2)",
         )
@@ -469,9 +544,19 @@ COMMANDS: list[Callable[[Subparsers], Runner]] = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line (usage stays behind ``--help``).
+
+    Subcommand parsers are of the same class: ``add_subparsers`` makes them with the parent's.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     """The argument parser and the runner of each command."""
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="ierkit",
         description="Individual Email Results toolkit for Marketing Cloud Connect.",
     )
@@ -485,6 +570,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     return parser, runners
 
 
+def _data_problems(args: argparse.Namespace) -> list[str]:
+    """Damaged tables or out-of-range values of the command's source, when it is local."""
+    source = getattr(args, "source", None)
+    if not isinstance(source, str) or source.split("+archive:", 1)[0] == "salesforce":
+        return []  # a live org's tables are not files ierkit could check
+    from ierkit.orgs import LocalOrg, open_org
+    from ierkit.orgs.archived import ArchivedOrg
+
+    try:
+        org = open_org(source)
+    except IerkitError:
+        return []
+    return org.table_problems() if isinstance(org, LocalOrg | ArchivedOrg) else []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser, runners = build_parser()
@@ -496,6 +596,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return runners[args.command](args)
     except IerkitError as error:
         print(f"ierkit {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except pl.exceptions.PolarsError as error:
+        # polars names neither table nor file; say which, when a damaged table explains it.
+        from ierkit.archive import first_line
+
+        problems = _data_problems(args)
+        if not problems:
+            raise  # not explained by the data: a traceback is the honest report
+        shown = "; ".join(problems[:5])
+        said = first_line(error)
+        cause = "" if said in shown else f"{said}: "
+        print(f"ierkit {args.command}: error: {cause}{shown}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"ierkit {args.command}: interrupted", file=sys.stderr)

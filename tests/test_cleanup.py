@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ierkit.archive import ArchiveStore, ids_sha256
 from ierkit.cleanup import (
     CRASH_ENV,
     CleanupError,
+    Ledger,
     VerificationError,
     cleanup_criteria,
     plan_cleanup,
@@ -572,3 +574,231 @@ def test_cli_never_changes_the_cached_demo(
 
     assert main([*argv, "--source", "demo"]) == 2
     assert "copy it first" in capsys.readouterr().err
+
+
+# --- one process per run id (real processes) ---------------------------------------------------
+
+
+def _start_worker(base: Path, *, lock_wait: float, delay: float) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+    command = [sys.executable, str(WORKER), str(base / "org"), str(base / "archive"), "run1"]
+    command += [str(base / "deletes.log"), "2", str(lock_wait), str(delay)]
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for_holder(base: Path, pid: int) -> None:
+    """Until the process ``pid`` holds run1's lock (it writes its pid into the lock file)."""
+    lock = base / "archive/runs/run1/ledger.lock"
+    for _ in range(300):  # at most 30 s
+        if lock.exists() and f'"pid": {pid},' in lock.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError("the first run never took its lock")
+
+
+def _assert_like_uninterrupted(base: Path, uninterrupted: dict[str, object]) -> None:
+    state = _final_state(base)
+    for part in ("org", "archive"):
+        for table in (IERS, LINKS):
+            assert_frame_equal(state[part][table], uninterrupted[part][table])
+    # Each archived record asked to be deleted exactly once, by either process.
+    assert sorted((base / "deletes.log").read_text().splitlines()) == sorted(
+        [f"{LINKS}\t{i}" for i in SELECTED_LINKS] + [f"{IERS}\t{i}" for i in SELECTED_IERS]
+    )
+
+
+def test_a_second_run_with_the_same_id_is_refused_naming_the_first(
+    tmp_path: Path, uninterrupted: dict[str, object]
+) -> None:
+    _make_org(tmp_path / "org")
+    first = _start_worker(tmp_path, lock_wait=30, delay=3)
+    try:
+        _wait_for_holder(tmp_path, first.pid)
+        second = _start_worker(tmp_path, lock_wait=0.5, delay=0)
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 3
+        assert f"run run1 is being run by process {first.pid} on " in err
+        assert "waited 0.5 s" in err
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+    finally:
+        first.kill()
+    assert "5 deleted" in out
+    _assert_like_uninterrupted(tmp_path, uninterrupted)
+
+
+def test_a_second_run_waits_for_the_first_then_finds_it_finished(
+    tmp_path: Path, uninterrupted: dict[str, object]
+) -> None:
+    _make_org(tmp_path / "org")
+    first = _start_worker(tmp_path, lock_wait=30, delay=1.5)
+    try:
+        _wait_for_holder(tmp_path, first.pid)
+        second = _start_worker(tmp_path, lock_wait=60, delay=0)
+        out, err = second.communicate(timeout=90)
+        assert second.returncode == 0, err
+        assert first.wait(timeout=60) == 0
+    finally:
+        first.kill()
+    # It read the ledger only once it held the lock: the finished run, nothing redone.
+    assert "Run run1 (resumed)" in out
+    _assert_like_uninterrupted(tmp_path, uninterrupted)
+    manifest = json.loads((tmp_path / "archive/runs/run1/manifest.json").read_text())
+    assert manifest["tables"][IERS]["records"] == len(SELECTED_IERS)
+
+
+def test_a_run_that_started_while_another_finished_reads_the_ledger_under_the_lock(
+    org: LocalOrg, tmp_path: Path
+) -> None:
+    # The race of the issue: B starts, A runs the same id to the end, then B takes the lock.
+    # Had B read the ledger before locking, it would re-plan (nothing is left to select),
+    # remove A's archive files and write an empty manifest.
+    from ierkit.cleanup._run import _Run
+
+    later = _Run(org, ArchiveStore(tmp_path / "a"), _criteria(), "r1", False, 10, None)
+    run_cleanup(org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True)
+    archived = _folder_hashes(tmp_path / "a" / IERS)
+    result = later.execute()
+    assert _folder_hashes(tmp_path / "a" / IERS) == archived
+    assert _ids(ArchiveStore(tmp_path / "a").scan(IERS, run_id="r1")) == SELECTED_IERS
+    assert result.resumed
+    assert result.deleted.select("deleted", "failed").rows() == [(6, 0), (5, 0)]
+
+
+# --- a finished run started again retries its failed deletes -----------------------------------
+
+
+class FailingOrg(LocalOrg):
+    """A local org whose delete fails each Id of ``fails`` that many times, then succeeds."""
+
+    def __init__(self, path: Path, fails: dict[str, int]) -> None:
+        super().__init__(path)
+        self.fails = dict(fails)
+        self.requests: list[list[str]] = []
+
+    def delete(self, table_name: str, ids: Iterable[str], *, hard: bool = False) -> pl.DataFrame:
+        ids = list(ids)
+        self.requests.append(sorted(ids))
+        failing = {i for i in ids if self.fails.get(i, 0) > 0}
+        for i in failing:
+            self.fails[i] -= 1
+        result = super().delete(table_name, [i for i in ids if i not in failing], hard=hard)
+        errors = pl.DataFrame(
+            {"id": sorted(failing), "success": False, "error": "UNABLE_TO_LOCK_ROW: locked"}
+        )
+        return pl.concat([result, errors.cast(result.schema)])
+
+
+def test_rerunning_a_finished_run_retries_only_its_failed_deletes(tmp_path: Path) -> None:
+    _make_org(tmp_path / "org")
+    # Failing the first delete and its retry: left failed by the run; a0R1 fails once more.
+    org = FailingOrg(tmp_path / "org", {"a0L6": 2, "a0R5": 2, "a0R1": 3})
+    run = {"archive": tmp_path / "a", "criteria": _criteria(), "run_id": "r1", "execute": True}
+    first = run_cleanup(org, **run)
+    assert first.failures.select("table", "id").rows() == [
+        (IERS, "a0R1"),
+        (IERS, "a0R5"),
+        (LINKS, "a0L6"),
+    ]
+    assert first.deleted.select("deleted", "failed").rows() == [(5, 1), (3, 2)]
+
+    org.requests.clear()
+    second = run_cleanup(org, **run)
+    # One request per table, exactly the Ids that failed: nothing else is asked again.
+    assert org.requests == [["a0L6"], ["a0R1", "a0R5"]]
+    assert second.failures.select("table", "id").rows() == [(IERS, "a0R1")]
+    assert second.deleted.select("deleted", "failed").rows() == [(6, 0), (4, 1)]
+    assert "a0R1: UNABLE_TO_LOCK_ROW" in str(second)
+
+    org.requests.clear()
+    third = run_cleanup(org, **run)
+    assert org.requests == [["a0R1"]]
+    assert third.failures.is_empty()
+    assert third.deleted.select("deleted", "already_deleted", "failed").rows() == [
+        (6, 0, 0),
+        (5, 0, 0),
+    ]
+    assert _ids(org.table(IERS)) == ["a0R4", "a0R6"]
+    steps = [e["step"] for e in _ledger_entries(third) if e["event"] == "done"]
+    assert [s for s in steps if s.startswith("retry:")] == [
+        f"retry:{LINKS}",
+        f"retry:{IERS}",
+        f"retry:{LINKS}:2",
+        f"retry:{IERS}:2",
+        f"retry:{IERS}:3",
+    ]
+    org.requests.clear()
+    assert run_cleanup(org, **run).failures.is_empty() and org.requests == []
+
+
+def test_a_rerun_killed_during_its_retry_finishes_that_retry(tmp_path: Path) -> None:
+    _make_org(tmp_path / "org")
+    org = FailingOrg(tmp_path / "org", {"a0R5": 2})
+    run = {"archive": tmp_path / "a", "criteria": _criteria(), "run_id": "r1", "execute": True}
+    assert run_cleanup(org, **run).failures["id"].to_list() == ["a0R5"]
+    # The rerun's retry was sent (and deleted a0R5) but the kill came before the ledger knew.
+    ledger = Ledger(tmp_path / "a/runs/r1/ledger.jsonl")
+    ledger.open()
+    ledger.write(f"retry:{IERS}:2", "start", records=1)
+    ledger.close()
+    org.delete(IERS, ["a0R5"])
+    org.requests.clear()
+    again = run_cleanup(org, **run)
+    assert org.requests == []  # reconciled: already gone, not asked again
+    assert again.failures.is_empty()
+    assert again.deleted.select("deleted", "already_deleted").rows() == [(6, 0), (4, 1)]
+
+
+# --- private archives and values the archive refuses --------------------------------------------
+
+
+def test_a_local_archive_is_private(org: LocalOrg, tmp_path: Path) -> None:
+    run_cleanup(org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True)
+    paths = [tmp_path / "a", *(tmp_path / "a").rglob("*")]
+    assert len([p for p in paths if p.is_file()]) >= 8  # data, plan, manifest, ledger, lock
+    for path in paths:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+@pytest.mark.parametrize("year", [1650, 0, -50])
+def test_a_record_dated_outside_salesforces_range_is_refused_by_name(
+    org: LocalOrg, tmp_path: Path, year: int
+) -> None:
+    from ierkit.archive import ArchiveError
+
+    iers = org.table(IERS).collect()
+    bad = pl.datetime(year, 12, 5, time_zone="UTC")
+    org.write_table(
+        IERS,
+        iers.with_columns(
+            pl.when(pl.col("id") == "a0R2").then(bad).otherwise("date_sent").alias("date_sent")
+        ),
+    )
+    before = _folder_hashes(org.path)
+    with pytest.raises(ArchiveError, match=r"1 record is dated outside .* a0R2 has date_sent "):
+        run_cleanup(org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True)
+    assert _folder_hashes(org.path) == before
+
+
+def test_a_value_that_does_not_fit_its_field_is_named_with_its_record(
+    org: LocalOrg, tmp_path: Path
+) -> None:
+    raw = pl.read_parquet(org.table_path(IERS)).with_columns(pl.col("total_clicks").cast(pl.Int64))
+    big = pl.when(pl.col("id") == "a0R3").then(2**40).otherwise("total_clicks")
+    raw.with_columns(big.alias("total_clicks")).write_parquet(org.table_path(IERS))
+    before = _folder_hashes(org.path)
+    with pytest.raises(CleanupError) as caught:
+        run_cleanup(org, archive=tmp_path / "a", criteria=_criteria(), run_id="r1", execute=True)
+    message = str(caught.value)
+    assert "record a0R3: total_clicks = 1099511627776 does not fit Int32" in message
+    assert str(org.table_path(IERS)) in message and "same run id" in message
+    assert _folder_hashes(org.path) == before
+
+
+def test_retention_beyond_salesforces_dates_is_refused() -> None:
+    with pytest.raises(CleanupError, match=r"before 1700-01-01.*at most 119,392 days"):
+        cleanup_criteria(99_999_999, as_of=AS_OF)
+    assert cleanup_criteria(119_392, as_of=AS_OF).cutoff == _utc("1700-01-01T00:00")

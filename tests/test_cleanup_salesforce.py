@@ -129,3 +129,37 @@ def test_a_corrupt_archive_never_reaches_a_delete_job(
     assert _ingest_jobs(served) == []
     assert not any("/jobs/ingest" in path for _, path, _ in served.org.requests)
     assert connect(served, jwt_env(rsa_key)).record_counts([IERS, LINKS]) == before
+
+
+def test_rerunning_a_finished_run_retries_its_failed_deletes_in_one_job_per_table(
+    served: RunningServer, tmp_path: Path, rsa_key: tuple[Path, bytes]
+) -> None:
+    reader = connect(served, jwt_env(rsa_key))
+    iers = select_iers(reader, _criteria()).select("id").collect()["id"].sort().to_list()
+    links = select_links(reader, _criteria()).select("id").collect()["id"].sort().to_list()
+    locked = {links[3], iers[5], iers[6]}
+    for record_id in locked:
+        served.org.delete_failures[record_id] = LOCKED
+    org = SalesforceOrg.from_env(
+        jwt_env(rsa_key), session=served.session(), sleep=lambda _: None, poll_interval=0.0
+    )
+    run = {"archive": tmp_path / "archive", "criteria": _criteria(), "run_id": "sf3"}
+    first = run_cleanup(org, execute=True, **run)
+    assert sorted(first.failures["id"].to_list()) == sorted(locked)
+
+    # The locks are released; the same run id again sends only the failed Ids, children first.
+    for record_id in locked:
+        served.org.delete_failures.pop(record_id)
+    jobs_before = len(_ingest_jobs(served))
+    second = run_cleanup(org, execute=True, **run)
+    new_jobs = _ingest_jobs(served)[jobs_before:]
+    assert [job["object"] for job in new_jobs] == [
+        "et4ae5__IndividualLink__c",
+        "et4ae5__IndividualEmailResult__c",
+    ]
+    assert [_uploaded_ids(job) for job in new_jobs] == [[links[3]], sorted([iers[5], iers[6]])]
+    assert second.failures.is_empty()
+    counts = second.deleted.select("table", "deleted", "failed").rows()
+    assert counts == [(LINKS, len(links), 0), (IERS, len(iers), 0)]
+    fresh = connect(served, jwt_env(rsa_key))  # kept: its pulled tables live while it does
+    assert not set(iers) & set(fresh.table(IERS).select("id").collect()["id"])

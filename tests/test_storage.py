@@ -273,8 +273,11 @@ def test_cli_storage_json_with_cadence(capsys) -> None:
 
 
 def test_cli_storage_refuses_negative_recipients(capsys) -> None:
-    assert cli.main(["storage", "--recipients", "-5"]) == 2
-    assert "must not be negative" in capsys.readouterr().err
+    # Refused by the option's type (cli.positive_int) as argparse parses it: exit 2.
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["storage", "--recipients", "-5"])
+    assert exited.value.code == 2
+    assert "argument --recipients: '-5' must be 1 or more" in capsys.readouterr().err
 
 
 # --- storage in use and a what-if plan (the storage forecast notebook) ----------------------

@@ -18,6 +18,11 @@ A run goes through these steps, each written to the run's ledger before and afte
    does not (a local org, ``Org.delete_batch_size`` None) gets all chunks of a table in one
    request, its steps begun before it and ended after it.
 
+One process at a time runs a run id: the run's lock (``runs/<run_id>/ledger.lock``, naming its
+holder) is taken before the ledger is first read and held to the end; a second process waits
+up to ``lock_wait`` seconds, then stops with a message naming the holder. Started again after
+it finished, a run retries the deletes that failed (one more round each time).
+
 A run killed at any point and started again with the same run id resumes: finished steps are
 skipped; a delete chunk that started but never finished is reconciled against the org (only the
 Ids still present are deleted), so no record is deleted twice and none is left behind. Before
@@ -33,7 +38,7 @@ Modules: ``_selection`` (criteria, what they select, the SOQL), ``_plan`` (count
 from __future__ import annotations
 
 from ierkit.cleanup._errors import CleanupError, VerificationError
-from ierkit.cleanup._ledger import CRASH_ENV, Ledger, ledger_path
+from ierkit.cleanup._ledger import CRASH_ENV, LOCK_WAIT_SECONDS, Ledger, ledger_path
 from ierkit.cleanup._plan import ORPHANED_PROGRAMME, CleanupPlan, plan_cleanup
 from ierkit.cleanup._restore import restore_archive
 from ierkit.cleanup._run import (
@@ -61,6 +66,7 @@ __all__ = [
     "DELETE_CHUNK_SIZE",
     "IERS",
     "LINKS",
+    "LOCK_WAIT_SECONDS",
     "ORPHANED_PROGRAMME",
     "CleanupCriteria",
     "CleanupError",

@@ -7,11 +7,13 @@ import hashlib
 import json
 import os
 import signal
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 from ierkit._files import cache_dir
-from ierkit.archive import ArchiveStore, utc_now
+from ierkit.archive import ArchiveStore, make_private_dirs, utc_now
 from ierkit.cleanup._errors import CleanupError
 
 #: Environment variable naming a crash point ("<step>/started" or "<step>/finished") at which a
@@ -25,42 +27,74 @@ def _crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+#: Seconds a second run with the same run id waits for the first to finish before it stops.
+LOCK_WAIT_SECONDS = 30.0
+
+# How often a waiting run tries the lock again.
+_LOCK_POLL_SECONDS = 0.1
+
+
 class Ledger:
     """A run's steps, one JSON object a line, appended and fsynced before and after each step.
 
-    A line cut short by a kill is ignored when read. The file is locked while a run is going, so
-    two processes cannot run the same run id at once.
+    A line cut short by a kill is ignored when read. ``open`` takes the run's lock (the file
+    ``ledger.lock`` beside the ledger, which names its holder) before it reads a single entry,
+    and the lock is held until ``close``: two processes never run the same run id at once, and
+    none acts on entries another process has since added to.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock_path = path.with_name("ledger.lock")
         self.entries: list[dict[str, Any]] = []
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    self.entries.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # the last line of a killed write
         self._handle: Any = None
+        self._lock_fd: int | None = None
 
-    def open(self) -> None:
-        """Create and lock the file for appending."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "a+b")  # noqa: SIM115 - held open and locked until close()
-        try:
-            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._handle.close()
-            raise CleanupError(f"{self.path}: another process is running this run") from None
+    def open(self, *, wait: float = LOCK_WAIT_SECONDS) -> None:
+        """Take the run's lock (waiting up to ``wait`` seconds), then read and open the ledger.
+
+        Raises:
+            CleanupError: Another process held the lock for all of ``wait``; the message names
+                it (process id, host, since when).
+        """
+        make_private_dirs(self.path.parent)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + max(wait, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _holder(self.lock_path)
+                    os.close(fd)
+                    raise CleanupError(
+                        f"run {self.path.parent.name} is being run by {holder} (lock "
+                        f"{self.lock_path}); waited {wait:g} s. Let it finish, then run again "
+                        "with the same run id: it resumes or reports the finished run"
+                    ) from None
+                time.sleep(_LOCK_POLL_SECONDS)
+        self._lock_fd = fd
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+        # Read only now, under the lock: entries a run that just finished wrote are all here.
+        self.entries = _read_entries(self.path)
+        self._handle = os.fdopen(
+            os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+b"
+        )
         self._handle.seek(0, os.SEEK_END)
         if self._handle.tell() and not self.path.read_bytes().endswith(b"\n"):
             self._handle.write(b"\n")  # end the line a kill cut short
 
     def close(self) -> None:
-        """Unlock and close."""
+        """Close the ledger and release the lock."""
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     def write(self, step: str, event: str, **fields: Any) -> dict[str, Any]:
         """Append one entry and make it durable."""
@@ -92,6 +126,28 @@ class Ledger:
         """Record that ``step`` finished."""
         _crash_point(f"{step}/finished")
         return self.write(step, "done", **fields)
+
+
+def _read_entries(path: Path) -> list[dict[str, Any]]:
+    """The ledger's entries; a line a kill cut short is skipped."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the last line of a killed write
+    return entries
+
+
+def _holder(lock_path: Path) -> str:
+    """Who holds a run's lock, in words, from what the holder wrote into the lock file."""
+    try:
+        holder = json.loads(lock_path.read_text())
+        return f"process {holder['pid']} on {holder['host']} (since {holder['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"  # it has not written its name yet
 
 
 def ledger_path(store: ArchiveStore, run_id: str) -> Path:

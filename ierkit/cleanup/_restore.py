@@ -1,16 +1,28 @@
-"""Restore: archived records put back into a local org."""
+"""Restore: archived records put back into a local org, after the archive is verified."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import polars as pl
 
 from ierkit import schema
-from ierkit.archive import ARCHIVED_TABLES, ArchiveStore
+from ierkit.archive import (
+    ARCHIVED_TABLES,
+    ArchiveError,
+    ArchiveStore,
+    check_manifest,
+    first_line,
+    manifest_files,
+)
 from ierkit.cleanup._errors import CleanupError
 from ierkit.orgs.base import Org
 from ierkit.orgs.local import LocalOrg
+
+_COUNTS_SCHEMA = pl.Schema(
+    {"table": pl.String, "archived": pl.Int64, "restored": pl.Int64, "already_present": pl.Int64}
+)
 
 
 def restore_archive(
@@ -18,7 +30,10 @@ def restore_archive(
 ) -> pl.DataFrame:
     """Put archived IERs and link details back into a local org (parents first).
 
-    Records already in the org are left alone, so a restore can be repeated.
+    Every file of the runs restored is checked against its manifest (sha256 of its bytes, its
+    record count, readable as Parquet) before anything is written: an archive changed since
+    the cleanup wrote it is refused whole, naming the files. Records already in the org are
+    left alone, so a restore can be repeated.
 
     Salesforce: not done by ierkit. Restoring there means inserting new records (deleted Ids
     cannot be reused once the Recycle Bin is emptied or after hardDelete; undelete works only
@@ -37,6 +52,8 @@ def restore_archive(
 
     Raises:
         CleanupError: When ``org`` is not a local org.
+        ArchiveError: The archive is missing, holds no such run, or a file does not match its
+            manifest; nothing was written.
     """
     if not isinstance(org, LocalOrg):
         raise CleanupError(
@@ -45,12 +62,32 @@ def restore_archive(
             "ierkit.cleanup.restore_archive)"
         )
     store = ArchiveStore(archive)
-    rows = []
+    manifests = _manifests(store, run_id)
+    problems = [problem for manifest in manifests for problem in check_manifest(store, manifest)]
+    if problems:
+        shown = "; ".join(problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ArchiveError(
+            f"archive {store.location}: {len(problems)} problem{'s' if len(problems) > 1 else ''} "
+            f"against the manifest, nothing restored: {shown}{more}"
+        )
+    # Read everything first, write after: a read that fails leaves the org as it was.
+    restores = []
     for table in reversed(ARCHIVED_TABLES):  # parents first
-        archived = store.scan(table, run_id=run_id).unique(subset="id", keep="any")
+        files = sorted({f["path"] for m in manifests for f in manifest_files(m, table)})
+        archived = store.scan_files(table, files).unique(subset="id", keep="any")
         live = org.table(table) if org.has_table(table) else schema.table(table).empty().lazy()
-        new = archived.join(live.select("id"), on="id", how="anti").collect()
-        n_archived = archived.select(pl.len()).collect().item()
+        try:
+            new = archived.join(live.select("id"), on="id", how="anti").collect()
+            n_archived = archived.select(pl.len()).collect().item()
+        except pl.exceptions.PolarsError as error:
+            raise ArchiveError(
+                f"archive {store.location}: {table} files {', '.join(files[:3])} could not be "
+                f"read ({first_line(error)}); nothing restored"
+            ) from None
+        restores.append((table, live, new, n_archived))
+    rows = []
+    for table, live, new, n_archived in restores:
         if new.height:
             org.write_table(table, pl.concat([live, new.lazy()]))
         rows.append(
@@ -61,12 +98,29 @@ def restore_archive(
                 "already_present": n_archived - new.height,
             }
         )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "table": pl.String,
-            "archived": pl.Int64,
-            "restored": pl.Int64,
-            "already_present": pl.Int64,
-        },
+    return pl.DataFrame(rows, schema=_COUNTS_SCHEMA)
+
+
+def _manifests(store: ArchiveStore, run_id: str | None) -> list[dict[str, Any]]:
+    """The manifests to restore from; an ArchiveError that says why when there are none."""
+    if store.is_local and not os.path.isdir(store.root):
+        raise ArchiveError(f"archive {store.location} does not exist")
+    if run_id is None:
+        manifests = store.manifests()
+        if not manifests:
+            raise ArchiveError(
+                f"{store.location} holds no cleanup run (no runs/<run id>/manifest.json): is it "
+                "the folder given to ierkit cleanup --archive?"
+            )
+        return manifests
+    if store.exists(store.manifest_path(run_id)):
+        return [store.read_json(store.manifest_path(run_id))]
+    if store.exists(store.run_dir(run_id)):
+        raise ArchiveError(
+            f"run {run_id} in {store.location} has no manifest: it stopped before its archive "
+            "was complete, so nothing of it was deleted and there is nothing to restore"
+        )
+    runs = sorted(m.get("run_id", "?") for m in store.manifests())
+    raise ArchiveError(
+        f"{store.location} holds no run {run_id!r} (runs there: {', '.join(runs) or 'none'})"
     )

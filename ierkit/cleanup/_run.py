@@ -23,11 +23,12 @@ from ierkit.archive import (
     check_files,
     check_run_id,
     describe_files,
+    first_line,
     table_entry,
     utc_now,
 )
 from ierkit.cleanup._errors import CleanupError, VerificationError
-from ierkit.cleanup._ledger import Ledger, ledger_path
+from ierkit.cleanup._ledger import LOCK_WAIT_SECONDS, Ledger, ledger_path
 from ierkit.cleanup._plan import CleanupPlan, plan_cleanup
 from ierkit.cleanup._selection import (
     IERS,
@@ -38,7 +39,9 @@ from ierkit.cleanup._selection import (
     selection_query,
 )
 from ierkit.cleanup._verify import VERIFY_SCHEMA, verify_archive
+from ierkit.orgs.archived import ArchivedOrg
 from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org
+from ierkit.orgs.local import LocalOrg
 from ierkit.storage import RECORD_KB
 
 #: Ids per ledger step (and per delete request) when neither the caller nor the org says:
@@ -126,8 +129,12 @@ def run_cleanup(
     hard_delete: bool = False,
     chunk_size: int | None = None,
     progress: ProgressCallback | None = None,
+    lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> CleanupResult:
     """Plan, archive, verify and delete; or with ``execute=False`` only plan.
+
+    Started again with the id of a finished run, it deletes nothing new but retries the
+    deletes that failed (the ledger lists their Ids), once more each time.
 
     Args:
         org: The org to clean up (any ``Org``: a local org or Salesforce).
@@ -140,13 +147,15 @@ def run_cleanup(
             in batches; the org's ``delete_batch_size`` (else ``DELETE_CHUNK_SIZE``) when None.
             An org without a batch size (a local org) gets all Ids of a table in one request.
         progress: Called as records are archived and deleted (see ``ProgressCallback``).
+        lock_wait: Seconds to wait while another process runs the same run id.
 
     Returns:
         The result; ``str(result)`` is a readable summary.
 
     Raises:
         VerificationError: The archive did not match the selection; nothing was deleted.
-        CleanupError: The run id belongs to a run with other criteria, or is running elsewhere.
+        CleanupError: The run id belongs to a run with other criteria, or another process ran
+            it for all of ``lock_wait`` (the message names that process).
     """
     store = ArchiveStore(archive)
     if not execute:
@@ -163,6 +172,7 @@ def run_cleanup(
         hard_delete,
         chunk_size,
         progress,
+        lock_wait,
     )
     return run.execute()
 
@@ -174,6 +184,7 @@ def archive_and_verify(
     criteria: CleanupCriteria,
     run_id: str | None = None,
     progress: ProgressCallback | None = None,
+    lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> CleanupResult:
     """The first half of a run: plan, archive, manifest and verification; nothing is deleted.
 
@@ -187,6 +198,7 @@ def archive_and_verify(
         criteria: The selection.
         run_id: Resume this run, or start a run with this id; a new id when None.
         progress: See ``ProgressCallback``.
+        lock_wait: Seconds to wait while another process runs the same run id.
 
     Returns:
         The result with ``verification`` and the manifest; ``deleted`` counts are zero.
@@ -195,7 +207,8 @@ def archive_and_verify(
         VerificationError: The archive did not match the selection.
     """
     store = ArchiveStore(archive)
-    run = _Run(org, store, criteria, check_run_id(run_id or new_run_id()), False, 1, progress)
+    run_id = check_run_id(run_id or new_run_id())
+    run = _Run(org, store, criteria, run_id, False, 1, progress, lock_wait)
     return run.execute(delete=False)
 
 
@@ -209,18 +222,34 @@ class _Run:
         hard: bool,
         chunk_size: int,
         progress: ProgressCallback | None,
+        lock_wait: float = LOCK_WAIT_SECONDS,
     ) -> None:
         self.org, self.store, self.criteria, self.run_id = org, store, criteria, run_id
         self.hard, self.chunk_size = hard, chunk_size
         self.progress = progress or (lambda phase, done, total: None)
+        self.lock_wait = lock_wait
         self.ledger = Ledger(ledger_path(store, run_id))
-        self.resumed = bool(self.ledger.entries)
+        self.resumed = False
 
     def execute(self, *, delete: bool = True) -> CleanupResult:
         """Go through the steps with the ledger locked; a remote archive gets a copy of it."""
-        self.ledger.open()
+        # The lock comes before the first read of the ledger: a run that waited for another
+        # with the same id sees every step that one recorded, never a stale list.
+        self.ledger.open(wait=self.lock_wait)
+        self.resumed = bool(self.ledger.entries)
         try:
             return self._go(delete=delete)
+        except pl.exceptions.PolarsError as error:
+            # polars names neither the table nor the file: find which, when the org can say.
+            if not isinstance(self.org, LocalOrg | ArchivedOrg):
+                raise
+            problems = self.org.table_problems(ARCHIVED_TABLES)
+            if not problems:
+                raise
+            raise CleanupError(
+                f"run {self.run_id} stopped ({first_line(error)}): {'; '.join(problems[:5])}. "
+                "Run again with the same run id once the tables are fixed: it resumes"
+            ) from None
         finally:
             self.ledger.close()
             if not self.store.is_local and self.ledger.path.exists():
@@ -244,6 +273,11 @@ class _Run:
                 self._delete(table, manifest)
             self.ledger.begin("finish")
             self.ledger.end("finish")
+        elif delete:
+            # A finished run started again: its deletes that failed are tried once more.
+            manifest = self.store.read_json(self.store.manifest_path(self.run_id))
+            for table in ARCHIVED_TABLES:  # children first
+                self._retry_again(table, manifest)
         return self._result(plan)
 
     # steps
@@ -377,6 +411,50 @@ class _Run:
         if failed and self.ledger.state(retry_step) != "done":
             self._delete_chunks(table, [(retry_step, pl.Series("id", [i for i, _ in failed]))])
 
+    def _retry_again(self, table: str, manifest: dict[str, Any]) -> None:
+        """One more retry round of a finished run's failed deletes of ``table``.
+
+        Rounds are the ledger steps ``retry:<table>`` (the run's own retry), then
+        ``retry:<table>:2``, ``:3``, ... one per rerun. A round killed part-way is finished
+        (reconciled like any started step) before a new one would begin.
+        """
+        rounds = self._retry_rounds(table)
+        failed = self._final_failures(table)
+        if not failed:
+            return
+        # The Ids come from the ledger: delete only while the archive still holds them intact.
+        problems = check_files(self.store, manifest["tables"][table]["files"])
+        if problems:
+            raise VerificationError(f"retry of failed deletes stopped: {'; '.join(problems)}")
+        unfinished = rounds and self.ledger.state(rounds[-1]) != "done"
+        step = rounds[-1] if unfinished else f"retry:{table}:{len(rounds) + 1}"
+        self.progress(f"retry {table}", 0, len(failed))
+        self._delete_chunks(table, [(step, pl.Series("id", [i for i, _ in failed]))])
+        self.progress(f"retry {table}", len(failed), len(failed))
+
+    def _retry_rounds(self, table: str) -> list[str]:
+        """The retry steps of ``table`` in the ledger, in the order they were first begun."""
+        first, more = f"retry:{table}", f"retry:{table}:"
+        steps = (e["step"] for e in self.ledger.entries)
+        return list(dict.fromkeys(s for s in steps if s == first or s.startswith(more)))
+
+    def _final_failures(self, table: str) -> list[list[str]]:
+        """``[id, error]`` of the records of ``table`` whose delete failed last time it was tried:
+        the latest finished retry round's failures, else the delete chunks' failures."""
+        done = [r for r in self._retry_rounds(table) if self.ledger.state(r) == "done"]
+        if done:
+            return list(self._done_entry(done[-1])["failures"])
+        return [f for e in self._chunk_entries(table) for f in e["failures"]]
+
+    def _chunk_entries(self, table: str) -> list[dict[str, Any]]:
+        """The latest ``done`` entry of each delete chunk of ``table``."""
+        latest = {
+            e["step"]: e
+            for e in self.ledger.entries
+            if e["event"] == "done" and e["step"].startswith(f"delete:{table}:")
+        }
+        return list(latest.values())
+
     def _chunks(self, table: str, files: list[dict[str, Any]]) -> Iterator[_Chunk]:
         """A table's delete steps and their Ids, file by file, in chunks of ``chunk_size``."""
         for file_no, entry in enumerate(files):
@@ -476,18 +554,11 @@ class _Run:
         rows = []
         failure_rows = []
         for table in ARCHIVED_TABLES:
-            chunks = [
-                e
-                for e in self.ledger.entries
-                if e["event"] == "done" and e["step"].startswith(f"delete:{table}:")
-            ]
-            latest = {e["step"]: e for e in chunks}.values()
-            retry = self.ledger.last(f"retry:{table}")
-            deleted = sum(e["deleted"] for e in latest) + (retry["deleted"] if retry else 0)
-            already = sum(e["already_deleted"] for e in latest) + (
-                retry["already_deleted"] if retry else 0
-            )
-            final = retry["failures"] if retry else [f for e in latest for f in e["failures"]]
+            rounds = [r for r in self._retry_rounds(table) if self.ledger.state(r) == "done"]
+            entries = self._chunk_entries(table) + [self._done_entry(r) for r in rounds]
+            deleted = sum(e["deleted"] for e in entries)
+            already = sum(e["already_deleted"] for e in entries)
+            final = self._final_failures(table)
             failure_rows += [{"table": table, "id": i, "error": e} for i, e in final]
             rows.append(
                 {

@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from ierkit import clock, schema
+from ierkit.archive import SALESFORCE_EARLIEST
 from ierkit.cleanup._errors import CleanupError
 from ierkit.orgs.base import Org
 from ierkit.programmes import programme_expr
@@ -44,6 +45,15 @@ class CleanupCriteria:
     def __post_init__(self) -> None:
         if self.retention_days < 0:
             raise CleanupError(f"retention days must be 0 or more, not {self.retention_days}")
+        # Salesforce stores no date before 1700: a cutoff before it selects nothing real, and
+        # a retention of millions of days would not be a date at all.
+        most = (self.as_of - SALESFORCE_EARLIEST.date()).days
+        if self.retention_days > most:
+            raise CleanupError(
+                f"retention days {self.retention_days:,} put the cutoff before "
+                f"{SALESFORCE_EARLIEST:%Y-%m-%d}, the earliest date Salesforce stores: use at "
+                f"most {most:,} days with as-of {self.as_of}"
+            )
 
     @property
     def cutoff(self) -> dt.datetime:

@@ -14,8 +14,15 @@ from typing import Any
 
 import polars as pl
 
-from ierkit.archive import ARCHIVED_TABLES, ArchiveStore
+from ierkit.archive import (
+    ARCHIVED_TABLES,
+    ArchiveError,
+    ArchiveStore,
+    check_files,
+    manifest_files,
+)
 from ierkit.orgs.base import Org, StorageLimits
+from ierkit.orgs.local import LocalOrg
 
 
 class ArchivedOrg(Org):
@@ -70,3 +77,16 @@ class ArchivedOrg(Org):
 
     def storage_limits(self) -> StorageLimits | None:
         return self.org.storage_limits()
+
+    def table_problems(self, names: Iterable[str] | None = None) -> list[str]:
+        """Why tables cannot be read: the live org's problems (a local org's; see
+        ``LocalOrg.table_problems``), then archive files that no longer match their manifest."""
+        problems = self.org.table_problems(names) if isinstance(self.org, LocalOrg) else []
+        try:
+            for manifest in self.store.manifests():
+                for table in ARCHIVED_TABLES:
+                    if names is None or table in names:
+                        problems += check_files(self.store, manifest_files(manifest, table))
+        except ArchiveError as error:
+            problems.append(str(error))
+        return problems

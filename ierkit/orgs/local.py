@@ -49,7 +49,60 @@ class LocalOrg(Org):
         path = self.table_path(name)
         if not path.is_file():
             raise OrgError(f"{self.path}: no table {name!r} (expected the file {path.name})")
-        return schema.validate(name, pl.scan_parquet(path))
+        try:
+            # Reads the file's footer now: a truncated or foreign file fails here, by name.
+            return schema.validate(name, pl.scan_parquet(path))
+        except pl.exceptions.ComputeError as error:
+            raise OrgError(_unreadable(name, path, error)) from None
+
+    def table_problems(self, names: Iterable[str] | None = None) -> list[str]:
+        """Why tables of this folder cannot be read: one line per damaged file or bad value.
+
+        ``table`` reads only a file's footer, and values are cast as they are collected: a
+        table whose data pages are corrupt, or that holds a value its canonical type cannot
+        (a click count beyond Int32), fails later, in whatever query reads it, with an error
+        that names neither the table nor the file. This reads each table in full to say which.
+
+        Args:
+            names: The tables to check; every canonical table the folder holds when None.
+
+        Returns:
+            One line per problem naming the table and file (and for a value, the record's Id,
+            the field and the value); empty when every table reads.
+        """
+        problems = []
+        for name in schema.TABLES if names is None else names:
+            path = self.table_path(name)
+            if not path.is_file():
+                continue
+            raw = pl.scan_parquet(path)
+            try:
+                present = raw.collect_schema()
+                # Every value decoded (hashing needs them all); the sum keeps memory flat.
+                raw.select(pl.all().hash(seed=0).sum()).collect()
+            except pl.exceptions.PolarsError as error:
+                problems.append(_unreadable(name, path, error))
+                continue
+            for column in schema.table(name).columns:
+                source = present.get(column.name)
+                if source is None or source == column.dtype or not column.dtype.is_numeric():
+                    continue
+                value = pl.col(column.name)
+                # Values the canonical type cannot hold: a strict cast would fail on them.
+                bad = (
+                    raw.filter(
+                        value.is_not_null() & value.cast(column.dtype, strict=False).is_null()
+                    )
+                    .select("id" if "id" in present else pl.lit(None).alias("id"), value)
+                    .head(3)
+                    .collect()
+                )
+                for record, found in bad.iter_rows():  # at most three examples
+                    problems.append(
+                        f"table {name} ({path}): record {record}: {column.name} = {found} does "
+                        f"not fit {column.dtype}; correct the value or remove the record"
+                    )
+        return problems
 
     def write_table(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> None:
         """Validate ``frame`` against the table's schema and replace the table atomically."""
@@ -112,3 +165,12 @@ class LocalOrg(Org):
             )
             .cast(DELETE_RESULT_SCHEMA)
         )
+
+
+def _unreadable(name: str, path: Path, error: Exception) -> str:
+    """The message for a table file polars cannot read."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (
+        f"table {name} ({path}) cannot be read: {reason}. The file is truncated or damaged: "
+        "restore it from a copy, or pull or generate the folder again"
+    )

@@ -130,10 +130,31 @@ def send_storage(
         ``recipients``, ``links_per_recipient``, ``record_kb``, ``iers``, ``links``, ``records``,
         ``mb`` (per send), ``sends_per_month``, ``records_per_month``, ``mb_per_month``,
         ``mb_per_year``.
+
+    Raises:
+        StorageError: An argument is NaN, infinite, negative (or zero where a size or cadence
+            is meant), or so large that a figure is no longer a number.
     """
+    given = {
+        "recipients": (recipients, 0.0),
+        "links per recipient": (links_per_recipient, 0.0),
+        "record KB": (record_kb, math.ulp(0.0)),
+        "sends per month": (1.0 if sends_per_month is None else sends_per_month, math.ulp(0.0)),
+    }
+    for name, (value, least) in given.items():
+        # A NaN passes every comparison: it is refused here rather than printed as NaN.
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int beyond any float
+            finite = False
+        if not (finite and value >= least):
+            low = "0 or more" if least == 0 else "greater than 0"
+            raise StorageError(f"{name} must be a finite number, {low}; got {value}")
     per_send = records_for_send(recipients, links_per_recipient=links_per_recipient)
     mb = storage_mb(per_send["records"], record_kb=record_kb)
     monthly = None if sends_per_month is None else per_send["records"] * sends_per_month
+    if not math.isfinite(mb * 12 * (sends_per_month or 1.0)):
+        raise StorageError("these figures are too large to compute: check the numbers given")
     return {
         "recipients": float(recipients),
         "links_per_recipient": float(links_per_recipient),

@@ -8,15 +8,21 @@ too, so that a crash or a kill at any moment leaves the old version or the new, 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import fcntl
 import os
 import shutil
+import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from ierkit.errors import IerkitError
 
 
 def cache_dir() -> Path:
@@ -118,3 +124,81 @@ def replace_folder(fresh: Path, target: Path) -> None:
     os.replace(fresh, target)
     fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+class LockHeldError(IerkitError):
+    """Another process holds the lock; the message names it and the lock file."""
+
+
+#: How often a waiting process tries the lock again, in seconds.
+_LOCK_POLL_SECONDS = 0.2
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike[str], *, wait: float, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block; wait at most ``wait`` seconds for it.
+
+    The lock is ``fcntl.flock`` on the file, so the operating system releases it when the
+    holder exits or is killed: a lock is never left stale. While held, the file says who holds
+    it (pid, host, start time in UTC), so a refused process can name the holder. The holder
+    deletes the file when it is done; a process that locked a file which was deleted meanwhile
+    tries again on the new one, so two processes never both hold "the" lock.
+
+    Args:
+        path: The lock file; created (mode 0600) with its folder when missing.
+        wait: Seconds to wait for a holder to finish; 0 tries once.
+        what: What the lock protects, in words, for the error ("the week 2026-W47 in outputs").
+
+    Raises:
+        LockHeldError: Still held by another process after ``wait`` seconds.
+    """
+    lock = Path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + max(wait, 0.0)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                try:
+                    holder = lock.read_text(errors="replace").strip()
+                except FileNotFoundError:
+                    holder = ""
+                raise LockHeldError(
+                    f"{what} is being written by {holder or 'another process'} (lock file "
+                    f"{lock}); waited {wait:g} s. Run again once it has finished."
+                ) from None
+            time.sleep(min(_LOCK_POLL_SECONDS, left))
+            continue
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder we waited for deleted this file: lock the current one
+    try:
+        started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n".encode(), 0)
+        yield
+    finally:
+        # Deleted while still locked, so no one can lock this file and then find it gone.
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def make_private(folder: Path) -> None:
+    """Make ``folder`` and everything in it readable by its owner only (folders 0700, files 0600).
+
+    For outputs that hold personal data (worklists, email messages): written inside a private
+    staging folder, then narrowed before they are published.
+    """
+    folder.chmod(0o700)
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            continue  # chmod would follow it out of the folder
+        path.chmod(0o700 if path.is_dir() else 0o600)

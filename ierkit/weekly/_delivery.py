@@ -249,10 +249,17 @@ def deliver(
     except (OSError, smtplib.SMTPException) as error:
         # smtplib's error text never holds the password; keep it that way.
         not_sent = refused + [item.recipient for item in todo[position:]]
+        cause = f"{type(error).__name__}: {error}"
+        if isinstance(error, TimeoutError) or "timed out" in str(error):
+            # Plain SMTP reports a silent server as a closed connection: say what happened.
+            cause = (
+                f"the server did not answer within {settings.timeout:g} s "
+                f"({SMTP_ENV['timeout']}; {cause})"
+            )
         raise DeliveryError(
             f"sending email through {where} stopped at {current.recipient} "
-            f"({len(before) + position + 1} of {len(outgoing)}) with "
-            f"{type(error).__name__}: {error}. " + _who(sent, before, not_sent, ledger),
+            f"({len(before) + position + 1} of {len(outgoing)}): {cause}. "
+            + _who(sent, before, not_sent, ledger),
             sent=before + sent,
             not_sent=not_sent,
         ) from error

@@ -151,10 +151,13 @@ def exclusive_lock(path: str | os.PathLike[str], *, wait: float, what: str) -> I
 
     Raises:
         LockHeldError: Still held by another process after ``wait`` seconds.
+        ValueError: ``wait`` is negative or not a number.
     """
+    if not wait >= 0:  # NaN fails this too, and would wait for ever
+        raise ValueError(f"wait must be 0 or more seconds, not {wait!r}")
     lock = Path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + max(wait, 0.0)
+    deadline = time.monotonic() + wait
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:

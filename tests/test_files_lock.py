@@ -92,3 +92,12 @@ def test_make_private_narrows_folders_and_files(tmp_path: Path) -> None:
     assert (folder / "worklists" / "a.csv").stat().st_mode & 0o777 == 0o600
     assert (folder / "run.log").stat().st_mode & 0o777 == 0o600
     assert outside.stat().st_mode & 0o777 == 0o644  # a link out of the folder is not followed
+
+
+@pytest.mark.parametrize("wait", [float("nan"), -1.0])
+def test_a_wait_that_is_not_a_duration_is_refused(tmp_path: Path, wait: float) -> None:
+    with (
+        pytest.raises(ValueError, match="wait must be 0 or more seconds"),
+        _files.exclusive_lock(tmp_path / ".lock", wait=wait, what="x"),
+    ):
+        pytest.fail("locked with a nonsense wait")

@@ -339,3 +339,24 @@ def test_a_source_without_users_runs_with_a_clear_warning(
     assert result.messages == [] and result.worklists
     log = (result.folder / weekly.LOG_NAME).read_text()
     assert all(warning in log for warning in warnings)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--resend"], "--resend needs --email"),
+        (["--lock-wait", "nan"], "--lock-wait must be 0 or more seconds, not nan"),
+        (["--lock-wait", "-1"], "--lock-wait must be 0 or more seconds"),
+        (["--notebook", "mine.ipynb"], "--notebook mine.ipynb: not a report notebook; choose"),
+    ],
+)
+def test_weekly_command_refuses_options_it_cannot_use(
+    args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ierkit import cli
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["weekly", "--source", "demo", "--out", str(tmp_path), *args])
+    assert stopped.value.code == 2
+    assert expected in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written

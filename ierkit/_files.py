@@ -157,12 +157,17 @@ def replace_folder(fresh: Path, target: Path) -> None:
 _OLD_FOLDER = re.compile(r"\.(?P<name>.+)\.old-[0-9a-f]{32}")
 
 
-def recover_replaced(parent: Path) -> list[str]:
+def recover_replaced(parent: Path, *, name: str | None = None) -> list[str]:
     """Finish the folder replacements (``replace_folder``) a killed process left in ``parent``.
 
     A kill between the two renames leaves the target absent and the complete old folder under
     its hidden name: it is put back. A kill after them leaves the old folder beside the new one:
-    it is removed. Call it only while holding the lock of whatever writes into ``parent``.
+    it is removed. Call it only while holding the lock of whatever writes into ``parent`` (or,
+    with ``name``, into that one folder of it).
+
+    Args:
+        parent: The folder holding the replaced folders.
+        name: Only the replacements of this folder; every one in ``parent`` when None.
 
     Returns:
         The names of the folders that were put back.
@@ -172,7 +177,7 @@ def recover_replaced(parent: Path) -> list[str]:
         return restored
     for old in sorted(parent.iterdir()):
         match = _OLD_FOLDER.fullmatch(old.name)
-        if not match or not old.is_dir():
+        if not match or not old.is_dir() or name not in (None, match.group("name")):
             continue
         target = parent / match.group("name")
         if target.exists():
@@ -187,6 +192,9 @@ def recover_replaced(parent: Path) -> list[str]:
 class LockHeldError(IerkitError):
     """Another process holds the lock of a folder this run must change."""
 
+
+#: How often a waiting process tries the lock again, in seconds.
+_LOCK_POLL_SECONDS: Final = 0.05
 
 #: Lock files this process holds, and how deeply (a lock taken again inside is not re-locked:
 #: ``flock`` would block on a second descriptor of the same file in the same process).
@@ -206,11 +214,13 @@ def _holder(fd: int) -> str:
 def exclusive_lock(path: str | os.PathLike[str], *, wait: float, what: str) -> Iterator[bool]:
     """Hold the exclusive lock on the file ``path`` for one writer at a time.
 
-    The holder's pid, host and start time are written into the file while it is held. Taking a
-    lock this process already holds succeeds at once (the outer holder keeps it).
+    The lock is ``fcntl.flock``, so the operating system releases it when the holder exits or is
+    killed: it is never left stale. The holder's pid, host and start time are written into the
+    file while it is held, and the file is removed on release. Taking a lock this process
+    already holds succeeds at once (the outer holder keeps it).
 
     Args:
-        path: The lock file (created when missing; its folder must exist).
+        path: The lock file (created, mode 0600, with its folder when missing).
         wait: Seconds to wait for another holder to finish before giving up.
         what: What the lock protects, for the error message ("the event store /data/store").
 
@@ -231,35 +241,61 @@ def exclusive_lock(path: str | os.PathLike[str], *, wait: float, what: str) -> I
         finally:
             _HELD[key] -= 1
         return
-    fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o600)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    while True:
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockHeldError(
+                    f"{what} is in use by another run ({holder}; lock file {key}); "
+                    f"waited {wait:g} s. Run again when it has finished."
+                ) from None
+            time.sleep(min(_LOCK_POLL_SECONDS, left))
+            continue
+        # The holder we waited for removes its file when done: a lock on that unlinked file
+        # would exclude no one, so lock the file that is there now.
+        try:
+            current = os.fstat(fd).st_ino == os.stat(key).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise LockHeldError(
-                        f"{what} is in use by another run ({_holder(fd)}; lock file {key}); "
-                        f"waited {wait:g} s. Run again when it has finished, or wait longer "
-                        "(--lock-wait SECONDS)"
-                    ) from None
-                time.sleep(min(0.05, left))
-        holder = {
+        me = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "started": clock.now().isoformat(timespec="seconds"),
         }
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
         os.fsync(fd)
         _HELD[key] = 1
         try:
             yield True
         finally:
             del _HELD[key]
-            os.ftruncate(fd, 0)  # no stale holder in the file once released
+            # Removed while still locked, so no one can lock this file and then find it gone.
+            with contextlib.suppress(FileNotFoundError):
+                key.unlink()
     finally:
         os.close(fd)  # releases the lock
+
+
+def make_private(folder: Path) -> None:
+    """Make ``folder`` and everything in it readable by its owner only (folders 0700, files 0600).
+
+    For outputs that hold personal data (worklists, email messages): written inside a private
+    staging folder, then narrowed before they are published.
+    """
+    folder.chmod(0o700)
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            continue  # chmod would follow it out of the folder
+        path.chmod(0o700 if path.is_dir() else 0o600)

@@ -202,20 +202,53 @@ def _add_weekly(sub: Subparsers) -> Runner:
         help="send each owner their worklist over SMTP (IERKIT_SMTP_* environment variables)",
     )
     parser.add_argument(
+        "--resend",
+        action="store_true",
+        help="with --email, send every owner their worklist again, even those the week's "
+        "delivery ledger lists as sent (by default a rerun sends only what was not sent)",
+    )
+    parser.add_argument(
+        "--notebook",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="run only this report notebook (repeat for several; default: all four)",
+    )
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for another run of the same week to finish (default 60)",
+    )
+    parser.add_argument(
         "--cell-timeout", type=int, default=900, help="seconds a notebook cell may run (900)"
     )
 
     def run(args: argparse.Namespace) -> int:
         from ierkit import weekly
 
+        if args.resend and not args.email:
+            parser.error("--resend needs --email")
+        if not 0 <= args.lock_wait < float("inf"):  # NaN fails the comparison too
+            parser.error(f"--lock-wait must be 0 or more seconds, not {args.lock_wait}")
+        unknown = sorted(set(args.notebook or ()) - set(weekly.WEEKLY_NOTEBOOKS))
+        if unknown:
+            parser.error(
+                f"--notebook {', '.join(unknown)}: not a report notebook; choose from "
+                + ", ".join(weekly.WEEKLY_NOTEBOOKS)
+            )
         as_of = args.as_of or default_as_of(args.source)
         result = weekly.run_weekly(
             source=args.source,
             as_of=as_of,
             out_root=Path(args.out),
+            notebooks=[n for n in weekly.WEEKLY_NOTEBOOKS if n in (args.notebook or [n])],
             window_days=args.window_days,
             extract=args.extract,
             email=args.email,
+            resend=args.resend,
+            lock_wait=args.lock_wait,
             execution_timeout=args.cell_timeout,
             progress=lambda line: print(line, flush=True),
         )

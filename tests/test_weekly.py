@@ -247,13 +247,19 @@ def test_smtp_password_never_in_repr_or_errors() -> None:
     assert "127.0.0.1:9" in str(caught.value) and secret not in str(caught.value)
 
 
-def test_weekly_run_on_the_demo_org_produces_every_file(tmp_path: Path, demo_path: Path) -> None:
+def test_weekly_run_on_the_demo_org_produces_every_file(
+    tmp_path: Path, demo_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     from ierkit import demo, reports
     from ierkit.orgs import LocalOrg
 
     result = weekly.run_weekly(
         source=str(demo_path), as_of=demo.DEMO_AS_OF, out_root=tmp_path, progress=lambda _: None
     )
+    # The kernels' own log lines reach the run's stderr: nothing alarming in them.
+    logged = capfd.readouterr()
+    for noise in ("KeyboardInterrupt caught in kernel", "TCP without encryption", "Traceback"):
+        assert noise not in logged.err + logged.out
     week = tmp_path / weekly.iso_week_label(demo.DEMO_AS_OF)
     for name in weekly.WEEKLY_NOTEBOOKS:
         executed = nbformat.read(week / name, as_version=4)
@@ -268,6 +274,12 @@ def test_weekly_run_on_the_demo_org_produces_every_file(tmp_path: Path, demo_pat
         page = (week / name).with_suffix(".html").read_text()
         assert "<img" in page or name == "sync_health.ipynb"  # charts are embedded images
         assert "import polars" not in page  # no code cells
+        # Opens offline and loads nothing from anywhere: no CDN script, style or module.
+        for loader in ('src="http', "src='http", 'href="http', 'import("http', "url(http"):
+            assert [
+                line for line in page.splitlines() if loader in line and "<a " not in line
+            ] == [], (name, loader)
+        assert "cdnjs" not in page and "unpkg.com" not in page, name
     expected = reports.owner_worklist(LocalOrg(demo_path), as_of=demo.DEMO_AS_OF, window_days=7)
     per_owner = expected.group_by("owner_id").len()
     csvs = sorted((week / "worklists").glob("*.csv"))
@@ -304,3 +316,47 @@ def test_without_an_extract_sync_health_is_skipped_and_said(
     )
     assert [p.name for p in result.notebooks] == ["one.ipynb"]
     assert any("sync_health.ipynb: skipped, no tracking extract" in line for line in lines)
+
+
+def test_a_source_without_users_runs_with_a_clear_warning(
+    tmp_path: Path, small_demo_path: Path
+) -> None:
+    import shutil
+
+    org = tmp_path / "org"
+    shutil.copytree(small_demo_path, org, ignore=shutil.ignore_patterns("users.parquet"))
+    lines: list[str] = []
+    result = weekly.run_weekly(
+        source=str(org), as_of=AS_OF, out_root=tmp_path / "out", notebooks=[], progress=lines.append
+    )
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert warnings == result.warnings
+    assert warnings[0] == (
+        f"warning: source {str(org)!r} has no users table: worklist rows have no owner "
+        "and no one can be emailed"
+    )
+    assert "has an email address (is the source's users table missing or empty?)" in warnings[1]
+    assert result.messages == [] and result.worklists
+    log = (result.folder / weekly.LOG_NAME).read_text()
+    assert all(warning in log for warning in warnings)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--resend"], "--resend needs --email"),
+        (["--lock-wait", "nan"], "--lock-wait must be 0 or more seconds, not nan"),
+        (["--lock-wait", "-1"], "--lock-wait must be 0 or more seconds"),
+        (["--notebook", "mine.ipynb"], "--notebook mine.ipynb: not a report notebook; choose"),
+    ],
+)
+def test_weekly_command_refuses_options_it_cannot_use(
+    args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ierkit import cli
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["weekly", "--source", "demo", "--out", str(tmp_path), *args])
+    assert stopped.value.code == 2
+    assert expected in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written

@@ -1,0 +1,123 @@
+"""Running a report notebook unattended, and its HTML version that opens offline."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+from typing import Any
+
+from ierkit.weekly._errors import WeeklyRunError
+
+#: The report notebooks of the weekly run, in the order a RevOps lead reads them.
+WEEKLY_NOTEBOOKS: tuple[str, ...] = (
+    "engagement_report.ipynb",
+    "sync_health.ipynb",
+    "tracking_decision.ipynb",
+    "storage_forecast.ipynb",
+)
+
+#: nbconvert's lab template without the blocks that load JavaScript from a CDN: require.js,
+#: MathJax, Mermaid and the widget renderer (from unpkg). The reports' charts are embedded PNG
+#: images and no notebook uses LaTeX or Mermaid, so nothing they show needs a script; a report
+#: then opens with no network, and loads nothing from anywhere when it does have one.
+_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+_OFFLINE_TEMPLATE_NAME = "ierkit_offline.html.j2"
+
+
+def notebooks_dir() -> Path:
+    """The folder of the suite's notebooks.
+
+    An installed wheel ships them as package data (``ierkit/notebooks``, see pyproject.toml's
+    hatch ``force-include``); an editable install or a checkout has them in ``notebooks/``
+    beside the package.
+    """
+    packaged = importlib.resources.files("ierkit") / "notebooks"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def _batch_kernel_manager() -> type[Any]:
+    """A kernel manager for unattended runs whose kernels log nothing alarming.
+
+    Two lines used to land in every weekly log, both from jupyter_client's defaults:
+
+    - ipykernel warns "Kernel is running over TCP without encryption" when its sockets are TCP
+      ports. The batch kernel runs on this machine only, so it talks over IPC (Unix sockets in
+      Jupyter's private runtime folder): no port is open and there is nothing to warn about.
+    - ``shutdown_kernel`` sends SIGINT to the kernel before asking it to shut down, in case it
+      is busy; an idle kernel then logs "ERROR | KeyboardInterrupt caught in kernel". Our
+      kernels are shut down after their last cell (or after a cell timed out, when the
+      shutdown request still arrives on the control channel and the manager kills the process
+      if it does not exit in time), so the interrupt is skipped while shutting down.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class BatchKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc"
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return BatchKernelManager
+
+
+def execute_notebook(
+    notebook: Path,
+    output: Path,
+    parameters: dict[str, object],
+    *,
+    kernel_name: str | None = None,
+    execution_timeout: int = 900,
+) -> None:
+    """Run one notebook with papermill; raise ``WeeklyRunError`` naming the failed cell.
+
+    The executed notebook is written to ``output`` whether or not a cell fails.
+    """
+    import papermill
+
+    # Pass only the parameters the notebook declares: papermill warns about the others.
+    declared = papermill.inspect_notebook(str(notebook))
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters={k: v for k, v in parameters.items() if k in declared},
+            kernel_name=kernel_name,
+            execution_timeout=execution_timeout,
+            progress_bar=False,
+            cwd=str(notebook.parent),
+            kernel_manager_class=_batch_kernel_manager(),
+        )
+    except papermill.PapermillExecutionError as error:
+        raise WeeklyRunError(
+            f"{notebook.name}: cell In [{error.exec_count}] failed with {error.ename}: "
+            f"{error.evalue.strip()[:300]}"
+        ) from error
+
+
+def notebook_to_html(notebook: Path, target: Path) -> None:
+    """Write ``notebook`` as HTML without its code cells, loading no script from anywhere."""
+    import jinja2
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        extra_loaders=[jinja2.DictLoader({_OFFLINE_TEMPLATE_NAME: _OFFLINE_TEMPLATE})],
+        template_file=_OFFLINE_TEMPLATE_NAME,
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    target.write_text(body, encoding="utf-8")

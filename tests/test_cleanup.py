@@ -619,7 +619,7 @@ def test_a_second_run_with_the_same_id_is_refused_naming_the_first(
         second = _start_worker(tmp_path, lock_wait=0.5, delay=0)
         _, err = second.communicate(timeout=60)
         assert second.returncode == 3
-        assert f"run run1 is being run by process {first.pid} on " in err
+        assert f"cleanup run run1 is in use by another run (pid {first.pid} on host " in err
         assert "waited 0.5 s" in err
         out, err = first.communicate(timeout=60)
         assert first.returncode == 0, err

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import hashlib
 import json
 import os
-import signal
-import socket
-import time
 from pathlib import Path
 from typing import Any
 
-from ierkit._files import cache_dir
+from ierkit._files import CRASH_ENV, LockHeldError, cache_dir, crash_point, exclusive_lock
 from ierkit.archive import ArchiveStore, make_private_dirs, utc_now
 from ierkit.cleanup._errors import CleanupError
 
-#: Environment variable naming a crash point ("<step>/started" or "<step>/finished") at which a
-#: run kills itself with SIGKILL. For crash tests only.
-CRASH_ENV = "IERKIT_CRASH_AT"
-
-
-def _crash_point(name: str) -> None:
-    """Kill this process with SIGKILL when ``$IERKIT_CRASH_AT`` names this point (tests only)."""
-    if os.environ.get(CRASH_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-
+__all__ = ["CRASH_ENV", "LOCK_WAIT_SECONDS", "Ledger", "ledger_path"]
 
 #: Seconds a second run with the same run id waits for the first to finish before it stops.
 LOCK_WAIT_SECONDS = 30.0
-
-# How often a waiting run tries the lock again.
-_LOCK_POLL_SECONDS = 0.1
 
 
 class Ledger:
@@ -48,7 +33,7 @@ class Ledger:
         self.lock_path = path.with_name("ledger.lock")
         self.entries: list[dict[str, Any]] = []
         self._handle: Any = None
-        self._lock_fd: int | None = None
+        self._lock: contextlib.ExitStack | None = None
 
     def open(self, *, wait: float = LOCK_WAIT_SECONDS) -> None:
         """Take the run's lock (waiting up to ``wait`` seconds), then read and open the ledger.
@@ -58,26 +43,18 @@ class Ledger:
                 it (process id, host, since when).
         """
         make_private_dirs(self.path.parent)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + max(wait, 0.0)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = _holder(self.lock_path)
-                    os.close(fd)
-                    raise CleanupError(
-                        f"run {self.path.parent.name} is being run by {holder} (lock "
-                        f"{self.lock_path}); waited {wait:g} s. Let it finish, then run again "
-                        "with the same run id: it resumes or reports the finished run"
-                    ) from None
-                time.sleep(_LOCK_POLL_SECONDS)
-        self._lock_fd = fd
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(
+                exclusive_lock(
+                    self.lock_path, wait=wait, what=f"cleanup run {self.path.parent.name}"
+                )
+            )
+        except LockHeldError as error:
+            raise CleanupError(
+                f"{error} With the same run id it then resumes, or reports the finished run."
+            ) from None
+        self._lock = stack
         # Read only now, under the lock: entries a run that just finished wrote are all here.
         self.entries = _read_entries(self.path)
         self._handle = os.fdopen(
@@ -92,9 +69,9 @@ class Ledger:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor releases the flock
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def write(self, step: str, event: str, **fields: Any) -> dict[str, Any]:
         """Append one entry and make it durable."""
@@ -120,11 +97,11 @@ class Ledger:
     def begin(self, step: str, **fields: Any) -> None:
         """Record that ``step`` starts."""
         self.write(step, "start", **fields)
-        _crash_point(f"{step}/started")
+        crash_point(f"{step}/started")
 
     def end(self, step: str, **fields: Any) -> dict[str, Any]:
         """Record that ``step`` finished."""
-        _crash_point(f"{step}/finished")
+        crash_point(f"{step}/finished")
         return self.write(step, "done", **fields)
 
 
@@ -139,15 +116,6 @@ def _read_entries(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue  # the last line of a killed write
     return entries
-
-
-def _holder(lock_path: Path) -> str:
-    """Who holds a run's lock, in words, from what the holder wrote into the lock file."""
-    try:
-        holder = json.loads(lock_path.read_text())
-        return f"process {holder['pid']} on {holder['host']} (since {holder['since']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process"  # it has not written its name yet
 
 
 def ledger_path(store: ArchiveStore, run_id: str) -> Path:

@@ -9,7 +9,8 @@ event table of ``ierkit.extract``:
   first of them. ``open_count`` and ``last_opened`` (not stored by Salesforce) count Open events;
   an open implied only by clicks counts as one open at ``date_opened``.
 - ``total_clicks``: all Click events; ``unique_clicks`` (Salesforce's "Links Clicked"): distinct
-  URLs clicked; ``clicked`` = ``unique_clicks > 0`` (the package's formula).
+  links clicked, a link being its Marketing Cloud id (SendURLID, else URLID) where the extract
+  has one and its URL where not; ``clicked`` = ``unique_clicks > 0`` (the package's formula).
 - ``hard_bounce``: a bounce whose BounceCategory is Hard. ``soft_bounce``: any other bounce:
   Soft, **Block and Technical/Other count as soft**, and so does Unknown (Marketing Cloud Connect
   has only the two checkboxes). ``date_bounced``: the first bounce.
@@ -25,12 +26,14 @@ event table of ``ierkit.extract``:
 
 Ids: tracking data has no Salesforce Ids, so ``id`` is a deterministic synthetic one,
 ``"<job_id>-<batch_id>-<subscriber_key>"`` (``#<subscriber_id>`` for a blank key); a link
-detail's id appends ``"|<url>"``. ``contact_id`` / ``lead_id`` are set when the Subscriber Key is
-a valid 18-character Contact (003) or Lead (00Q) Id, which is the only case in which Marketing
-Cloud Connect writes an IER at all.
+detail's id appends ``"|<url>"``, and ``"|<link id>"`` when the link has one. ``contact_id`` /
+``lead_id`` are set when the Subscriber Key is a valid 18-character Contact (003) or Lead (00Q)
+Id, which is the only case in which Marketing Cloud Connect writes an IER at all.
 
-Link details (``aggregate_links``): one row per IER per URL clicked, with total clicks, last
-click and the link name (Alias/LinkName).
+Link details (``aggregate_links``): one row per IER per link clicked, with total clicks, last
+click, the link name (Alias/LinkName) and ``exact_target_link_id`` (the link's SendURLID, else
+URLID). Two links to the same URL in one email (a logo and a button) have two ids and stay two
+link details; a link with an id is one link detail even should its URL vary between clicks.
 
 - ``list_id``: the ListID of the Sent row (the list the email went to); an IER without a Sent
   row takes its first event's.
@@ -351,19 +354,26 @@ def _rollup_runs(
 
 
 def _link_rows(events: pl.DataFrame, ier_of_row: pl.Series) -> pl.DataFrame:
-    """One row per IER (chunk position ``_ier``) and URL clicked, sorted by both."""
+    """One row per IER (chunk position ``_ier``) and link clicked, sorted by IER, URL and id.
+
+    A link is its id where the click has one, else its URL.
+    """
     return (
         events.lazy()
-        .with_columns(_ier=ier_of_row)
+        .with_columns(
+            _ier=ier_of_row, _url_key=pl.when(pl.col("link_id").is_null()).then(pl.col("url"))
+        )
         .filter(pl.col("event_type") == "Click")
-        .group_by("_ier", "url")
+        .group_by("_ier", "link_id", "_url_key")
         .agg(
+            url=pl.col("url").max(),
             link_name=pl.col("link_name").max(),
             total_clicks=pl.len().cast(schema.COUNT),
             last_clicked=pl.col("event_time").max(),
             created_date=pl.col("event_time").min(),
         )
-        .sort("_ier", "url", nulls_last=True)
+        .drop("_url_key")
+        .sort("_ier", "url", "link_id", nulls_last=True)
         .collect(engine="in-memory")
     )
 
@@ -375,6 +385,7 @@ _ROLLUP_INPUTS: Final = (
     "event_time",
     "url",
     "link_name",
+    "link_id",
     "bounce_category",
 )
 
@@ -422,6 +433,7 @@ _ROLLED_SCHEMA: Final[dict[str, pl.DataType]] = {
     "id": pl.String(),
 }
 _LINK_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "link_id": extract.EVENT_SCHEMA["link_id"],
     "url": pl.String(),
     "link_name": pl.String(),
     "total_clicks": schema.COUNT(),
@@ -490,8 +502,13 @@ def _finish_links(rolled: pl.LazyFrame) -> pl.LazyFrame:
     """The canonical link detail columns from rolled-up link rows (row order kept)."""
     frame = rolled.with_columns(
         individual_email_result_id=pl.col("ier_id"),
-        id=pl.concat_str([pl.col("ier_id"), pl.col("url").fill_null("")], separator="|"),
+        id=pl.concat_str(
+            [pl.col("ier_id"), pl.col("url").fill_null(""), pl.col("link_id").cast(pl.String)],
+            separator="|",
+            ignore_nulls=True,
+        ),
         link_url=pl.col("url"),
+        exact_target_link_id=pl.col("link_id").cast(pl.String),
     ).with_columns(unique_link_id=pl.col("id"))
     return schema.conform(LINK_TABLE, frame)
 
@@ -520,14 +537,14 @@ def aggregate_iers(events: pl.LazyFrame, *, send_jobs: pl.LazyFrame | None = Non
 
 
 def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Individual Link Level Details: one row per IER per URL clicked.
+    """Individual Link Level Details: one row per IER per link clicked (by id, else URL).
 
     Args:
         events: Distinct events in ``ierkit.extract.EVENT_SCHEMA``, in any order.
 
     Returns:
-        The columns of schema table ``individual_links`` in canonical order, sorted by IER key
-        and URL. ``link_name`` is the link's Alias (the greatest, should it vary).
+        The columns of schema table ``individual_links`` in canonical order, sorted by IER key,
+        URL and link id. ``link_name`` is the link's Alias (the greatest, should it vary).
     """
     ordered = _in_store_order(events)
     rolled = _source(

@@ -33,14 +33,7 @@ from typing import Final
 import polars as pl
 
 from ierkit import _files, clock
-from ierkit.extract import (
-    EVENT_SCHEMA,
-    REQUIRED_VALUES,
-    ExtractFile,
-    check_file,
-    open_extract,
-    scan_file,
-)
+from ierkit.extract import EVENT_SCHEMA, open_extract, stage_file, write_rejected
 
 #: Events per unit of work when the store is merged or aggregated: bounds peak memory (a group
 #: of sends is processed at once; one send larger than this is processed alone).
@@ -68,12 +61,16 @@ class LandResult:
         events_read: Rows read from them.
         job_ids: Sends (JobIDs) whose events changed or were touched, sorted.
         events_in_store: Events now stored for those sends (each counted once).
+        rejected: Bad rows skipped (only with ``rejected``; listed in that file).
+        notes: One line per file read other than plainly (kind from its columns, UTF-16, ...).
     """
 
     files: int
     events_read: int
     job_ids: tuple[int, ...]
     events_in_store: int
+    rejected: int = 0
+    notes: tuple[str, ...] = ()
 
 
 def events_dir(store: str | os.PathLike[str]) -> Path:
@@ -115,7 +112,9 @@ def scan_events(
     files = job_files(base, jobs)
     if not files:
         return pl.LazyFrame(schema=EVENT_SCHEMA)
-    return pl.scan_parquet(files, hive_partitioning=False, schema=EVENT_SCHEMA)
+    return pl.scan_parquet(
+        files, hive_partitioning=False, schema=EVENT_SCHEMA, missing_columns="insert"
+    )
 
 
 def rows_per_job(files: Sequence[Path]) -> dict[int, int]:
@@ -191,7 +190,9 @@ def merge_events(
         merged_root = staged / f"merged-{uuid.uuid4().hex}"
         if existing or "?" in kinds or len(set(kinds)) < len(kinds):
             counted = [
-                pl.scan_parquet(files, hive_partitioning=False, schema=EVENT_SCHEMA)
+                pl.scan_parquet(
+                    files, hive_partitioning=False, schema=EVENT_SCHEMA, missing_columns="insert"
+                )
                 .group_by(columns)
                 .agg(_n=pl.len())
                 for files in [*sources, existing]
@@ -255,6 +256,7 @@ def land_events(
     *,
     source_zone: str = clock.MC_TIME_ZONE,
     limit: int = MAX_EVENTS_PER_GROUP,
+    rejected: Path | None = None,
 ) -> LandResult:
     """Read extracts and merge their events into the store (deduplicated, idempotent).
 
@@ -266,50 +268,44 @@ def land_events(
         store: The event store folder (created when missing).
         source_zone: IANA zone of the extracts' dates (Marketing Cloud's UTC-6 by default).
         limit: Events per unit of work in the merge (bounds memory).
+        rejected: With a path, bad rows are skipped and listed in this CSV (file, line, column,
+            value, why; ``--skip-bad-rows``); without one, a bad row refuses everything.
 
     Returns:
         What was read and which sends changed.
 
     Raises:
         ExtractFormatError: For the first malformed file, naming line and column. Nothing is
-            merged into the store when any file is malformed.
+            merged into the store when any file is malformed (or, with ``rejected``, when one
+            cannot be read at all: not text, an unclosed quote).
     """
     store_path = Path(store)
     store_path.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=".staging-", dir=store_path))
     try:
-        files_read = 0
-        events_read = 0
+        files_read = events_read = rejected_rows = 0
+        notes: list[str] = []
         for path in paths:
             with open_extract(path) as files:
                 for file in files:
+                    notes.extend([file.note] if file.note else [])
                     if file.kind == "jobs":
                         continue
                     files_read += 1
-                    events_read += _stage_file(
-                        file, staged / f"{files_read:05d}-{file.kind}", source_zone=source_zone
+                    bad = (
+                        None if rejected is None else staged / f"rejected-{files_read:05d}.parquet"
                     )
+                    result = stage_file(
+                        file,
+                        staged / f"{files_read:05d}-{file.kind}",
+                        source_zone=source_zone,
+                        rejected=bad,
+                    )
+                    events_read += result.events
+                    rejected_rows += result.rejected
+        if rejected is not None:
+            write_rejected(sorted(staged.glob("rejected-*.parquet")), rejected)
         job_ids, stored = merge_events(staged, store_path, limit=limit)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
-    return LandResult(files_read, events_read, tuple(job_ids), stored)
-
-
-def _stage_file(file: ExtractFile, target: Path, *, source_zone: str) -> int:
-    frame = scan_file(file, source_zone=source_zone)
-    try:
-        frame.sink_parquet(pl.PartitionBy(target, key="job_id", include_key=True), mkdir=True)
-    except pl.exceptions.PolarsError as error:
-        check_file(file, cause=error)
-        raise
-    written = sorted(target.glob("job_id=*/*.parquet"))
-    if not written:
-        return 0
-    counts = (
-        pl.scan_parquet(written, hive_partitioning=False)
-        .select(pl.len(), *[pl.col(c).null_count() for c in REQUIRED_VALUES])
-        .collect()
-    )
-    if any(counts.row(0)[1:]):
-        check_file(file)
-    return int(counts.item(0, 0))
+    return LandResult(files_read, events_read, tuple(job_ids), stored, rejected_rows, tuple(notes))

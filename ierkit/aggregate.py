@@ -85,6 +85,8 @@ _LEAD_PREFIX: Final = "00Q"
 
 IER_TABLE: Final = "individual_email_results"
 LINK_TABLE: Final = "individual_links"
+#: Bad rows skipped by ``aggregate_extracts(skip_bad_rows=True)``, beside the tables.
+REJECTED_FILE: Final = "rejected_rows.csv"
 
 #: Parquet options of the output tables. Encoding the 33-column IER table is most of what an
 #: aggregation costs: zstd level 1 takes about 1.4x less CPU than the default level for files
@@ -766,6 +768,7 @@ def aggregate_extracts(
     store: str | os.PathLike[str] | None = None,
     source_zone: str = clock.MC_TIME_ZONE,
     limit: int | None = None,
+    skip_bad_rows: bool = False,
 ) -> tuple[event_store.LandResult, AggregateResult]:
     """Land extracts in the event store, recompute the sends they touched, write the tables.
 
@@ -780,6 +783,8 @@ def aggregate_extracts(
         source_zone: IANA zone of the extracts' dates (Marketing Cloud's UTC-6 by default).
         limit: Events per unit of work in landing and aggregation (bounds peak memory);
             ``ierkit.store.MAX_EVENTS_PER_GROUP`` and ``CHUNK_EVENTS`` when None.
+        skip_bad_rows: Load the good rows of a file with bad ones and list the bad ones in
+            ``<out>/rejected_rows.csv``; by default a bad row refuses everything.
 
     Returns:
         What was landed, and the counts written.
@@ -791,6 +796,7 @@ def aggregate_extracts(
         store_path,
         source_zone=source_zone,
         limit=event_store.MAX_EVENTS_PER_GROUP if limit is None else limit,
+        rejected=Path(out) / REJECTED_FILE if skip_bad_rows else None,
     )
     send_jobs = _send_jobs(paths, store_path)
     written = aggregate_store(

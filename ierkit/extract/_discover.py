@@ -266,9 +266,16 @@ def _first_value(path: Path, separator: str, header: tuple[str, ...], column: st
     return value if isinstance(value, str) else None
 
 
-def describe(path: Path, name: str, *, encoding: str = _encoding.UTF8) -> ExtractFile | None:
-    """What a UTF-8 file on disk is; None when it is not a tracking file."""
-    kind = file_kind(name)
+def describe(
+    path: Path, name: str, *, member: str | None = None, encoding: str = _encoding.UTF8
+) -> ExtractFile | None:
+    """What a UTF-8 file on disk is; None when it is not a tracking file.
+
+    ``name`` is shown in messages; ``member`` (a zip member's own name) is the one whose words
+    say the kind, when given.
+    """
+    own_name = member or name
+    kind = file_kind(own_name)
     header = read_header(path)
     if header is None:
         if kind is None:
@@ -277,7 +284,7 @@ def describe(path: Path, name: str, *, encoding: str = _encoding.UTF8) -> Extrac
     separator, names = header
     kind_from = "name"
     if kind is None:
-        kind = _kind_from_columns(path, name, separator, names)
+        kind = _kind_from_columns(path, own_name, separator, names)
         if kind is None:
             return None
         kind_from = "columns"
@@ -434,7 +441,7 @@ def _zip_members(source: Path, tmp: Path, limits: ZipLimits) -> list[ExtractFile
                     _encoding.private_copy(
                         raw, target, name=name, max_bytes=limits.max_member_bytes
                     )
-            described = describe(target, name, encoding=encoding)
+            described = describe(target, name, member=member, encoding=encoding)
             if described is None:
                 target.unlink()
             else:

@@ -141,7 +141,9 @@ def open_private(path: Path) -> BinaryIO:
     return os.fdopen(fd, "wb")
 
 
-def private_copy(source: IO[bytes], target: Path, *, name: str, max_bytes: int | None = None) -> int:
+def private_copy(
+    source: IO[bytes], target: Path, *, name: str, max_bytes: int | None = None
+) -> int:
     """Copy a stream into a new 0600 file with a fixed buffer, refusing past ``max_bytes``.
 
     Returns:

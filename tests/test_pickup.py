@@ -229,7 +229,7 @@ def test_host_key_mismatch_is_refused(server: Server, tmp_path: Path) -> None:
 
 def test_unknown_host_is_refused(server: Server, tmp_path: Path) -> None:
     env = {**server.env, "IERKIT_SFTP_KNOWN_HOSTS": str(tmp_path / "empty_known_hosts")}
-    with pytest.raises(pickup.PickupError, match="host not in .*ssh-keyscan"):
+    with pytest.raises(pickup.PickupError, match=r"host not in .*ssh-keyscan"):
         pickup.fetch_latest(server.url(), state=tmp_path / "state", env=env)
 
 

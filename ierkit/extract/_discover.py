@@ -56,7 +56,7 @@ _FILE_KINDS: Final[dict[str, str]] = {
 }
 _SUFFIXES: Final = (".csv", ".txt", ".tsv", ".tab")
 
-#: Header names (lower case) -> canonical column. The first alias found wins: a click's link id
+#: Header names (lower case) -> canonical column. The first alias found wins. A click's link id
 #: is its SendURLID (one per link of the email, so two links to one URL differ), else URLID.
 ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "job_id": ("sendid", "jobid"),
@@ -68,7 +68,8 @@ ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "event_time": ("eventdate",),
     "url": ("url",),
     "link_name": ("alias", "linkname"),
-    "link_id": ("sendurlid", "urlid"),
+    "send_url_id": ("sendurlid",),
+    "url_id": ("urlid",),
     "bounce_category": ("bouncecategory",),
     "bounce_category_id": ("bouncecategoryid",),
     "is_unique": ("isunique",),
@@ -255,6 +256,7 @@ def _first_value(path: Path, separator: str, header: tuple[str, ...], column: st
                 separator=separator,
                 schema={h: pl.String for h in header},
                 truncate_ragged_lines=True,
+                missing_columns="insert",
             )
             .select(pl.col(column).drop_nulls().first())
             .head(1)

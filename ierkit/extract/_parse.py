@@ -69,11 +69,14 @@ _INTEGER_COLUMNS: Final = (
     "batch_id",
     "subscriber_id",
     "list_id",
-    "link_id",
+    "send_url_id",
+    "url_id",
     "bounce_category_id",
 )
 # Ids Marketing Cloud never writes below zero (a negative one is a corrupted row).
 _NON_NEGATIVE: Final = ("job_id", "batch_id", "subscriber_id", "list_id", "link_id")
+_NON_NEGATIVE_INPUTS: Final = ("job_id", "batch_id", "subscriber_id", "list_id", "send_url_id",
+                               "url_id")  # fmt: skip
 #: Columns every event row must fill (a blank SubscriberKey is allowed: deleted subscribers).
 REQUIRED_VALUES: Final = ("job_id", "event_time")
 
@@ -177,6 +180,8 @@ def text_scan(file: ExtractFile, *, row_index: str | None = None) -> pl.LazyFram
         schema={h: pl.String for h in file.header},
         row_index_name=row_index,
         truncate_ragged_lines=True,
+        # A short first row must not shrink the file's columns (polars counts them from it).
+        missing_columns="insert",
     )
 
 
@@ -248,7 +253,10 @@ def _events(
         "link_name": for_kind("Click", col("link_name", pl.String())),
         "bounce_category": for_kind("Bounce", _bounce_category(found)),
         "is_unique": _is_unique(found),
-        "link_id": col("link_id", pl.Int64()) if file.kind == "Click" else pl.lit(None, pl.Int64),
+        # SendURLID where the row has one, else URLID.
+        "link_id": pl.coalesce(col("send_url_id", pl.Int64()), col("url_id", pl.Int64()))
+        if file.kind == "Click"
+        else pl.lit(None, pl.Int64),
     }
 
 
@@ -282,6 +290,8 @@ def scan_file(file: ExtractFile, *, source_zone: str = clock.MC_TIME_ZONE) -> pl
         separator=file.separator,
         schema=schema,
         truncate_ragged_lines=True,
+        # A short first row must not shrink the file's columns (polars counts them from it).
+        missing_columns="insert",
     )
     form = _file_date_form(file, found["event_time"])  # type: ignore[arg-type]
     return frame.filter(_not_blank_row(file)).select(**_events(file, found, form, source_zone))
@@ -364,7 +374,7 @@ def _problems(
         if canonical in _INTEGER_COLUMNS:
             number = raw.cast(pl.Int64, strict=False)
             checks.append((header, ~blank & number.is_null(), "is not a whole number"))
-            if canonical in _NON_NEGATIVE:
+            if canonical in _NON_NEGATIVE_INPUTS:
                 checks.append((header, (number < 0).fill_null(False), "is negative"))
         if canonical == "event_time":
             parsed = _parse_time(raw, form, source_zone, strict=False)

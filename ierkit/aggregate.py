@@ -74,6 +74,7 @@ from polars.io.plugins import register_io_source
 
 from ierkit import _files, clock, extract, schema
 from ierkit import store as event_store
+from ierkit._link_details import LINK_TABLE, finish_links, link_rows
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
 
@@ -84,7 +85,6 @@ _CONTACT_PREFIX: Final = "003"
 _LEAD_PREFIX: Final = "00Q"
 
 IER_TABLE: Final = "individual_email_results"
-LINK_TABLE: Final = "individual_links"
 #: Bad rows skipped by ``aggregate_extracts(skip_bad_rows=True)``, beside the tables.
 REJECTED_FILE: Final = "rejected_rows.csv"
 
@@ -322,7 +322,7 @@ def _rollup_runs(
     bounces = runs(kind == "Bounce")
     hard = runs((kind == "Bounce") & (events.get_column("bounce_category") == "Hard"))
     unsubs = runs(kind == "Unsub")
-    links = _link_rows(events, ier_of_row)
+    links = link_rows(events, ier_of_row)
     per_link = _run_bounds(links.get_column("_ier"))
     iers = events.select(pl.col(IER_KEY).gather(first_rows)).with_columns(
         # The list the email was sent to; an IER without a Sent row takes its first event's.
@@ -353,31 +353,6 @@ def _rollup_runs(
     link_keys = iers.select(*IER_KEY, ier_id="id").lazy().with_row_index("_ier")
     linked = links.lazy().join(link_keys, on="_ier", how="left", maintain_order="left")
     return iers, linked.drop("_ier").collect(engine="in-memory")
-
-
-def _link_rows(events: pl.DataFrame, ier_of_row: pl.Series) -> pl.DataFrame:
-    """One row per IER (chunk position ``_ier``) and link clicked, sorted by IER, URL and id.
-
-    A link is its id where the click has one, else its URL.
-    """
-    return (
-        events.lazy()
-        .with_columns(
-            _ier=ier_of_row, _url_key=pl.when(pl.col("link_id").is_null()).then(pl.col("url"))
-        )
-        .filter(pl.col("event_type") == "Click")
-        .group_by("_ier", "link_id", "_url_key")
-        .agg(
-            url=pl.col("url").max(),
-            link_name=pl.col("link_name").max(),
-            total_clicks=pl.len().cast(schema.COUNT),
-            last_clicked=pl.col("event_time").max(),
-            created_date=pl.col("event_time").min(),
-        )
-        .drop("_url_key")
-        .sort("_ier", "url", "link_id", nulls_last=True)
-        .collect(engine="in-memory")
-    )
 
 
 #: Event columns the roll-up reads besides the IER key (email and is_unique are not read).
@@ -500,21 +475,6 @@ def _finish_iers(rolled: pl.LazyFrame, send_jobs: pl.LazyFrame | None) -> pl.Laz
     return schema.conform(IER_TABLE, frame, keep=["has_sent_row"])
 
 
-def _finish_links(rolled: pl.LazyFrame) -> pl.LazyFrame:
-    """The canonical link detail columns from rolled-up link rows (row order kept)."""
-    frame = rolled.with_columns(
-        individual_email_result_id=pl.col("ier_id"),
-        id=pl.concat_str(
-            [pl.col("ier_id"), pl.col("url").fill_null(""), pl.col("link_id").cast(pl.String)],
-            separator="|",
-            ignore_nulls=True,
-        ),
-        link_url=pl.col("url"),
-        exact_target_link_id=pl.col("link_id").cast(pl.String),
-    ).with_columns(unique_link_id=pl.col("id"))
-    return schema.conform(LINK_TABLE, frame)
-
-
 def aggregate_iers(events: pl.LazyFrame, *, send_jobs: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Individual Email Results from canonical events.
 
@@ -552,7 +512,7 @@ def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
     rolled = _source(
         lambda: (links for _, links in _rolled_chunks(ordered)), _LINK_SCHEMA, "ierkit links"
     )
-    return _finish_links(rolled)
+    return finish_links(rolled)
 
 
 # --- output tables: the sends an extract touched are recomputed, the others copied ----------
@@ -640,7 +600,7 @@ def _write_segments(
     _sink(
         LINK_TABLE,
         [
-            _finish_links(_spilled_links(spilled[number]))
+            finish_links(_spilled_links(spilled[number]))
             if recompute
             else copied(LINK_TABLE, group)
             for number, (recompute, group) in enumerate(segments)

@@ -258,9 +258,10 @@ def _first_value(path: Path, separator: str, header: tuple[str, ...], column: st
                 truncate_ragged_lines=True,
                 missing_columns="insert",
             )
-            .select(pl.col(column).drop_nulls().first())
+            .select(column)
+            .filter(pl.col(column).str.strip_chars() != "")
             .head(1)
-            .collect(engine="in-memory")
+            .collect()
         )
     except pl.exceptions.PolarsError:
         return None  # the read proper names what is wrong with the file

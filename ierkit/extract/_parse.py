@@ -121,10 +121,12 @@ def date_form(sample: str | None) -> DateForm:
 
 def _file_date_form(file: ExtractFile, column: str) -> DateForm:
     sample = (
+        # Streaming with a filter then head: stops at the first filled value, whatever the size.
         text_scan(file)
-        .select(pl.col(column).drop_nulls().first())
+        .select(column)
+        .filter(pl.col(column).str.strip_chars() != "")
         .head(1)
-        .collect(engine="in-memory")
+        .collect()
     )
     value = sample.item() if sample.height else None
     return date_form(value if isinstance(value, str) else None)
@@ -337,25 +339,35 @@ def _is_unique(found: dict[str, str | None]) -> pl.Expr:
 # --- bad rows: found on the text, named by physical line --------------------------------------
 
 
-def _with_lines(file: ExtractFile) -> pl.LazyFrame:
-    """The file as text with ``_line``: the physical line each row starts on.
+def _rows(file: ExtractFile) -> pl.LazyFrame:
+    """The file as text with ``_row``, the 0-based row number after the header."""
+    return text_scan(file, row_index="_row").with_columns(pl.col("_row").cast(pl.Int64))
 
-    Row ``r`` (0-based after the header) starts on line ``2 + r`` plus every line break inside
-    the quoted values of the rows before it.
+
+def with_lines(file: ExtractFile, rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` (with ``_row``) plus ``_line``: the physical line each row starts on.
+
+    Row ``r`` starts on line ``2 + r`` plus every line break inside the quoted values of the
+    rows before it. Rows with such breaks are few (multi-line bounce reasons): one streamed pass
+    collects only them, so memory stays bounded whatever the file's size.
     """
     breaks = pl.sum_horizontal(
         pl.col(h).str.count_matches("\n", literal=True).fill_null(0) for h in file.header
+    ).cast(pl.Int64)
+    multi = (
+        _rows(file)
+        .select("_row", _breaks=breaks)
+        .filter(pl.col("_breaks") > 0)
+        .collect()
+        .sort("_row")
+        # Key r + 1 with a backward as-of join: the last multi-line row strictly before a row.
+        .select(_key=pl.col("_row") + 1, _before=pl.col("_breaks").cum_sum())
     )
     return (
-        text_scan(file, row_index="_row")
-        .with_columns(_breaks=breaks.cast(pl.Int64))
-        .with_columns(
-            _line=pl.col("_row").cast(pl.Int64)
-            + 2
-            + pl.col("_breaks").cum_sum()
-            - pl.col("_breaks")
-        )
-        .drop("_breaks")
+        rows.sort("_row")
+        .join_asof(multi, left_on="_row", right_on="_key", strategy="backward")
+        .with_columns(_line=pl.col("_row") + 2 + pl.col("_before").fill_null(0))
+        .drop("_key", "_before")
     )
 
 
@@ -445,13 +457,14 @@ def check_file(
     try:
         form = _file_date_form(file, found["event_time"])  # type: ignore[arg-type]
         first = (
-            _with_lines(file)
+            _rows(file)
             .with_columns(**_problems(file, found, form, source_zone))
             .filter(pl.col("_why").is_not_null() & _not_blank_row(file))
-            .select("_line", "_column", "_value", "_why")
+            .select("_row", "_column", "_value", "_why")
             .head(1)
-            .collect(engine="in-memory")
+            .collect()  # streaming, stops at the first bad row
         )
+        first = with_lines(file, first)
     except pl.exceptions.PolarsError as error:
         text_problem(file)
         raise unreadable(file, error) from None
@@ -525,20 +538,24 @@ def stage_file(
     try:
         form = _file_date_form(file, found["event_time"])  # type: ignore[arg-type]
         rows = (
-            _with_lines(file)
+            _rows(file)
             .filter(_not_blank_row(file))
             .with_columns(**_problems(file, found, form, source_zone))
         )
         rows.filter(pl.col("_why").is_not_null()).select(
-            file=pl.lit(file.name), line="_line", column="_column", value="_value", why="_why"
+            "_row", column="_column", value="_value", why="_why"
         ).sink_parquet(rejected)
         rows.filter(pl.col("_why").is_null()).select(
             **_events(file, found, form, source_zone)
         ).sink_parquet(partition, mkdir=True)
+        # Bad rows are few next to the file: lines are added to them in memory.
+        bad = with_lines(file, pl.read_parquet(rejected))
     except pl.exceptions.PolarsError as error:
         text_problem(file)
         raise unreadable(file, error) from None
+    bad.select(
+        file=pl.lit(file.name), line="_line", column="column", value="value", why="why"
+    ).write_parquet(rejected)
     written = sorted(target.glob("job_id=*/*.parquet"))
     events = pl.scan_parquet(written).select(pl.len()).collect().item() if written else 0
-    bad = pl.scan_parquet(rejected).select(pl.len()).collect().item()
-    return StageResult(int(events), int(bad))
+    return StageResult(int(events), bad.height)

@@ -9,7 +9,8 @@ event table of ``ierkit.extract``:
   first of them. ``open_count`` and ``last_opened`` (not stored by Salesforce) count Open events;
   an open implied only by clicks counts as one open at ``date_opened``.
 - ``total_clicks``: all Click events; ``unique_clicks`` (Salesforce's "Links Clicked"): distinct
-  URLs clicked; ``clicked`` = ``unique_clicks > 0`` (the package's formula).
+  links clicked, a link being its Marketing Cloud id (SendURLID, else URLID) where the extract
+  has one and its URL where not; ``clicked`` = ``unique_clicks > 0`` (the package's formula).
 - ``hard_bounce``: a bounce whose BounceCategory is Hard. ``soft_bounce``: any other bounce:
   Soft, **Block and Technical/Other count as soft**, and so does Unknown (Marketing Cloud Connect
   has only the two checkboxes). ``date_bounced``: the first bounce.
@@ -25,12 +26,14 @@ event table of ``ierkit.extract``:
 
 Ids: tracking data has no Salesforce Ids, so ``id`` is a deterministic synthetic one,
 ``"<job_id>-<batch_id>-<subscriber_key>"`` (``#<subscriber_id>`` for a blank key); a link
-detail's id appends ``"|<url>"``. ``contact_id`` / ``lead_id`` are set when the Subscriber Key is
-a valid 18-character Contact (003) or Lead (00Q) Id, which is the only case in which Marketing
-Cloud Connect writes an IER at all.
+detail's id appends ``"|<url>"``, and ``"|<link id>"`` when the link has one. ``contact_id`` /
+``lead_id`` are set when the Subscriber Key is a valid 18-character Contact (003) or Lead (00Q)
+Id, which is the only case in which Marketing Cloud Connect writes an IER at all.
 
-Link details (``aggregate_links``): one row per IER per URL clicked, with total clicks, last
-click and the link name (Alias/LinkName).
+Link details (``aggregate_links``): one row per IER per link clicked, with total clicks, last
+click, the link name (Alias/LinkName) and ``exact_target_link_id`` (the link's SendURLID, else
+URLID). Two links to the same URL in one email (a logo and a button) have two ids and stay two
+link details; a link with an id is one link detail even should its URL vary between clicks.
 
 - ``list_id``: the ListID of the Sent row (the list the email went to); an IER without a Sent
   row takes its first event's.
@@ -71,6 +74,7 @@ from polars.io.plugins import register_io_source
 
 from ierkit import _files, clock, extract, schema
 from ierkit import store as event_store
+from ierkit._link_details import LINK_TABLE, finish_links, link_rows
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
 
@@ -81,7 +85,8 @@ _CONTACT_PREFIX: Final = "003"
 _LEAD_PREFIX: Final = "00Q"
 
 IER_TABLE: Final = "individual_email_results"
-LINK_TABLE: Final = "individual_links"
+#: Bad rows skipped by ``aggregate_extracts(skip_bad_rows=True)``, beside the tables.
+REJECTED_FILE: Final = "rejected_rows.csv"
 
 #: Parquet options of the output tables. Encoding the 33-column IER table is most of what an
 #: aggregation costs: zstd level 1 takes about 1.4x less CPU than the default level for files
@@ -317,7 +322,7 @@ def _rollup_runs(
     bounces = runs(kind == "Bounce")
     hard = runs((kind == "Bounce") & (events.get_column("bounce_category") == "Hard"))
     unsubs = runs(kind == "Unsub")
-    links = _link_rows(events, ier_of_row)
+    links = link_rows(events, ier_of_row)
     per_link = _run_bounds(links.get_column("_ier"))
     iers = events.select(pl.col(IER_KEY).gather(first_rows)).with_columns(
         # The list the email was sent to; an IER without a Sent row takes its first event's.
@@ -350,24 +355,6 @@ def _rollup_runs(
     return iers, linked.drop("_ier").collect(engine="in-memory")
 
 
-def _link_rows(events: pl.DataFrame, ier_of_row: pl.Series) -> pl.DataFrame:
-    """One row per IER (chunk position ``_ier``) and URL clicked, sorted by both."""
-    return (
-        events.lazy()
-        .with_columns(_ier=ier_of_row)
-        .filter(pl.col("event_type") == "Click")
-        .group_by("_ier", "url")
-        .agg(
-            link_name=pl.col("link_name").max(),
-            total_clicks=pl.len().cast(schema.COUNT),
-            last_clicked=pl.col("event_time").max(),
-            created_date=pl.col("event_time").min(),
-        )
-        .sort("_ier", "url", nulls_last=True)
-        .collect(engine="in-memory")
-    )
-
-
 #: Event columns the roll-up reads besides the IER key (email and is_unique are not read).
 _ROLLUP_INPUTS: Final = (
     "list_id",
@@ -375,6 +362,7 @@ _ROLLUP_INPUTS: Final = (
     "event_time",
     "url",
     "link_name",
+    "link_id",
     "bounce_category",
 )
 
@@ -422,6 +410,7 @@ _ROLLED_SCHEMA: Final[dict[str, pl.DataType]] = {
     "id": pl.String(),
 }
 _LINK_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "link_id": extract.EVENT_SCHEMA["link_id"],
     "url": pl.String(),
     "link_name": pl.String(),
     "total_clicks": schema.COUNT(),
@@ -486,16 +475,6 @@ def _finish_iers(rolled: pl.LazyFrame, send_jobs: pl.LazyFrame | None) -> pl.Laz
     return schema.conform(IER_TABLE, frame, keep=["has_sent_row"])
 
 
-def _finish_links(rolled: pl.LazyFrame) -> pl.LazyFrame:
-    """The canonical link detail columns from rolled-up link rows (row order kept)."""
-    frame = rolled.with_columns(
-        individual_email_result_id=pl.col("ier_id"),
-        id=pl.concat_str([pl.col("ier_id"), pl.col("url").fill_null("")], separator="|"),
-        link_url=pl.col("url"),
-    ).with_columns(unique_link_id=pl.col("id"))
-    return schema.conform(LINK_TABLE, frame)
-
-
 def aggregate_iers(events: pl.LazyFrame, *, send_jobs: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Individual Email Results from canonical events.
 
@@ -520,20 +499,20 @@ def aggregate_iers(events: pl.LazyFrame, *, send_jobs: pl.LazyFrame | None = Non
 
 
 def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Individual Link Level Details: one row per IER per URL clicked.
+    """Individual Link Level Details: one row per IER per link clicked (by id, else URL).
 
     Args:
         events: Distinct events in ``ierkit.extract.EVENT_SCHEMA``, in any order.
 
     Returns:
-        The columns of schema table ``individual_links`` in canonical order, sorted by IER key
-        and URL. ``link_name`` is the link's Alias (the greatest, should it vary).
+        The columns of schema table ``individual_links`` in canonical order, sorted by IER key,
+        URL and link id. ``link_name`` is the link's Alias (the greatest, should it vary).
     """
     ordered = _in_store_order(events)
     rolled = _source(
         lambda: (links for _, links in _rolled_chunks(ordered)), _LINK_SCHEMA, "ierkit links"
     )
-    return _finish_links(rolled)
+    return finish_links(rolled)
 
 
 # --- output tables: the sends an extract touched are recomputed, the others copied ----------
@@ -621,7 +600,7 @@ def _write_segments(
     _sink(
         LINK_TABLE,
         [
-            _finish_links(_spilled_links(spilled[number]))
+            finish_links(_spilled_links(spilled[number]))
             if recompute
             else copied(LINK_TABLE, group)
             for number, (recompute, group) in enumerate(segments)
@@ -760,6 +739,7 @@ def aggregate_extracts(
     source_zone: str = clock.MC_TIME_ZONE,
     limit: int | None = None,
     lock_wait: float = event_store.DEFAULT_LOCK_WAIT,
+    skip_bad_rows: bool = False,
 ) -> tuple[event_store.LandResult, AggregateResult]:
     """Land extracts in the event store, recompute the sends they touched, write the tables.
 
@@ -776,6 +756,8 @@ def aggregate_extracts(
         limit: Events per unit of work in landing and aggregation (bounds peak memory);
             ``ierkit.store.MAX_EVENTS_PER_GROUP`` and ``CHUNK_EVENTS`` when None.
         lock_wait: Seconds to wait for another run holding the store or the output folder.
+        skip_bad_rows: Load the good rows of a file with bad ones and list the bad ones in
+            ``<out>/rejected_rows.csv``; by default a bad row refuses everything.
 
     Returns:
         What was landed, and the counts written.
@@ -792,6 +774,7 @@ def aggregate_extracts(
             store_path,
             source_zone=source_zone,
             limit=event_store.MAX_EVENTS_PER_GROUP if limit is None else limit,
+            rejected=Path(out) / REJECTED_FILE if skip_bad_rows else None,
         )
         written = aggregate_store(
             store_path,

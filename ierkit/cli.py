@@ -111,6 +111,18 @@ def _add_demo(sub: Subparsers) -> Runner:
     parser.add_argument(
         "--as-of", type=parse_date, default=None, help="the demo's today (default: built in)"
     )
+    parser.add_argument(
+        "--extract-encoding",
+        choices=("utf-8", "utf-16"),
+        default="utf-8",
+        help="encoding of the extract's files: utf-8 (default) or utf-16 (the Unicode option)",
+    )
+    parser.add_argument(
+        "--extract-delimiter",
+        choices=(",", "\t", "\\t", "tab", "|", ";"),
+        default=",",
+        help="separator of the extract's files (default ','; tab, '|' and ';' as exported)",
+    )
 
     def run(args: argparse.Namespace) -> int:
         from ierkit import demo
@@ -120,7 +132,12 @@ def _add_demo(sub: Subparsers) -> Runner:
             options["seed"] = args.seed
         if args.as_of is not None:
             options["as_of"] = args.as_of
-        summary = demo.generate(args.out, **options)
+        delimiter = "\t" if args.extract_delimiter in ("\\t", "tab") else args.extract_delimiter
+        summary = demo.generate(
+            args.out,
+            extract_format=demo.ExtractFormat(args.extract_encoding, delimiter),
+            **options,
+        )
         print(summary)
         return 0
 
@@ -194,7 +211,8 @@ def _add_weekly(sub: Subparsers) -> Runner:
     parser.add_argument(
         "--extract",
         default=None,
-        help="Marketing Cloud tracking extract for the sync-health report (default: the demo's)",
+        help="Marketing Cloud tracking extract (zip, folder, or sftp://user@host/folder/*.zip: "
+        "its newest file) for the sync-health report (default: the demo's)",
     )
     parser.add_argument(
         "--email",
@@ -267,7 +285,13 @@ def _add_aggregate(sub: Subparsers) -> Runner:
         "overlapping windows never double counts), recompute the sends they touched and write "
         "individual_email_results.parquet and individual_links.parquet into OUT.",
     )
-    parser.add_argument("extracts", nargs="+", metavar="EXTRACT", help="extract zip or folder")
+    parser.add_argument(
+        "extracts",
+        nargs="+",
+        metavar="EXTRACT",
+        help="extract zip, folder or file, or sftp://user@host[:port]/folder/pattern*.zip "
+        "(each new file applied once; key and host key from IERKIT_SFTP_* variables)",
+    )
     parser.add_argument("--out", required=True, help="output folder (a local org)")
     parser.add_argument(
         "--store", default=None, help="event store folder (default OUT/event_store)"
@@ -276,6 +300,12 @@ def _add_aggregate(sub: Subparsers) -> Runner:
         "--source-zone",
         default=None,
         help="IANA time zone of the extract's dates (default Marketing Cloud's UTC-6, no DST)",
+    )
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="load the good rows and list bad ones in OUT/rejected_rows.csv (default: a bad row "
+        "refuses the whole run and nothing is written)",
     )
 
     def seconds(text: str) -> float:
@@ -297,20 +327,49 @@ def _add_aggregate(sub: Subparsers) -> Runner:
     )
 
     def run(args: argparse.Namespace) -> int:
-        from ierkit import aggregate, clock
+        import contextlib
+
+        from ierkit import aggregate, clock, pickup
         from ierkit import store as event_store
 
-        landed, written = aggregate.aggregate_extracts(
-            args.extracts,
-            args.out,
-            store=args.store,
-            source_zone=args.source_zone or clock.MC_TIME_ZONE,
-            lock_wait=event_store.DEFAULT_LOCK_WAIT if args.lock_wait is None else args.lock_wait,
-        )
+        store = Path(args.store) if args.store else Path(args.out) / "event_store"
+        lock_wait = event_store.DEFAULT_LOCK_WAIT if args.lock_wait is None else args.lock_wait
+        with contextlib.ExitStack() as stack:
+            # The whole pickup runs under the store's lock (taken again, re-entrantly, by
+            # aggregate_extracts): two runs never download and apply the same new files.
+            stack.enter_context(event_store.locked(store, out=args.out, wait=lock_wait))
+            # New SFTP files are downloaded first and recorded as applied only if all succeeds.
+            batches = [
+                stack.enter_context(pickup.collect(url, pickup.store_state(store, url)))
+                for url in args.extracts
+                if pickup.is_sftp(url)
+            ]
+            for batch in batches:
+                print(batch.summary())
+            paths = [p for p in args.extracts if not pickup.is_sftp(p)]
+            paths += [path for batch in batches for path in batch.paths]
+            if not paths:
+                print("nothing new to apply")
+                return 0
+            landed, written = aggregate.aggregate_extracts(
+                paths,
+                args.out,
+                store=args.store,
+                source_zone=args.source_zone or clock.MC_TIME_ZONE,
+                lock_wait=lock_wait,
+                skip_bad_rows=args.skip_bad_rows,
+            )
+        for note in landed.notes:
+            print(f"  {note}")
         print(
             f"read {landed.events_read:,} events from {landed.files} files; "
             f"{len(landed.job_ids):,} sends updated ({landed.events_in_store:,} events in store)"
         )
+        if args.skip_bad_rows:
+            print(
+                f"skipped {landed.rejected:,} bad rows, listed in "
+                f"{Path(args.out) / aggregate.REJECTED_FILE}"
+            )
         print(
             f"wrote {written.iers:,} individual email results "
             f"({written.without_sent_row:,} without a Sent row) and "
@@ -440,7 +499,12 @@ def _add_check(sub: Subparsers) -> Runner:
         "fix; exits 1 when a check fails.",
     )
     _add_source(parser)
-    parser.add_argument("--extract", default=None, help="a recent tracking extract (zip/folder)")
+    parser.add_argument(
+        "--extract",
+        default=None,
+        help="a recent tracking extract (zip, folder, or sftp://user@host/folder/*.zip: "
+        "its newest file)",
+    )
     parser.add_argument(
         "--days", type=positive_int, default=30, help="how far back recent sends go (days)"
     )
@@ -499,7 +563,8 @@ def _add_diagnose(sub: Subparsers) -> Runner:
         parser.add_argument(
             "--extract",
             default=None,
-            help="tracking extract (zip or folder); default: the demo's own for the demo",
+            help="tracking extract (zip, folder, or sftp://user@host/folder/*.zip: its newest); "
+            "default: the demo's own for the demo",
         )
         parser.add_argument(
             "--as-of",

@@ -49,12 +49,10 @@ from ierkit import _files, clock, schema
 from ierkit.errors import IerkitError
 from ierkit.extract import (
     EVENT_SCHEMA,
-    REQUIRED_VALUES,
-    ExtractFile,
-    check_file,
     open_extract,
     read_send_jobs,
-    scan_file,
+    stage_file,
+    write_rejected,
 )
 from ierkit.orgs.local import DEMO_MANIFEST, SNAPSHOT_MANIFEST
 
@@ -84,12 +82,16 @@ class LandResult:
         events_read: Rows read from them.
         job_ids: Sends (JobIDs) whose events changed or were touched, sorted.
         events_in_store: Events now stored for those sends (each counted once).
+        rejected: Bad rows skipped (only with ``rejected``; listed in that file).
+        notes: One line per file read other than plainly (kind from its columns, UTF-16, ...).
     """
 
     files: int
     events_read: int
     job_ids: tuple[int, ...]
     events_in_store: int
+    rejected: int = 0
+    notes: tuple[str, ...] = ()
 
 
 def events_dir(store: str | os.PathLike[str]) -> Path:
@@ -131,7 +133,9 @@ def scan_events(
     files = job_files(base, jobs)
     if not files:
         return pl.LazyFrame(schema=EVENT_SCHEMA)
-    return pl.scan_parquet(files, hive_partitioning=False, schema=EVENT_SCHEMA)
+    return pl.scan_parquet(
+        files, hive_partitioning=False, schema=EVENT_SCHEMA, missing_columns="insert"
+    )
 
 
 def rows_per_job(files: Sequence[Path]) -> dict[int, int]:
@@ -207,7 +211,9 @@ def merge_events(
         merged_root = staged / f"merged-{uuid.uuid4().hex}"
         if existing or "?" in kinds or len(set(kinds)) < len(kinds):
             counted = [
-                pl.scan_parquet(files, hive_partitioning=False, schema=EVENT_SCHEMA)
+                pl.scan_parquet(
+                    files, hive_partitioning=False, schema=EVENT_SCHEMA, missing_columns="insert"
+                )
                 .group_by(columns)
                 .agg(_n=pl.len())
                 for files in [*sources, existing]
@@ -525,6 +531,7 @@ def land_events(
     source_zone: str = clock.MC_TIME_ZONE,
     limit: int = MAX_EVENTS_PER_GROUP,
     lock_wait: float = DEFAULT_LOCK_WAIT,
+    rejected: Path | None = None,
 ) -> LandResult:
     """Read extracts and merge their events into the store (deduplicated, idempotent).
 
@@ -539,13 +546,16 @@ def land_events(
         source_zone: IANA zone of the extracts' dates (Marketing Cloud's UTC-6 by default).
         limit: Events per unit of work in the merge (bounds memory).
         lock_wait: Seconds to wait for another run holding the store.
+        rejected: With a path, bad rows are skipped and listed in this CSV (file, line, column,
+            value, why; ``--skip-bad-rows``); without one, a bad row refuses everything.
 
     Returns:
         What was read and which sends changed.
 
     Raises:
         ExtractFormatError: For the first malformed file, naming line and column. Nothing is
-            merged into the store when any file is malformed.
+            merged into the store when any file is malformed (or, with ``rejected``, when one
+            cannot be read at all: not text, an unclosed quote).
         LockHeldError: When another run holds the store for longer than ``lock_wait``.
     """
     with locked(store, wait=lock_wait):
@@ -553,17 +563,30 @@ def land_events(
         staged = Path(tempfile.mkdtemp(prefix=".staging-", dir=store_path))
         committed = False
         try:
-            files_read = 0
-            events_read = 0
+            files_read = events_read = rejected_rows = 0
+            notes: list[str] = []
             for path in paths:
                 with open_extract(path) as files:
                     for file in files:
+                        notes.extend([file.note] if file.note else [])
                         if file.kind == "jobs":
                             continue
                         files_read += 1
-                        events_read += _stage_file(
-                            file, staged / f"{files_read:05d}-{file.kind}", source_zone=source_zone
+                        bad = (
+                            None
+                            if rejected is None
+                            else staged / f"rejected-{files_read:05d}.parquet"
                         )
+                        result = stage_file(
+                            file,
+                            staged / f"{files_read:05d}-{file.kind}",
+                            source_zone=source_zone,
+                            rejected=bad,
+                        )
+                        events_read += result.events
+                        rejected_rows += result.rejected
+            if rejected is not None:
+                write_rejected(sorted(staged.glob("rejected-*.parquet")), rejected)
             _stage_send_jobs(paths, staged / SEND_JOBS_FILE)
             _files.fsync_tree(staged)
             _files.crash_point("aggregate/staged")
@@ -576,7 +599,7 @@ def land_events(
         finally:
             if not committed:
                 shutil.rmtree(staged, ignore_errors=True)
-    return LandResult(files_read, events_read, tuple(job_ids), stored)
+    return LandResult(files_read, events_read, tuple(job_ids), stored, rejected_rows, tuple(notes))
 
 
 def _stage_send_jobs(paths: Sequence[str | os.PathLike[str]], target: Path) -> None:
@@ -586,23 +609,3 @@ def _stage_send_jobs(paths: Sequence[str | os.PathLike[str]], target: Path) -> N
         pl.concat(frames).collect().unique("job_id", keep="first", maintain_order=True).sort(
             "job_id"
         ).write_parquet(target)
-
-
-def _stage_file(file: ExtractFile, target: Path, *, source_zone: str) -> int:
-    frame = scan_file(file, source_zone=source_zone)
-    try:
-        frame.sink_parquet(pl.PartitionBy(target, key="job_id", include_key=True), mkdir=True)
-    except pl.exceptions.PolarsError as error:
-        check_file(file, cause=error)
-        raise
-    written = sorted(target.glob("job_id=*/*.parquet"))
-    if not written:
-        return 0
-    counts = (
-        pl.scan_parquet(written, hive_partitioning=False)
-        .select(pl.len(), *[pl.col(c).null_count() for c in REQUIRED_VALUES])
-        .collect()
-    )
-    if any(counts.row(0)[1:]):
-        check_file(file)
-    return int(counts.item(0, 0))

@@ -34,6 +34,7 @@ def ev(
     url: str | None = None,
     name: str | None = None,
     category: str | None = None,
+    link: int | None = None,
 ) -> dict[str, object]:
     return {
         "job_id": job,
@@ -48,6 +49,7 @@ def ev(
         "link_name": name,
         "bounce_category": category,
         "is_unique": None,
+        "link_id": link,
     }
 
 
@@ -265,6 +267,71 @@ def test_link_details_one_row_per_ier_per_link() -> None:
         (f"100-0-{CONTACT_2}", "https://x/a", "Pricing", 1, at(8)),
     ]
     assert links.get_column("id").to_list()[0] == f"100-0-{CONTACT}|https://x/a"
+    assert links.get_column("exact_target_link_id").to_list() == [None, None, None]
+
+
+LOGO, BUTTON = 71, 72  # SendURLIDs of two links to the same URL in one email
+
+
+@pytest.mark.parametrize(
+    ("clicks", "expected_links", "unique_clicks"),
+    [
+        # Two links to one URL (a logo and a button): two link details, two links clicked.
+        (
+            [("https://x/a", LOGO, 6), ("https://x/a", BUTTON, 7), ("https://x/a", LOGO, 9)],
+            [("https://x/a", "71", 2, at(9)), ("https://x/a", "72", 1, at(7))],
+            2,
+        ),
+        # One link whose URL varies per click (tracking parameters): one link detail by its id.
+        (
+            [("https://x/a?c=1", LOGO, 6), ("https://x/a?c=2", LOGO, 8)],
+            [("https://x/a?c=2", "71", 2, at(8))],
+            1,
+        ),
+        # No ids (data-view exports): links by URL, as before.
+        (
+            [("https://x/a", None, 6), ("https://x/a", None, 7), ("https://x/b", None, 8)],
+            [("https://x/a", None, 2, at(7)), ("https://x/b", None, 1, at(8))],
+            2,
+        ),
+        # An id and a URL without one are two links.
+        (
+            [("https://x/a", LOGO, 6), ("https://x/a", None, 7)],
+            [("https://x/a", "71", 1, at(6)), ("https://x/a", None, 1, at(7))],
+            2,
+        ),
+    ],
+)
+def test_links_by_marketing_cloud_link_id(
+    clicks: list[tuple[str, int | None, float]],
+    expected_links: list[tuple[str, str | None, int, dt.datetime]],
+    unique_clicks: int,
+) -> None:
+    events = frame(ev("Sent", 0), *(ev("Click", t, url=url, link=link) for url, link, t in clicks))
+    links = aggregate.aggregate_links(events).collect()
+    schema.validate("individual_links", links)
+    assert (
+        links.select("link_url", "exact_target_link_id", "total_clicks", "last_clicked").rows()
+        == expected_links
+    )
+    assert links.get_column("id").n_unique() == links.height  # the unique external id
+    ier = aggregate.aggregate_iers(events).collect().row(0, named=True)
+    assert (ier["unique_clicks"], ier["total_clicks"]) == (unique_clicks, len(clicks))
+
+
+def test_link_ids_from_an_extract_file(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "Clicks.csv").write_text(
+        f"{HEAD},SendURLID,URLID,URL,Alias\n"
+        f"1,100,{CONTACT},,11,5,{mc(6)},Click,0,,71,8,https://x/a,Logo\n"
+        f"1,100,{CONTACT},,11,5,{mc(7)},Click,0,,72,8,https://x/a,Button\n"
+    )
+    aggregate.aggregate_extracts([tmp_path / "in"], tmp_path / "out")
+    _, links = tables(tmp_path / "out")
+    assert links.select("link_name", "exact_target_link_id").rows() == [
+        ("Logo", "71"),
+        ("Button", "72"),
+    ]
 
 
 # --- incremental merges through extract files -----------------------------------------------

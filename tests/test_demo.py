@@ -151,6 +151,39 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(
         assert a[name] != c[name], name
 
 
+def test_extract_in_utf16_and_pipes_aggregates_like_the_default(tmp_path: Path) -> None:
+    from ierkit import aggregate
+
+    default = demo.generate(tmp_path / "default", scale=0.02).path
+    shaped = tmp_path / "utf16"
+    command = ["demo", "--out", str(shaped), "--scale", "0.02", "--extract-encoding", "utf-16"]
+    assert cli.main([*command, "--extract-delimiter", "|"]) == 0
+    semicolon = demo.generate(
+        tmp_path / "semicolon", scale=0.02, extract_format=demo.ExtractFormat("utf-8", ";")
+    ).path
+    a, b = digests(default), digests(shaped)
+    # Only the extract differs; everything else is byte for byte the default demo.
+    assert {n for n in a if a[n] != b[n]} == {"tracking_extract.zip"}
+    with zipfile.ZipFile(shaped / "tracking_extract.zip") as archive:
+        sent = archive.read("Sent.csv")
+    assert sent.startswith(b"\xff\xfe") and sent.decode("utf-16").startswith("ClientID|SendID|")
+    results = []
+    for folder in (default, shaped, semicolon):
+        out = tmp_path / f"out-{folder.name}"
+        aggregate.aggregate_extracts([folder / "tracking_extract.zip"], out)
+        results.append(
+            [
+                pl.read_parquet(out / f"{name}.parquet")
+                for name in (aggregate.IER_TABLE, aggregate.LINK_TABLE)
+            ]
+        )
+    assert results[0][0].height > 1_000 and results[0][1].height > 100
+    for other in results[1:]:
+        assert other[0].equals(results[0][0]) and other[1].equals(results[0][1])
+    # The link ids of the extract (SendURLID) reach the link details.
+    assert results[0][1].get_column("exact_target_link_id").null_count() == 0
+
+
 def test_generate_refuses_foreign_folder_and_replaces_previous_demo(tmp_path: Path) -> None:
     foreign = tmp_path / "mine"
     foreign.mkdir()

@@ -38,6 +38,7 @@ Modelling choices a reader of the data should know:
 from __future__ import annotations
 
 from ierkit.demo._cache import ensure_demo, fingerprint
+from ierkit.demo._extract_writer import ExtractFormat
 from ierkit.demo._generate import DemoError, DemoSummary, generate
 from ierkit.demo._params import (
     BLOCK_ROWS,
@@ -58,6 +59,7 @@ __all__ = [
     "SYNC_THROUGHPUT",
     "DemoError",
     "DemoSummary",
+    "ExtractFormat",
     "as_of_instant",
     "ensure_demo",
     "fingerprint",

@@ -1,13 +1,19 @@
 """The Marketing Cloud Tracking Extract of the demo: its files, columns, dates and zip.
 
 ``extract_frames`` gives a block's rows of each event file; ``send_jobs`` the SendJobs file;
-``write_zip`` packs the files into a zip whose bytes depend only on theirs.
+``write_zip`` packs the files into a zip whose bytes depend only on theirs. ``ExtractFormat``
+writes the same rows as Marketing Cloud's other shapes (UTF-16, the "Unicode" option; a tab,
+pipe or semicolon separator), so ierkit can be shown to read them alike; the default (UTF-8,
+comma) writes the files as they were made, byte for byte.
 """
 
 from __future__ import annotations
 
+import codecs
 import shutil
+import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -163,8 +169,68 @@ def send_jobs(sends: tuple[Send, ...]) -> pl.DataFrame:
     return frame.select(SENDJOB_COLUMNS)
 
 
-def write_zip(path: Path, members: list[tuple[str, Path]]) -> None:
-    """A zip whose bytes depend only on the members' bytes: fixed dates, order and level."""
+@dataclass(frozen=True)
+class ExtractFormat:
+    """How the demo writes its extract's files.
+
+    Attributes:
+        encoding: ``utf-8`` (default) or ``utf-16`` (little-endian with a byte-order mark, as
+            the Tracking Extract's "Unicode" option writes).
+        delimiter: ``,`` (default), a tab, ``|`` or ``;``.
+    """
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ("utf-8", "utf-16"):
+            raise ValueError(f"extract encoding must be utf-8 or utf-16, got {self.encoding!r}")
+        if self.delimiter not in (",", "\t", "|", ";"):
+            raise ValueError(f"extract delimiter must be , tab | or ;, got {self.delimiter!r}")
+
+    @property
+    def is_default(self) -> bool:
+        """UTF-8 and commas: the files are zipped as they were made."""
+        return self == ExtractFormat()
+
+
+def _reshaped(source: Path, folder: Path, extract_format: ExtractFormat) -> Path:
+    """A copy of a comma-separated UTF-8 file in ``extract_format`` (streamed)."""
+    separated = folder / f"{source.name}.sep"
+    if extract_format.delimiter == ",":
+        separated = source
+    else:
+        # Every value as text, so nothing is reformatted; quotes only where the new separator
+        # (or a quote, or a line break) needs them.
+        pl.scan_csv(source, infer_schema=False).sink_csv(
+            separated, separator=extract_format.delimiter
+        )
+    if extract_format.encoding == "utf-8":
+        return separated
+    target = folder / f"{source.name}.utf16"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(separated, "rb") as src, open(target, "wb") as dst:
+        dst.write(codecs.BOM_UTF16_LE)
+        while block := src.read(1 << 22):
+            dst.write(decoder.decode(block).encode("utf-16-le"))
+        dst.write(decoder.decode(b"", final=True).encode("utf-16-le"))
+    return target
+
+
+def write_zip(
+    path: Path,
+    members: list[tuple[str, Path]],
+    extract_format: ExtractFormat | None = None,
+) -> None:
+    """A zip whose bytes depend only on the members' bytes: fixed dates, order and level.
+
+    With a non-default ``extract_format``, each member is rewritten in it first.
+    """
+    if extract_format is not None and not extract_format.is_default:
+        with tempfile.TemporaryDirectory(prefix="ierkit-demo-extract-") as work:
+            reshaped = [(n, _reshaped(src, Path(work), extract_format)) for n, src in members]
+            write_zip(path, reshaped)
+        return
     with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
         for name, source in members:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))

@@ -22,7 +22,7 @@ import polars as pl
 from ierkit import _files, schema
 from ierkit.demo._catalogue import PROGRAMMES
 from ierkit.demo._chunks import ChunkWriter
-from ierkit.demo._extract_writer import EXTRACT_FILES, send_jobs, write_zip
+from ierkit.demo._extract_writer import EXTRACT_FILES, ExtractFormat, send_jobs, write_zip
 from ierkit.demo._params import DEMO_AS_OF, DEMO_SEED, SYNC_MINUTE, Counters, Params
 from ierkit.demo._population import build_population
 from ierkit.demo._records import GROUND_TRUTH_SCHEMA
@@ -99,7 +99,7 @@ class Built:
     extract_rows: dict[str, int]
 
 
-def build(params: Params, folder: Path) -> Built:
+def build(params: Params, folder: Path, extract_format: ExtractFormat | None = None) -> Built:
     """Generate every table, the ground truth and the extract zip into ``folder``.
 
     Chunks gather in ``folder / "_work"`` (the caller removes it).
@@ -127,7 +127,9 @@ def build(params: Params, folder: Path) -> Built:
     # The zip is written by a second thread while this one merges the big tables.
     zip_members = [(n, writer.folder / "extract" / n) for n in EXTRACT_FILES]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        zipped = pool.submit(write_zip, folder / "tracking_extract.zip", zip_members)
+        zipped = pool.submit(
+            write_zip, folder / "tracking_extract.zip", zip_members, extract_format
+        )
         counts = _write_tables(folder, writer, small)
         zipped.result()
     return Built(
@@ -209,12 +211,14 @@ def check_scale(scale: float) -> None:
         raise DemoError(f"scale must be above 0 and at most 500, got {scale}")
 
 
-def generate_into(folder: Path, params: Params) -> DemoSummary:
+def generate_into(
+    folder: Path, params: Params, extract_format: ExtractFormat | None = None
+) -> DemoSummary:
     """Generate into ``folder`` (which must not exist)."""
     started = time.perf_counter()
     folder.mkdir(parents=True)
     try:
-        built = build(params, folder)
+        built = build(params, folder, extract_format)
     finally:
         shutil.rmtree(folder / "_work", ignore_errors=True)
     _files.write_text(folder / "demo.json", json.dumps(manifest(params, built), indent=2) + "\n")
@@ -237,6 +241,7 @@ def generate(
     scale: float = 1.0,
     seed: int = DEMO_SEED,
     as_of: dt.date = DEMO_AS_OF,
+    extract_format: ExtractFormat | None = None,
 ) -> DemoSummary:
     """Generate the demo org into the folder ``out``.
 
@@ -248,6 +253,8 @@ def generate(
         scale: Size multiplier for contacts, leads and recipients (users and campaigns stay).
         seed: Random seed; the same seed, as-of date and scale give byte-identical files.
         as_of: The demo's today: sends cover the six months before it.
+        extract_format: Encoding and separator of ``tracking_extract.zip``'s files (UTF-8 and
+            commas by default; every other file is the same either way).
 
     Returns:
         A summary with the counts of every table, planted reason and extract file.
@@ -269,7 +276,7 @@ def generate(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        summary = generate_into(tmp, Params(scale=scale, seed=seed, as_of=as_of))
+        summary = generate_into(tmp, Params(scale=scale, seed=seed, as_of=as_of), extract_format)
         _files.replace_folder(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

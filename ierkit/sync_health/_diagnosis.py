@@ -160,8 +160,12 @@ def read_tracking(path: str | os.PathLike[str]) -> tuple[pl.DataFrame, pl.DataFr
     """
     # open_extract keeps a zip unpacked only inside the block: collect what is needed here.
     with extract.open_extract(path) as files:
+        # scan_checked: a bad row is an ExtractFormatError naming file and line, never polars'
+        # message (which quotes raw rows with email addresses).
         frames = [
-            extract.scan_file(f) for f in files if f.kind in ("Sent", "Open", "Click") and f.header
+            extract.scan_checked(f)
+            for f in files
+            if f.kind in ("Sent", "Open", "Click") and f.header
         ]
         events = pl.concat(frames) if frames else pl.LazyFrame(schema=extract.EVENT_SCHEMA)
         sent, blank = pl.collect_all(
@@ -209,12 +213,17 @@ def resolve_as_of(
 def default_extract(source: str, extract_path: str | os.PathLike[str] | None) -> str:
     """The extract to read: the given path, else the demo's own ``tracking_extract.zip``.
 
-    A local org folder that holds a ``tracking_extract.zip`` (a generated demo) uses it too.
+    A local org folder that holds a ``tracking_extract.zip`` (a generated demo) uses it too. An
+    ``sftp://user@host/folder/pattern*.zip`` URL is picked up: its newest matching file,
+    downloaded once into the cache (``ierkit.pickup.fetch_latest``).
 
     Raises:
         MatchingError: When no path is given for a source other than the demo.
+        PickupError: When an SFTP URL cannot be picked up (host key, login, no file).
     """
     if extract_path is not None and str(extract_path).strip():
+        if os.fspath(extract_path).startswith(extract.SFTP_SCHEME):
+            return os.fspath(extract.local_path(extract_path))
         return os.fspath(extract_path)
     if str(source) == "demo":
         from ierkit import demo

@@ -284,6 +284,10 @@ SEND_JOBS_FILE: Final = "send_jobs.parquet"
 #: Files ``ierkit.aggregate`` keeps in the output folder it writes: its marker and its lock
 #: (``.lock``, like every folder ierkit locks, so other writers of that folder can share it).
 OUTPUT_MARKER: Final = ".ierkit-aggregate.json"
+
+#: The file that marks a folder as an event store from its first use (the lock file is removed
+#: when released, and a store may hold nothing else yet, e.g. only a pickup ledger).
+STORE_MARKER: Final = ".ierkit-event-store.json"
 OUTPUT_LOCK: Final = LOCK_FILE
 #: The tables ``ierkit.aggregate`` writes into its output folder.
 OUTPUT_TABLES: Final = ("individual_email_results", "individual_links")
@@ -364,7 +368,13 @@ def check_store(store: str | os.PathLike[str]) -> Path:
     path = Path(store)
     _require_folder(path, "--store")
     if path.is_dir() and any(path.iterdir()):
-        signs = (events_dir(path), path / JOURNAL_FILE, path / SEND_JOBS_FILE, path / LOCK_FILE)
+        signs = (
+            path / STORE_MARKER,
+            events_dir(path),
+            path / JOURNAL_FILE,
+            path / SEND_JOBS_FILE,
+            path / LOCK_FILE,
+        )
         if not any(sign.exists() for sign in signs):
             raise StoreError(
                 f"--store {path}: this folder holds other files and is not an event store "
@@ -441,6 +451,10 @@ def locked(
                 store_path / LOCK_FILE, wait=wait, what=f"the event store {store_path}"
             )
         )
+        if not (store_path / STORE_MARKER).is_file():
+            _files.write_text(
+                store_path / STORE_MARKER, json.dumps({"written_by": "ierkit aggregate"}) + "\n"
+            )
         if out_path is not None:
             out_path.mkdir(parents=True, exist_ok=True)
             first_out = stack.enter_context(

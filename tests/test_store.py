@@ -56,7 +56,7 @@ def test_landing_lists_the_sends_whose_tables_are_owed(
     # Landed, but no table written yet: the journal owes job 100's tables, nothing is staged.
     assert read_journal(store) == Journal(None, (100,))
     assert sorted(p.name for p in store.iterdir()) == [
-        ".lock",
+        ".ierkit-event-store.json",  # the lock file goes with its holder; the marker stays
         "events",
         "journal.json",
         "send_jobs.parquet",

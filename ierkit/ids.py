@@ -111,9 +111,9 @@ def object_type(record_id: str | None) -> str | None:
     Returns:
         The object name, or None for an unknown prefix or a value that is not an Id.
     """
-    if not is_valid_id(record_id):
+    if record_id is None or not is_valid_id(record_id):
         return None
-    return KEY_PREFIXES.get(record_id[:3])  # type: ignore[index]
+    return KEY_PREFIXES.get(record_id[:3])
 
 
 def object_type_expr(column: str | pl.Expr) -> pl.Expr:

@@ -41,6 +41,7 @@ from __future__ import annotations
 from ierkit.cleanup._bigobject import (
     BIGOBJECT,
     BIGOBJECT_VERIFY_SCHEMA,
+    bigobject_archive,
     is_bigobject,
     restore_bigobject,
     staging_store,
@@ -86,6 +87,7 @@ __all__ = [
     "ProgressCallback",
     "VerificationError",
     "archive_and_verify",
+    "bigobject_archive",
     "cleanup_criteria",
     "is_bigobject",
     "ledger_path",

@@ -405,7 +405,12 @@ def _add_cleanup(sub: Subparsers) -> Runner:
         required=True,
         help="keep IERs sent in the last N days",
     )
-    parser.add_argument("--archive", required=True, help="archive folder or fsspec URL (s3://...)")
+    parser.add_argument(
+        "--archive",
+        required=True,
+        help="archive folder or fsspec URL (s3://...), or 'bigobject': the Salesforce org's own "
+        "big objects (deploy them first: ierkit metadata --out DIR)",
+    )
     parser.add_argument("--execute", action="store_true", help="archive and delete (not a dry run)")
     parser.add_argument(
         "--hard-delete", action="store_true", help="skip the Recycle Bin (Salesforce hardDelete)"
@@ -469,7 +474,12 @@ def _add_restore(sub: Subparsers) -> Runner:
         "IERs would be new records whose Email Send and Contact or Lead must still exist.",
     )
     _add_source(parser)
-    parser.add_argument("--archive", required=True, help="archive folder or fsspec URL")
+    parser.add_argument(
+        "--archive",
+        required=True,
+        help="archive folder or fsspec URL, or 'bigobject': the big objects of the Salesforce "
+        "org the environment logs into",
+    )
     parser.add_argument("--run-id", default=None, help="only this run's records (default: all)")
 
     def run(args: argparse.Namespace) -> int:
@@ -477,12 +487,40 @@ def _add_restore(sub: Subparsers) -> Runner:
         from ierkit.orgs import open_org
 
         _refuse_cached_demo(args.source, "ierkit restore")
-        counts = cleanup.restore_archive(open_org(args.source), args.archive, run_id=args.run_id)
+        if cleanup.is_bigobject(args.archive):
+            big = cleanup.bigobject_archive(open_org("salesforce"))
+            counts = cleanup.restore_bigobject(open_org(args.source), big, run_id=args.run_id)
+        else:
+            counts = cleanup.restore_archive(
+                open_org(args.source), args.archive, run_id=args.run_id
+            )
         for row in counts.iter_rows(named=True):  # one row per table
             print(
                 f"{row['table']}: {row['restored']:,} restored, {row['already_present']:,} "
                 f"already present (of {row['archived']:,} archived)"
             )
+        return 0
+
+    return run
+
+
+def _add_metadata(sub: Subparsers) -> Runner:
+    parser = sub.add_parser(
+        "metadata",
+        help="write the Salesforce metadata ierkit needs as an sfdx project to deploy",
+        description="Write an sfdx project (sfdx-project.json, force-app/main/default/...) with "
+        "the big objects cleanup --archive bigobject archives into and their permission set. "
+        "Deploy it with 'sf project deploy start' run in that folder.",
+    )
+    parser.add_argument("--out", required=True, help="folder for the sfdx project")
+
+    def run(args: argparse.Namespace) -> int:
+        from ierkit import metadata
+
+        written = metadata.write_project(args.out)
+        print(f"{len(written)} files written to {args.out}; deploy with:")
+        print(f"  cd {args.out} && sf project deploy start --target-org YOUR_ORG")
+        print(f"  sf org assign permset --name {metadata.PERMISSION_SET} --target-org YOUR_ORG")
         return 0
 
     return run
@@ -638,6 +676,7 @@ COMMANDS: list[Callable[[Subparsers], Runner]] = [
     _add_storage,
     _add_cleanup,
     _add_restore,
+    _add_metadata,
     _add_demo,
 ]
 

@@ -388,7 +388,10 @@ class FakeSalesforce:
             return real
 
         fields = [resolve(f) for f in query.fields]
-        frame = obj.records.lazy()
+        big = big_object_defs(self).get(obj.name)
+        if big is not None:
+            check_big_object_query(query, big)
+        frame = obj.records.lazy() if big is None else big_object_sort(obj.records.lazy(), big)
         schema_ = obj.records.schema
         for name, op, value in query.where:
             real = resolve(name)
@@ -1060,7 +1063,16 @@ class _Handler(BaseHTTPRequestHandler):
                 # "soql" stays server-side (tests read it); job info shows the documented keys.
                 job.update(object=sobject, state="UploadComplete", frame=frame, soql=spec["query"])
             else:
-                if spec.get("operation") not in ("delete", "hardDelete"):
+                big = big_object_defs(org).get(_match_name(spec.get("object", ""), org.objects))
+                if big is not None and spec.get("operation") != "insert":
+                    return self._json(
+                        400,
+                        _error(
+                            "INVALIDJOB",
+                            f"Entity '{big.name}' is a big object: only insert is supported",
+                        ),
+                    )
+                if big is None and spec.get("operation") not in ("delete", "hardDelete"):
                     return self._json(
                         400, _error("INVALIDJOB", "This server models delete and hardDelete only")
                     )
@@ -1158,6 +1170,8 @@ class _Handler(BaseHTTPRequestHandler):
         if job["kind"] == "query":
             job["total"] = job["frame"].select(pl.len()).collect().item()
             job["numberRecordsProcessed"] = job["total"]
+        elif job["operation"] == "insert":
+            return process_big_object_insert(org, job)
         else:
             self._process_ingest(job)
         job["state"] = "JobComplete"
@@ -1330,3 +1344,222 @@ def load_local_org(path: Path) -> dict[str, pl.DataFrame]:
         for name in schema.TABLES
         if (Path(path) / f"{name}.parquet").is_file()
     }
+
+
+# --- big objects ------------------------------------------------------------------------------
+#
+# Modelled from Salesforce's Big Objects guide and SOQL reference ("SOQL with Big Objects"):
+# an object defined by metadata (the files ierkit ships, read here as deployed); queries that
+# filter on index fields from the first one without a gap, ``=`` or ``IN`` (``IN`` once) on
+# any of them and a range only on the last one used; no ``!=``, ``LIKE`` or aggregates; results
+# in index order. Bulk API 2.0 ``insert`` overwrites a record whose index values exist; a
+# missing required (index) field fails the record ``REQUIRED_FIELD_MISSING``. No Bulk or SOQL
+# delete: records go only through Apex ``Database.deleteImmediate()``, which ierkit never calls
+# and which is not modelled. The exact text of Salesforce's refusal of a query that breaks the
+# index rules is not documented; the code (``MALFORMED_QUERY``) and the rule named are.
+
+_MD = "{http://soap.sforce.com/2006/04/metadata}"
+_BIG_TYPES = {
+    "Text": pl.String,
+    "LongTextArea": pl.String,
+    "Number": pl.Float64,
+    "DateTime": pl.Datetime("us", "UTC"),
+}
+
+
+@dataclass
+class BigObjectDef:
+    """A deployed big object: its fields (type, length, required) and its index."""
+
+    name: str
+    fields: dict[str, dict[str, Any]]
+    index: list[str]
+
+
+def big_object_defs(org: FakeSalesforce) -> dict[str, BigObjectDef]:
+    """The big objects deployed in ``org`` (empty until ``deploy_big_objects``)."""
+    defs: dict[str, BigObjectDef] | None = getattr(org, "big_object_defs", None)
+    if defs is None:
+        defs = {}
+        org.big_object_defs = defs  # type: ignore[attr-defined]
+    return defs
+
+
+def deploy_big_objects(org: FakeSalesforce) -> list[str]:
+    """Deploy the big objects ierkit ships (its metadata files, parsed as Salesforce would)."""
+    import xml.etree.ElementTree as ET
+
+    from ierkit.metadata import packaged_files
+
+    files = packaged_files(["big-objects"])
+    parsed: dict[str, BigObjectDef] = {}
+    for path, data in sorted(files.items()):
+        parts = path.split("/")
+        if parts[0] != "objects":
+            continue
+        name = parts[1]
+        spec = parsed.setdefault(name, BigObjectDef(name, {}, []))
+        root = ET.fromstring(data)
+        if root.tag == f"{_MD}CustomField":
+            spec.fields[root.findtext(f"{_MD}fullName") or ""] = {
+                "type": root.findtext(f"{_MD}type"),
+                "length": int(root.findtext(f"{_MD}length") or 0),
+                "required": root.findtext(f"{_MD}required") == "true",
+            }
+        elif root.tag == f"{_MD}Index":
+            spec.index = [f.findtext(f"{_MD}name") or "" for f in root.findall(f"{_MD}fields")]
+    with org.lock:
+        for name, spec in parsed.items():
+            big_object_defs(org)[name] = spec
+            columns = {
+                "Id": pl.String,
+                **{f: _BIG_TYPES[d["type"]] for f, d in spec.fields.items()},
+            }
+            described = [
+                {
+                    "name": f,
+                    "label": f,
+                    "type": {"Text": "string", "LongTextArea": "textarea", "Number": "double"}.get(
+                        d["type"], "datetime"
+                    ),
+                    "nillable": not d["required"],
+                    "custom": True,
+                    "referenceTo": [],
+                    "relationshipName": None,
+                }
+                for f, d in spec.fields.items()
+            ]
+            org.objects[name] = SObject(name, pl.DataFrame(schema=columns), described, "")
+    return sorted(parsed)
+
+
+def check_big_object_query(query: Soql, spec: BigObjectDef) -> None:
+    """``SoqlError`` unless ``query`` keeps the big object's index rules."""
+
+    def refuse(rule: str) -> None:
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            f"{spec.name}: {rule}. Filter on index fields in index order ({', '.join(spec.index)})"
+            ", from the first one without a gap, with = or IN, and a range only on the last one",
+        )
+
+    index = [f.lower() for f in spec.index]
+    used: list[str] = []
+    ins = 0
+    for name, op, _ in query.where:
+        field = name.lower()
+        if field not in index:
+            refuse(f"{name} is not a field of the index")
+        if op == "!=":
+            refuse("!= is not valid in a big object query")
+        if op == "IN":
+            ins += 1
+        if not used or used[-1] != field:
+            if field in used:
+                refuse(f"{name} is filtered twice, apart")
+            used.append(field)
+    if ins > 1:
+        refuse("IN can be used only once")
+    if used != index[: len(used)]:
+        refuse(f"the filters leave a gap before {index[len(used) - 1] if used else ''}")
+    for name, op, _ in query.where:
+        if op in ("<", "<=", ">", ">=") and name.lower() != used[-1]:
+            refuse(f"a range on {name} is allowed only on the last index field filtered")
+    if query.order_by and query.order_by.lower() != index[0]:
+        refuse("ORDER BY is allowed only in index order")
+
+
+def big_object_sort(frame: pl.LazyFrame, spec: BigObjectDef) -> pl.LazyFrame:
+    """Results as a big object returns them: in index order."""
+    return frame.sort(spec.index, nulls_last=True)
+
+
+def process_big_object_insert(org: FakeSalesforce, job: dict[str, Any]) -> None:
+    """A Bulk API 2.0 ``insert`` into a big object: per-record checks, then overwrite by index."""
+    spec = big_object_defs(org)[job["object"]]
+    data = job["data"] or b""
+    rows = (
+        pl.read_csv(
+            io.BytesIO(data), infer_schema=False, separator=DELIMITERS[job["columnDelimiter"]]
+        )
+        if data.strip()
+        else pl.DataFrame()
+    )
+    unknown = [c for c in rows.columns if c not in spec.fields]
+    if unknown:
+        job.update(
+            state="Failed",
+            errorMessage=f"InvalidBatch : Field name not found : {unknown[0]}",
+            results={"unprocessedrecords": data},
+        )
+        return
+    rows = rows.with_columns(
+        pl.lit(None, pl.String).alias(f) for f in spec.fields if f not in rows.columns
+    )
+    problems = []
+    for name, about in spec.fields.items():
+        value = pl.col(name)
+        if about["required"]:
+            problems.append(
+                pl.when(value.is_null()).then(
+                    pl.lit(
+                        f"REQUIRED_FIELD_MISSING:Required fields are missing: [{name}]:{name} --"
+                    )
+                )
+            )
+        if about["type"] == "Text":
+            problems.append(
+                pl.when(value.str.len_chars() > about["length"]).then(
+                    pl.lit(f"STRING_TOO_LONG:{name}: data value too large:{name} --")
+                )
+            )
+        if about["type"] == "Number":
+            problems.append(
+                pl.when(value.is_not_null() & value.cast(pl.Float64, strict=False).is_null()).then(
+                    pl.lit(f"INVALID_TYPE_ON_FIELD_IN_RECORD:{name}: value not of required type")
+                )
+            )
+        if about["type"] == "DateTime":
+            parsed = value.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC", strict=False)
+            problems.append(
+                pl.when(value.is_not_null() & parsed.is_null()).then(
+                    pl.lit(f"INVALID_TYPE_ON_FIELD_IN_RECORD:{name}: value not of required type")
+                )
+            )
+    checked = rows.with_columns(
+        sf__Error=pl.coalesce(problems) if problems else pl.lit(None, pl.String)
+    )
+    good = checked.filter(pl.col("sf__Error").is_null()).drop("sf__Error")
+    bad = checked.filter(pl.col("sf__Error").is_not_null())
+    typed = good.select(
+        pl.lit(None, pl.String).alias("Id"),
+        *(
+            pl.col(f).str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC", time_unit="us")
+            if d["type"] == "DateTime"
+            else pl.col(f).cast(_BIG_TYPES[d["type"]])
+            for f, d in spec.fields.items()
+        ),
+    )
+    # The last of several rows with the same index in one upload wins, as later writes do.
+    typed = typed.unique(subset=spec.index, keep="last", maintain_order=True)
+    with org.lock:
+        obj = org.objects[job["object"]]
+        kept = obj.records.join(
+            typed.select(spec.index), on=spec.index, how="anti", nulls_equal=True
+        )
+        obj.records = pl.concat([kept, typed.select(obj.records.columns)])
+    job["numberRecordsProcessed"] = rows.height
+    job["numberRecordsFailed"] = bad.height
+    fmt = {"delimiter": job["columnDelimiter"], "line_ending": job["lineEnding"]}
+    success = good.select(
+        pl.lit("000000000000000AAA").alias("sf__Id"),
+        pl.lit("true").alias("sf__Created"),
+        *good.columns,
+    )
+    failure = bad.select(pl.lit("").alias("sf__Id"), "sf__Error", *good.columns)
+    job["results"] = {
+        "successfulResults": _csv(success, **fmt),
+        "failedResults": _csv(failure, **fmt),
+        "unprocessedrecords": b"",
+    }
+    job["state"] = "JobComplete"

@@ -32,11 +32,20 @@ Dry run (``execute=False``, the default) computes the plan and writes nothing an
 
 Modules: ``_selection`` (criteria, what they select, the SOQL), ``_plan`` (counts), ``_ledger``
 (the run's steps on disk), ``_run`` (the state machine), ``_verify`` (archive against org) and
-``_restore`` (archive back into a local org).
+``_restore`` (archive back into a local org), ``_bigobject`` (``archive="bigobject"``: the
+org's own big objects instead of a folder; see that module).
 """
 
 from __future__ import annotations
 
+from ierkit.cleanup._bigobject import (
+    BIGOBJECT,
+    BIGOBJECT_VERIFY_SCHEMA,
+    bigobject_archive,
+    is_bigobject,
+    restore_bigobject,
+    staging_store,
+)
 from ierkit.cleanup._errors import CleanupError, VerificationError
 from ierkit.cleanup._ledger import CRASH_ENV, LOCK_WAIT_SECONDS, Ledger, ledger_path
 from ierkit.cleanup._plan import ORPHANED_PROGRAMME, CleanupPlan, plan_cleanup
@@ -62,6 +71,8 @@ from ierkit.cleanup._selection import (
 from ierkit.cleanup._verify import verify_archive
 
 __all__ = [
+    "BIGOBJECT",
+    "BIGOBJECT_VERIFY_SCHEMA",
     "CRASH_ENV",
     "DELETE_CHUNK_SIZE",
     "IERS",
@@ -76,15 +87,19 @@ __all__ = [
     "ProgressCallback",
     "VerificationError",
     "archive_and_verify",
+    "bigobject_archive",
     "cleanup_criteria",
+    "is_bigobject",
     "ledger_path",
     "new_run_id",
     "orphaned_links",
     "plan_cleanup",
     "restore_archive",
+    "restore_bigobject",
     "run_cleanup",
     "select_iers",
     "select_links",
     "selection_query",
+    "staging_store",
     "verify_archive",
 ]

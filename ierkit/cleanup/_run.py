@@ -27,6 +27,14 @@ from ierkit.archive import (
     table_entry,
     utc_now,
 )
+from ierkit.cleanup._bigobject import (
+    BIGOBJECT_VERIFY_SCHEMA,
+    bigobject_archive,
+    insert_staged,
+    is_bigobject,
+    staging_store,
+    verify_bigobject,
+)
 from ierkit.cleanup._errors import CleanupError, VerificationError
 from ierkit.cleanup._ledger import LOCK_WAIT_SECONDS, Ledger, ledger_path
 from ierkit.cleanup._plan import CleanupPlan, plan_cleanup
@@ -39,6 +47,7 @@ from ierkit.cleanup._selection import (
     selection_query,
 )
 from ierkit.cleanup._verify import VERIFY_SCHEMA, verify_archive
+from ierkit.orgs._bigobject import BigObjectArchive
 from ierkit.orgs.archived import ArchivedOrg
 from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org
 from ierkit.orgs.local import LocalOrg
@@ -138,7 +147,8 @@ def run_cleanup(
 
     Args:
         org: The org to clean up (any ``Org``: a local org or Salesforce).
-        archive: Archive folder or fsspec URL.
+        archive: Archive folder or fsspec URL, or ``"bigobject"``: the org's own big objects
+            (a Salesforce org with ierkit's metadata deployed; see ``ierkit.cleanup._bigobject``).
         criteria: The selection (see ``cleanup_criteria``).
         run_id: Resume this run, or start a run with this id; a new id when None.
         execute: Archive and delete. False (the default) writes and deletes nothing.
@@ -157,9 +167,10 @@ def run_cleanup(
         CleanupError: The run id belongs to a run with other criteria, or another process ran
             it for all of ``lock_wait`` (the message names that process).
     """
-    store = ArchiveStore(archive)
+    store, big = _archive_target(org, archive)
     if not execute:
-        return CleanupResult(plan=plan_cleanup(org, criteria), dry_run=True, archive=store.location)
+        shown = _label(store, big)
+        return CleanupResult(plan=plan_cleanup(org, criteria), dry_run=True, archive=shown)
     if chunk_size is None:
         chunk_size = org.delete_batch_size or DELETE_CHUNK_SIZE
     if chunk_size < 1:
@@ -173,6 +184,7 @@ def run_cleanup(
         chunk_size,
         progress,
         lock_wait,
+        big,
     )
     return run.execute()
 
@@ -206,10 +218,23 @@ def archive_and_verify(
     Raises:
         VerificationError: The archive did not match the selection.
     """
-    store = ArchiveStore(archive)
+    store, big = _archive_target(org, archive)
     run_id = check_run_id(run_id or new_run_id())
-    run = _Run(org, store, criteria, run_id, False, 1, progress, lock_wait)
+    run = _Run(org, store, criteria, run_id, False, 1, progress, lock_wait, big)
     return run.execute(delete=False)
+
+
+def _archive_target(
+    org: Org, archive: str | os.PathLike[str]
+) -> tuple[ArchiveStore, BigObjectArchive | None]:
+    """Where records are written: an archive store, or the big objects and their staging."""
+    if is_bigobject(archive):
+        return staging_store(org), bigobject_archive(org)
+    return ArchiveStore(archive), None
+
+
+def _label(store: ArchiveStore, big: BigObjectArchive | None) -> str:
+    return store.location if big is None else f"{big.label} (staged in {store.location})"
 
 
 class _Run:
@@ -223,8 +248,10 @@ class _Run:
         chunk_size: int,
         progress: ProgressCallback | None,
         lock_wait: float = LOCK_WAIT_SECONDS,
+        big: BigObjectArchive | None = None,
     ) -> None:
         self.org, self.store, self.criteria, self.run_id = org, store, criteria, run_id
+        self.big = big
         self.hard, self.chunk_size = hard, chunk_size
         self.progress = progress or (lambda phase, done, total: None)
         self.lock_wait = lock_wait
@@ -373,24 +400,31 @@ class _Run:
             self.store, [f for t in ARCHIVED_TABLES for f in manifest["tables"][t]["files"]]
         )
         table = pl.DataFrame(schema=VERIFY_SCHEMA)
-        if not problems:
+        if not problems and self.big is not None:
+            # Into the big objects, then read back through the index: verified from the org.
+            insert_staged(self.big, self.store, self.ledger, manifest, self.run_id)
+            table, found = verify_bigobject(self.org, self.big, self.store, manifest, self.criteria)
+            problems += found
+        elif not problems:
             try:
                 table = verify_archive(self.org, self.store, manifest, self.criteria)
             except (pl.exceptions.PolarsError, OSError) as error:
                 problems.append(f"archive {self.store.location} cannot be read back: {error}")
-        problems += [
-            f"{r['table']} {r['year']}-{r['month']:02d}: {r['selected']:,} selected in the org, "
-            f"{r['archived']:,} archived{'' if r['ids_match'] else ', Ids differ'}"
-            for r in table.filter(~pl.col("ok")).iter_rows(named=True)  # only the failures
-        ]
+            problems += [
+                f"{r['table']} {r['year']}-{r['month']:02d}: {r['selected']:,} selected in the "
+                f"org, {r['archived']:,} archived{'' if r['ids_match'] else ', Ids differ'}"
+                for r in table.filter(~pl.col("ok")).iter_rows(named=True)  # only the failures
+            ]
         rows = table.to_dicts()
         if problems:
             self.ledger.write("verify", "failed", problems=problems, rows=rows)
             # Nothing was deleted: the next attempt with this run id archives afresh.
-            for step in ("manifest", *(f"archive:{t}" for t in ARCHIVED_TABLES)):
+            inserts = [e["step"] for e in self.ledger.entries if e["step"].startswith("insert:")]
+            for step in ("manifest", *(f"archive:{t}" for t in ARCHIVED_TABLES), *inserts):
                 self.ledger.write(step, "invalidated")
             raise VerificationError(
-                f"archive {self.store.location}, run {self.run_id}: verification failed, nothing "
+                f"archive {_label(self.store, self.big)}, run {self.run_id}: verification failed, "
+                "nothing "
                 f"was deleted: {'; '.join(problems[:5])}"
             )
         self.ledger.end("verify", rows=rows)
@@ -572,10 +606,15 @@ class _Run:
         return CleanupResult(
             plan=plan,
             dry_run=False,
-            archive=self.store.location,
+            archive=_label(self.store, self.big),
             run_id=self.run_id,
             resumed=self.resumed,
-            verification=pl.DataFrame(verify["rows"], schema=VERIFY_SCHEMA) if verify else None,
+            verification=pl.DataFrame(
+                verify["rows"],
+                schema=VERIFY_SCHEMA if self.big is None else BIGOBJECT_VERIFY_SCHEMA,
+            )
+            if verify
+            else None,
             deleted=pl.DataFrame(rows, schema=_DELETED_SCHEMA),
             failures=pl.DataFrame(failure_rows, schema=_FAILURES_SCHEMA).sort("table", "id"),
             ledger_path=self.ledger.path,

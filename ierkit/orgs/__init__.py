@@ -7,7 +7,9 @@ A *source* names an org the same way everywhere (CLI ``--source``, notebook para
 - a folder path: a local org (a folder of Parquet tables, e.g. a snapshot);
 - ``"salesforce"``: a Salesforce org, with credentials from the environment;
 - ``"<source>+archive:<archive>"``: that org with the IERs and link details of an ierkit
-  cleanup archive (folder or fsspec URL) read back in (``ierkit.orgs.archived.ArchivedOrg``).
+  cleanup archive (folder or fsspec URL) read back in (``ierkit.orgs.archived.ArchivedOrg``);
+  ``"salesforce+archive:bigobject"`` reads the org's own big object archive with its live
+  records (``ierkit cleanup --archive bigobject``).
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ from ierkit.extract import (
     write_rejected,
 )
 from ierkit.orgs.local import DEMO_MANIFEST, SNAPSHOT_MANIFEST
+from ierkit.orgs.local import LOCK_FILE as LOCAL_ORG_LOCK_FILE
 
 #: Events per unit of work when the store is merged or aggregated: bounds peak memory (a group
 #: of sends is processed at once; one send larger than this is processed alone).
@@ -281,14 +282,15 @@ DEFAULT_LOCK_WAIT: Final = 600.0
 LOCK_FILE: Final = ".lock"
 JOURNAL_FILE: Final = "journal.json"
 SEND_JOBS_FILE: Final = "send_jobs.parquet"
-#: Files ``ierkit.aggregate`` keeps in the output folder it writes: its marker and its lock
-#: (``.lock``, like every folder ierkit locks, so other writers of that folder can share it).
-OUTPUT_MARKER: Final = ".ierkit-aggregate.json"
-
 #: The file that marks a folder as an event store from its first use (the lock file is removed
 #: when released, and a store may hold nothing else yet, e.g. only a pickup ledger).
 STORE_MARKER: Final = ".ierkit-event-store.json"
-OUTPUT_LOCK: Final = LOCK_FILE
+
+#: Files ``ierkit.aggregate`` keeps in the output folder it writes: its marker, and the local
+#: org's own lock (``LocalOrg.lock``), so a restore or a cleanup of that folder waits for it.
+OUTPUT_MARKER: Final = ".ierkit-aggregate.json"
+OUTPUT_LOCK: Final = LOCAL_ORG_LOCK_FILE
+
 #: The tables ``ierkit.aggregate`` writes into its output folder.
 OUTPUT_TABLES: Final = ("individual_email_results", "individual_links")
 

@@ -182,3 +182,40 @@ def test_an_archived_org_forwards_the_live_orgs_capabilities(tmp_path: Path) -> 
     assert archived.has_field("Contact", "Email") is True
     assert archived.has_field("Contact", "Fax") is False
     assert archived.describe_layouts("Lead") == {"layouts": [{"name": "Lead Layout"}]}
+
+
+# --- one writer of a local org at a time ------------------------------------------------------
+
+_HOLD_ORG_LOCK = """
+import sys, time
+from ierkit.orgs import LocalOrg
+with LocalOrg(sys.argv[1]).lock():
+    print("locked", flush=True)
+    time.sleep(30)
+"""
+
+
+def test_a_second_writer_of_a_local_org_waits_then_names_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ierkit import _files
+    from ierkit.orgs import local
+
+    org = LocalOrg(tmp_path)
+    org.write_table("tasks", _tasks(3))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_ORG_LOCK, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        monkeypatch.setattr(local, "LOCK_WAIT_SECONDS", 0.3)
+        with pytest.raises(_files.LockHeldError, match=rf"pid {holder.pid} on host"):
+            org.write_table("tasks", _tasks(1))
+        with pytest.raises(_files.LockHeldError, match="the local org"):
+            org.delete("tasks", [f"00T{0:015d}"])
+        assert org.record_counts(["tasks"]) == {"tasks": 3}  # nothing changed meanwhile
+    finally:
+        holder.kill()
+        holder.wait()
+    org.delete("tasks", [f"00T{0:015d}"])  # the killed holder's lock is gone with it
+    assert org.record_counts(["tasks"]) == {"tasks": 2}

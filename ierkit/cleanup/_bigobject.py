@@ -251,25 +251,27 @@ def restore_bigobject(
     """
     if not isinstance(org, LocalOrg):
         raise CleanupError(f"restore works on a local org (a folder), not {org!r}")
-    found = []
-    for table in reversed(ARCHIVED_TABLES):  # read everything before writing anything
-        records = archive.scan(table)
-        if run_id is not None:
-            records = records.filter(pl.col(RUN_ID) == run_id)
-        records = records.drop(RUN_ID)
-        live = org.table(table) if org.has_table(table) else records.clear().lazy()
-        new = records.lazy().join(live.select("id"), on="id", how="anti").collect()
-        found.append((table, live, new, records.height))
-    rows = []
-    for table, live, new, archived in found:
-        if new.height:
-            org.write_table(table, pl.concat([live, new.lazy()]))
-        rows.append(
-            {
-                "table": table,
-                "archived": archived,
-                "restored": new.height,
-                "already_present": archived - new.height,
-            }
-        )
+    # The org's lock covers the read and the write: no other writer slips in between.
+    with org.lock():
+        found = []
+        for table in reversed(ARCHIVED_TABLES):  # read everything before writing anything
+            records = archive.scan(table)
+            if run_id is not None:
+                records = records.filter(pl.col(RUN_ID) == run_id)
+            records = records.drop(RUN_ID)
+            live = org.table(table) if org.has_table(table) else records.clear().lazy()
+            new = records.lazy().join(live.select("id"), on="id", how="anti").collect()
+            found.append((table, live, new, records.height))
+        rows = []
+        for table, live, new, archived in found:
+            if new.height:
+                org.write_table(table, pl.concat([live, new.lazy()]))
+            rows.append(
+                {
+                    "table": table,
+                    "archived": archived,
+                    "restored": new.height,
+                    "already_present": archived - new.height,
+                }
+            )
     return pl.DataFrame(rows, schema=_RESTORE_SCHEMA)

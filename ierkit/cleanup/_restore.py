@@ -71,33 +71,35 @@ def restore_archive(
             f"archive {store.location}: {len(problems)} problem{'s' if len(problems) > 1 else ''} "
             f"against the manifest, nothing restored: {shown}{more}"
         )
-    # Read everything first, write after: a read that fails leaves the org as it was.
-    restores = []
-    for table in reversed(ARCHIVED_TABLES):  # parents first
-        files = sorted({f["path"] for m in manifests for f in manifest_files(m, table)})
-        archived = store.scan_files(table, files).unique(subset="id", keep="any")
-        live = org.table(table) if org.has_table(table) else schema.table(table).empty().lazy()
-        try:
-            new = archived.join(live.select("id"), on="id", how="anti").collect()
-            n_archived = archived.select(pl.len()).collect().item()
-        except pl.exceptions.PolarsError as error:
-            raise ArchiveError(
-                f"archive {store.location}: {table} files {', '.join(files[:3])} could not be "
-                f"read ({first_line(error)}); nothing restored"
-            ) from None
-        restores.append((table, live, new, n_archived))
-    rows = []
-    for table, live, new, n_archived in restores:
-        if new.height:
-            org.write_table(table, pl.concat([live, new.lazy()]))
-        rows.append(
-            {
-                "table": table,
-                "archived": n_archived,
-                "restored": new.height,
-                "already_present": n_archived - new.height,
-            }
-        )
+    # The org's lock covers the read and the write: no other writer slips in between.
+    with org.lock():
+        # Read everything first, write after: a read that fails leaves the org as it was.
+        restores = []
+        for table in reversed(ARCHIVED_TABLES):  # parents first
+            files = sorted({f["path"] for m in manifests for f in manifest_files(m, table)})
+            archived = store.scan_files(table, files).unique(subset="id", keep="any")
+            live = org.table(table) if org.has_table(table) else schema.table(table).empty().lazy()
+            try:
+                new = archived.join(live.select("id"), on="id", how="anti").collect()
+                n_archived = archived.select(pl.len()).collect().item()
+            except pl.exceptions.PolarsError as error:
+                raise ArchiveError(
+                    f"archive {store.location}: {table} files {', '.join(files[:3])} could not be "
+                    f"read ({first_line(error)}); nothing restored"
+                ) from None
+            restores.append((table, live, new, n_archived))
+        rows = []
+        for table, live, new, n_archived in restores:
+            if new.height:
+                org.write_table(table, pl.concat([live, new.lazy()]))
+            rows.append(
+                {
+                    "table": table,
+                    "archived": n_archived,
+                    "restored": new.height,
+                    "already_present": n_archived - new.height,
+                }
+            )
     return pl.DataFrame(rows, schema=_COUNTS_SCHEMA)
 
 

@@ -7,6 +7,7 @@ interrupted write never leaves a half-written table behind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -21,6 +22,12 @@ from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org, OrgError
 
 #: The manifest ``SalesforceOrg.snapshot`` keeps in a snapshot folder.
 SNAPSHOT_MANIFEST: Final = "_salesforce_snapshot.json"
+
+#: The lock file of a local org: one writer of its tables at a time (``LocalOrg.lock``).
+LOCK_FILE: Final = ".lock"
+
+#: Seconds a writer waits for another writer of the same local org before it stops.
+LOCK_WAIT_SECONDS: Final = 60.0
 
 #: The manifest ``ierkit demo`` writes into a demo folder.
 DEMO_MANIFEST: Final = "demo.json"
@@ -104,12 +111,32 @@ class LocalOrg(Org):
                     )
         return problems
 
+    def lock(self, *, wait: float | None = None) -> contextlib.AbstractContextManager[bool]:
+        """Hold the folder's lock: one writer of its tables at a time (re-entrant).
+
+        Every write takes it (``write_table``, ``delete``); a whole read-modify-write (a
+        restore, a snapshot) holds it around all of its steps. Readers never wait: a table is
+        replaced in one step.
+
+        Args:
+            wait: Seconds to wait for another writer; ``LOCK_WAIT_SECONDS`` when None.
+
+        Raises:
+            LockHeldError: When another process still writes after ``wait`` seconds, naming it.
+        """
+        return _files.exclusive_lock(
+            self.path / LOCK_FILE,
+            wait=LOCK_WAIT_SECONDS if wait is None else wait,
+            what=f"the local org {self.path}",
+        )
+
     def write_table(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> None:
         """Validate ``frame`` against the table's schema and replace the table atomically."""
-        if isinstance(frame, pl.LazyFrame):
-            _files.write_parquet(schema.validate(name, frame), self.table_path(name))
-        else:
-            _files.write_parquet(schema.validate(name, frame), self.table_path(name))
+        with self.lock():
+            if isinstance(frame, pl.LazyFrame):
+                _files.write_parquet(schema.validate(name, frame), self.table_path(name))
+            else:
+                _files.write_parquet(schema.validate(name, frame), self.table_path(name))
 
     def recorded_instant(self) -> dt.datetime | None:
         """When the folder was generated (``ierkit demo``) or pulled (a snapshot), if it says."""
@@ -141,12 +168,17 @@ class LocalOrg(Org):
         """Delete records by Id: the table is rewritten once, streamed, whatever the Id count."""
         requested = pl.DataFrame({"id": list(ids)}, schema={"id": pl.String})
         wanted = requested.get_column("id").unique().implode()
-        present = self.table(table_name).select("id").filter(pl.col("id").is_in(wanted)).collect()
-        if len(present):
-            # The new table streams to a temporary file beside the old one, then replaces it:
-            # memory holds the Ids, not the table.
-            gone = present.get_column("id").implode()
-            self.write_table(table_name, self.table(table_name).filter(~pl.col("id").is_in(gone)))
+        with self.lock():
+            present = (
+                self.table(table_name).select("id").filter(pl.col("id").is_in(wanted)).collect()
+            )
+            if len(present):
+                # The new table streams to a temporary file beside the old one, then replaces
+                # it: memory holds the Ids, not the table.
+                gone = present.get_column("id").implode()
+                self.write_table(
+                    table_name, self.table(table_name).filter(~pl.col("id").is_in(gone))
+                )
         present_ids = (
             present.get_column("id").unique().to_frame().with_columns(pl.lit(True).alias("_found"))
         )

@@ -505,44 +505,49 @@ class SalesforceOrg(Org):
         started = clock.now()
         local = LocalOrg(path)
         local.path.mkdir(parents=True, exist_ok=True)
-        manifest_path = local.path / SNAPSHOT_MANIFEST
-        manifest: dict[str, Any] = (
-            json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-        )
-        names = (
-            list(tables) if tables is not None else [t for t in schema.TABLES if self.has_table(t)]
-        )
-        for name in names:
-            spec = schema.table(name)
-            present, _ = self._columns(spec)
-            fields = sorted(c.sf_field for c in present)
-            entry = manifest.get("tables", {}).get(name)
-            since = entry.get("max_system_modstamp") if entry else None
-            if incremental and since and entry.get("fields") == fields and local.has_table(name):
-                self._pull_changes(local, name, dt.datetime.fromisoformat(since))
-                mode = "incremental"
-            else:
-                self._pull(name, local.table_path(name))
-                mode = "full"
-            stats = (
-                local.table(name)
-                .select(rows=pl.len(), latest=pl.col("system_modstamp").max())
-                .collect()
+        # One writer of the folder at a time: a second snapshot (or a cleanup) waits.
+        with local.lock():
+            manifest_path = local.path / SNAPSHOT_MANIFEST
+            manifest: dict[str, Any] = (
+                json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
             )
-            latest = stats.item(0, "latest")
-            manifest.setdefault("tables", {})[name] = {
-                "sobject": spec.sobject,
-                "fields": fields,
-                "rows": int(stats.item(0, "rows")),
-                "max_system_modstamp": latest.isoformat() if latest else None,
-                "pulled_at": dt.datetime.now(dt.UTC).isoformat(),
-                "mode": mode,
-            }
-        # What the snapshot describes: the org as it was when this pull began.
-        manifest["pulled_at"] = started.isoformat()
-        manifest["instance"] = self.label
-        manifest["notes"] = list(self.notes)
-        _files.write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
+            names = (
+                list(tables)
+                if tables is not None
+                else [t for t in schema.TABLES if self.has_table(t)]
+            )
+            for name in names:
+                spec = schema.table(name)
+                present, _ = self._columns(spec)
+                fields = sorted(c.sf_field for c in present)
+                entry = manifest.get("tables", {}).get(name)
+                since = entry.get("max_system_modstamp") if entry else None
+                unchanged = entry is not None and entry.get("fields") == fields
+                if incremental and since and unchanged and local.has_table(name):
+                    self._pull_changes(local, name, dt.datetime.fromisoformat(since))
+                    mode = "incremental"
+                else:
+                    self._pull(name, local.table_path(name))
+                    mode = "full"
+                stats = (
+                    local.table(name)
+                    .select(rows=pl.len(), latest=pl.col("system_modstamp").max())
+                    .collect()
+                )
+                latest = stats.item(0, "latest")
+                manifest.setdefault("tables", {})[name] = {
+                    "sobject": spec.sobject,
+                    "fields": fields,
+                    "rows": int(stats.item(0, "rows")),
+                    "max_system_modstamp": latest.isoformat() if latest else None,
+                    "pulled_at": clock.now().isoformat(),
+                    "mode": mode,
+                }
+            # What the snapshot describes: the org as it was when this pull began.
+            manifest["pulled_at"] = started.isoformat()
+            manifest["instance"] = self.label
+            manifest["notes"] = list(self.notes)
+            _files.write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
         return local
 
     def _pull_changes(self, local: LocalOrg, name: str, since: dt.datetime) -> None:

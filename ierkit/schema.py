@@ -148,6 +148,13 @@ USERS = Table(
         _c("name", pl.String, "Name"),
         _c("email", pl.String, "Email"),
         _c("is_active", pl.Boolean, "IsActive"),
+        _c("manager_id", pl.String, "ManagerId", "the user's manager: gets the team roll-up"),
+        _c(
+            "time_zone",
+            pl.String,
+            "TimeZoneSidKey",
+            "IANA zone (America/New_York): times in the user's email",
+        ),
         *_AUDIT,
     ),
     "Record owners: the reps a worklist goes to.",

@@ -9,6 +9,7 @@ notebook, the weekly index and a test all read the same words.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,11 +50,10 @@ class Headlines:
 
     def html(self) -> str:
         """The figures as one row of large numbers (great_tables), the sentences below."""
-        frame = pl.DataFrame(
-            {f.label: [f.value, f.change or ""] for f in self.figures}
-        )
+        frame = pl.DataFrame({f.label: [f.value, f.change or ""] for f in self.figures})
+        digest = hashlib.sha256(self.plain().encode()).hexdigest()
         table = (
-            gt.GT(frame)
+            gt.GT(frame, id=f"h{digest[:12]}")
             .tab_style(
                 style=[gt.style.text(size="26px", weight="bold")],
                 locations=gt.loc.body(rows=[0]),
@@ -160,7 +160,9 @@ def engagement(
     return Headlines(tuple(figures), tuple(sentences))
 
 
-def sync_health(coverage: pl.DataFrame, by_reason: pl.DataFrame, fixable: pl.DataFrame) -> Headlines:
+def sync_health(
+    coverage: pl.DataFrame, by_reason: pl.DataFrame, fixable: pl.DataFrame
+) -> Headlines:
     """The sync-health report's opening: coverage, missing IERs, the top reason, keys to fix."""
     sent = int(coverage.get_column("sent").sum())
     iers = int(coverage.get_column("iers").sum())
@@ -219,7 +221,9 @@ def storage(
     full = threshold_date.strftime("%b %Y") if threshold_date else "not in 24 months"
     kept = retention_date.strftime("%b %Y") if retention_date else "not in 24 months"
     figures = [
-        Figure("Data storage used", size_mb(used_mb), f"{percent(share)} of {size_mb(allocation_mb)}"),
+        Figure(
+            "Data storage used", size_mb(used_mb), f"{percent(share)} of {size_mb(allocation_mb)}"
+        ),
         Figure("Full, keeping every IER", full),
         Figure(f"Full, keeping {retention_days} days", kept),
     ]

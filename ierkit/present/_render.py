@@ -10,6 +10,7 @@ works from an HTML report in the same folder.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -45,7 +46,10 @@ def _gt(cells: Cells, *, title: str | None, note: str | None, width: str | None)
             )
             for column in linked
         )
-    table = gt.GT(frame)
+    # great_tables scopes its styles by the table's id, random unless given: an id from the
+    # content keeps a report's HTML the same from run to run.
+    digest = hashlib.sha256(frame.write_csv().encode() + (title or "").encode()).hexdigest()
+    table = gt.GT(frame, id=f"t{digest[:12]}")
     if linked:
         table = table.fmt_markdown(columns=linked)
     if title:

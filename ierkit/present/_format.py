@@ -296,7 +296,9 @@ def prepare(frame: pl.DataFrame | pl.LazyFrame, look: Look, *, rows: int | None 
             continue
         text = label(name, dtype, look)
         fmt = formatter(name, dtype, look)
-        columns[text] = pl.Series(text, [fmt(v) for v in shown.get_column(name)], pl.String)
+        columns[text] = pl.Series(
+            text, [fmt(v) for v in shown.get_column(name).to_list()], pl.String
+        )
         if look.instance_url and name in RECORD_LINKS:
             urls = _links(shown, name, look.instance_url)
             if urls is not None:

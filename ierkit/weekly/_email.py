@@ -111,8 +111,8 @@ def rep_email(
     subject = f"{waiting:,} to follow up this week ({week})" + (f", most from {top}" if top else "")
     look = present.Look(timezone=timezone, instance_url=instance_url, rows=max(ordered.height, 1))
     lines = [
-        f"Hello {name}, {ordered.height:,} of your contacts and leads clicked a link in the week "
-        f"to {week}; {waiting:,} of them are waiting for a follow-up.",
+        f"Hello {name}, {ordered.height:,} of your contacts and leads clicked a link in week "
+        f"{week}; {waiting:,} of them are waiting for a follow-up.",
         f"Latest click first; times are in {timezone}. The full list is attached as CSV.",
     ]
     html = _EMAIL.render(
@@ -166,7 +166,7 @@ def manager_email(
     look = present.Look(instance_url=instance_url, rows=max(team.height, 1))
     lines = [
         f"Hello {name}, your team of {team.height:,} has {waiting:,} people to follow up this "
-        f"week; {done:,} who clicked in the week to {week} were followed up.",
+        f"week; {done:,} who clicked in week {week} were followed up.",
     ]
     subject = f"Team worklist {week}: {waiting:,} to follow up across {team.height:,} reps"
     html = _EMAIL.render(

@@ -144,5 +144,9 @@ def notebook_to_html(notebook: Path, target: Path) -> None:
     exporter.register_preprocessor(
         TagRemovePreprocessor(remove_cell_tags={WIDGET_TAG}, enabled=True), enabled=True
     )
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    node = nbformat.read(notebook, as_version=4)
+    # The widgets' saved state (every option of every picker) would be written into the page
+    # as a script block that nothing runs.
+    node.metadata.pop("widgets", None)
+    body, _ = exporter.from_notebook_node(node)
     target.write_text(body, encoding="utf-8")

@@ -42,7 +42,7 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> weekly.WeeklyResult:
 
 def _messages(result: weekly.WeeklyResult) -> list[EmailMessage]:
     parsed = []
-    for path in result.messages:
+    for path in [*result.messages, *result.team_messages]:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         parsed.append(message)

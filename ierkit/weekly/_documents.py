@@ -305,7 +305,7 @@ class TeamDocument:
         manager_id: The manager's User Id.
         name: The manager's name.
         email: The validated address, or None (files, no message).
-        stem: The file name stem (``team-<name>-<Id>``).
+        stem: The file name stem (``team_<name>-<Id>``: a rep's stem never has ``_``).
         team: Per rep: ``owner_name``, ``owner_id``, ``to_follow_up``, ``followed_up``.
         page: The HTML page (also the email's HTML body).
         text: The plain-text part.
@@ -359,7 +359,7 @@ def team_documents(
                 manager_id,
                 name,
                 address,
-                f"team-{file_stem(name, manager_id)}",
+                f"team_{file_stem(name, manager_id)}",
                 team,
                 body.html,
                 body.text,

@@ -65,6 +65,7 @@ class WeeklyResult:
     html_reports: list[Path] = field(default_factory=list)
     worklists: list[Path] = field(default_factory=list)
     messages: list[Path] = field(default_factory=list)
+    team_messages: list[Path] = field(default_factory=list)
     index: Path | None = None
     emailed: list[str] = field(default_factory=list)
     emailed_before: list[str] = field(default_factory=list)
@@ -327,7 +328,9 @@ def _build_and_publish(
     result.html_reports = sorted(p for p in final.glob("*.html") if p.name != "index.html")
     result.index = final / "index.html"
     result.worklists = sorted((final / "worklists").glob("*"))
-    result.messages = sorted((final / "messages").glob("*.eml"))
+    written = sorted((final / "messages").glob("*.eml"))
+    result.messages = [p for p in written if not p.name.startswith("team_")]
+    result.team_messages = [p for p in written if p.name.startswith("team_")]
     return result, outgoing
 
 

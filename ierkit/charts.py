@@ -462,7 +462,11 @@ def storage_projection_chart(
         pl.concat(frames).sort("scenario", "month_start"), "storage_projection_chart"
     )
     lines = (
-        alt.Chart(data, title=title or _storage_finding(data, allocation_mb * threshold, threshold))
+        alt.Chart(
+            data,
+            title=title
+            or _storage_finding(data, list(projections), allocation_mb * threshold, threshold),
+        )
         .mark_line(point=True)
         .encode(
             x=alt.X("month_start:T", title="Month"),
@@ -600,18 +604,24 @@ def _decision_finding(data: pl.DataFrame) -> str:
     )
 
 
-def _storage_finding(data: pl.DataFrame, full_mb: float, threshold: float) -> str:
+def _storage_finding(
+    data: pl.DataFrame, scenarios: list[str], full_mb: float, threshold: float
+) -> str:
     parts = []
-    for scenario in data.get_column("scenario").unique(maintain_order=True).to_list():
-        crossed = data.filter((pl.col("scenario") == scenario) & (pl.col("used_mb") >= full_mb))
-        first = crossed.get_column("month_start").min() if crossed.height else None
+    for scenario in scenarios:
+        points = data.filter(pl.col("scenario") == scenario).sort("month_start")
+        below = points.filter(pl.col("used_mb") < full_mb)
+        crossed = points.filter(pl.col("used_mb") >= full_mb)
+        # Points are month starts: the line crosses during the month of the last point below.
+        month = below.get_column("month_start").max() if crossed.height else None
         when = (
-            f"passes {threshold:.0%} of the allocation in {present.day(first)[-8:]}"
-            if isinstance(first, dt.date)
+            f"passes {threshold:.0%} of the allocation in {month:%b %Y}"
+            if isinstance(month, dt.date)
             else f"stays under {threshold:.0%} of the allocation"
         )
         parts.append(f"{scenario}: storage {when}")
-    return "; ".join(parts).capitalize() if parts else "Projected data storage in use"
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] if text else "Projected data storage in use"
 
 
 def _cleanup_finding(data: pl.DataFrame) -> str:

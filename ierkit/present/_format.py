@@ -145,10 +145,10 @@ def count(value: int | None) -> str:
 
 
 def number(value: float | None, *, places: int = 1) -> str:
-    """A measure with thousands separators and ``places`` decimals; None or NaN -> blank."""
+    """A measure with thousands separators and ``places`` decimals (two below 1: ``0.14``)."""
     if value is None or math.isnan(value):
         return ""
-    return f"{value:,.{places}f}"
+    return f"{value:,.{2 if 0 < abs(value) < 1 else places}f}"
 
 
 def percent(value: float | None) -> str:

@@ -50,7 +50,11 @@ class Headlines:
 
     def html(self) -> str:
         """The figures as one row of large numbers (great_tables), the sentences below."""
-        frame = pl.DataFrame({f.label: [f.value, f.change or ""] for f in self.figures})
+        # The second row holds the changes; a report without any shows one row only.
+        with_changes = any(f.change for f in self.figures)
+        frame = pl.DataFrame(
+            {f.label: [f.value, f.change or ""][: 2 if with_changes else 1] for f in self.figures}
+        )
         digest = hashlib.sha256(self.plain().encode()).hexdigest()
         table = (
             gt.GT(frame, id=f"h{digest[:12]}")
@@ -60,7 +64,7 @@ class Headlines:
             )
             .tab_style(
                 style=[gt.style.text(size="12px", color="#555555")],
-                locations=gt.loc.body(rows=[1]),
+                locations=gt.loc.body(rows=[1] if with_changes else []),
             )
             .cols_align(align="left")
             .tab_source_note(self.text)
@@ -181,7 +185,9 @@ def sync_health(
     ]
     if top.height:
         reason, n = top.item(0, "reason"), int(top.item(0, "missing"))
-        sentences.append(f"The largest cause is {str(reason).replace('_', ' ')}: {count(n)}.")
+        sentences.append(
+            f"The most common reason: {str(reason).replace('_', ' ')} ({count(n)} missing IERs)."
+        )
     return Headlines(tuple(figures), tuple(sentences))
 
 
@@ -191,9 +197,8 @@ def tracking_decision(decisions: pl.DataFrame) -> Headlines:
     monthly = float(decisions.get_column("mb_per_month").sum())
     biggest = decisions.sort("mb_per_month", "programme", descending=[True, False]).head(1)
     figures = [
-        Figure("Programmes", count(decisions.height)),
+        Figure("IER storage a month", size_mb(monthly), f"{count(decisions.height)} programmes"),
         *(Figure(f"Recommended: {k}", count(int(v))) for k, v in sorted(per.items())),
-        Figure("IER storage a month", size_mb(monthly)),
     ][:5]
     sentences = [
         f"Of {count(decisions.height)} programmes, "

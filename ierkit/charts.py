@@ -660,7 +660,12 @@ def rate_finding(
     """
     count, rate_title = _METRIC_LABELS[metric]
     ranked = (
-        summary.filter(pl.col("delivered") > 0)
+        # "(no campaign)" and other placeholders are not a finding.
+        summary.filter(
+            (pl.col("delivered") > 0)
+            & pl.col(label_column).is_not_null()
+            & ~pl.col(label_column).cast(pl.String).str.starts_with("(")
+        )
         .with_columns(share=rate(count, "delivered"))
         .sort(["share", label_column], descending=[True, False])
     )

@@ -9,6 +9,7 @@ vl-convert, which bundles Vega: PNG, SVG and HTML files render offline (no CDN).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -17,18 +18,20 @@ import altair as alt
 import polars as pl
 import vl_convert
 
-from ierkit import reasons
+from ierkit import present, reasons
 from ierkit._exprs import rate
 from ierkit.errors import IerkitError
 
 __all__ = [
     "MAX_ROWS",
+    "PALETTE",
     "ChartError",
     "chart_data",
     "cleanup_chart",
     "click_heatmap_chart",
     "decision_chart",
     "rate_bars",
+    "rate_finding",
     "save_chart",
     "storage_projection_chart",
     "trend_chart",
@@ -37,6 +40,31 @@ __all__ = [
 #: altair refuses inline data above this many rows (``alt.data_transformers`` default); every
 #: chart here keeps its data below it by aggregating first.
 MAX_ROWS = 5000
+
+#: The one palette of every chart: Okabe and Ito's, told apart with any colour vision.
+PALETTE = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion: what to fix, thresholds
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#999999",  # grey: waiting, other
+)
+_FIX, _WAIT, _FINE = PALETTE[3], PALETTE[7], PALETTE[0]
+
+
+@alt.theme.register("ierkit", enable=True)
+def _theme() -> alt.theme.ThemeConfig:
+    """Every chart's categories in ``PALETTE``; sequential scales stay blue (``blues``)."""
+    return alt.theme.ThemeConfig(
+        config={
+            "range": {"category": list(PALETTE)},
+            "title": {"anchor": "start", "fontSize": 14},
+        }
+    )
+
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -78,7 +106,7 @@ def _check_rows(frame: pl.DataFrame, chart: str) -> pl.DataFrame:
 def trend_chart(
     trend: pl.DataFrame | pl.LazyFrame,
     *,
-    title: str = "Weekly unique opens and clicks per programme",
+    title: str | None = None,
     max_programmes: int = 10,
 ) -> alt.FacetChart:
     """Lines of weekly unique opens and unique clicks per programme.
@@ -147,7 +175,7 @@ def trend_chart(
             )
         )
         .resolve_scale(y="independent")
-        .properties(title=title)
+        .properties(title=title or _trend_finding(long))
     )
     return chart
 
@@ -309,7 +337,7 @@ def click_heatmap_chart(
             ],
         )
         .properties(
-            title=title or f"{measure} by weekday and hour ({zone}, last click per link)",
+            title=title or _peak_finding(cells, measure, zone),
             width=600,
             height=220,
         )
@@ -363,7 +391,7 @@ def save_chart(
 def decision_chart(
     decisions: pl.DataFrame | pl.LazyFrame,
     *,
-    title: str = "Storage a month against actionability, per programme",
+    title: str | None = None,
 ) -> alt.Chart:
     """One point per programme: MB of IERs written a month against the share followed up.
 
@@ -387,7 +415,7 @@ def decision_chart(
         "decision_chart",
     )
     points = (
-        alt.Chart(data, title=title)
+        alt.Chart(data, title=title or _decision_finding(data))
         .mark_circle(size=160, opacity=0.85)
         .encode(
             x=alt.X(
@@ -413,7 +441,7 @@ def storage_projection_chart(
     *,
     allocation_mb: float,
     threshold: float,
-    title: str = "Projected data storage in use",
+    title: str | None = None,
 ) -> alt.LayerChart:
     """Lines of used storage month by month, one per scenario, with the threshold marked.
 
@@ -434,7 +462,11 @@ def storage_projection_chart(
         pl.concat(frames).sort("scenario", "month_start"), "storage_projection_chart"
     )
     lines = (
-        alt.Chart(data, title=title)
+        alt.Chart(
+            data,
+            title=title
+            or _storage_finding(data, list(projections), allocation_mb * threshold, threshold),
+        )
         .mark_line(point=True)
         .encode(
             x=alt.X("month_start:T", title="Month"),
@@ -451,7 +483,7 @@ def storage_projection_chart(
     )
     marks = (
         alt.Chart(rules)
-        .mark_rule(strokeDash=[6, 4], color="firebrick")
+        .mark_rule(strokeDash=[6, 4], color=_FIX)
         .encode(y="mb:Q", tooltip=["level", alt.Tooltip("mb:Q", format=",.0f")])
     )
     chart: alt.LayerChart = (lines + marks).properties(width=620, height=320)
@@ -461,7 +493,7 @@ def storage_projection_chart(
 def cleanup_chart(
     by_month: pl.DataFrame | pl.LazyFrame,
     *,
-    title: str = "What a cleanup deletes, by month sent",
+    title: str | None = None,
 ) -> alt.Chart:
     """Stacked bars of IERs and link details selected per month, with the storage they free.
 
@@ -481,7 +513,7 @@ def cleanup_chart(
         "cleanup_chart",
     )
     chart: alt.Chart = (
-        alt.Chart(data, title=title)
+        alt.Chart(data, title=title or _cleanup_finding(data))
         .mark_bar()
         .encode(
             x=alt.X("month:T", title="Month sent", timeUnit="yearmonth"),
@@ -517,7 +549,7 @@ def missing_by_reason_chart(by_reason: pl.DataFrame, *, title: str | None = None
         .otherwise(pl.lit("fix")),
     )
     chart: alt.Chart = (
-        alt.Chart(data, title=title or "Missing IERs by reason")
+        alt.Chart(data, title=title or _missing_finding(data))
         .mark_bar()
         .encode(
             x=alt.X("missing:Q", title="missing IERs (events for deleted_in_marketing_cloud)"),
@@ -527,7 +559,7 @@ def missing_by_reason_chart(by_reason: pl.DataFrame, *, title: str | None = None
                 title=None,
                 scale=alt.Scale(
                     domain=["fix", "wait", "not repairable"],
-                    range=["#c44e52", "#8c8c8c", "#4c72b0"],
+                    range=[_FIX, _WAIT, _FINE],
                 ),
             ),
             tooltip=["reason", "missing", "sends", "fix"],
@@ -535,3 +567,112 @@ def missing_by_reason_chart(by_reason: pl.DataFrame, *, title: str | None = None
         .properties(width=480, height=alt.Step(24))
     )
     return chart
+
+
+# --- titles that state the finding ---------------------------------------------------------------
+
+
+def _trend_finding(long: pl.DataFrame) -> str:
+    clicks = long.filter(pl.col("measure") == "Unique clicks")
+    if clicks.is_empty():
+        return "Weekly unique opens and clicks per programme"
+    last = clicks.filter(pl.col("week_start") == pl.col("week_start").max())
+    top = last.sort(["count", "programme"], descending=[True, False]).row(0, named=True)
+    return (
+        f"{top['programme']} drew the most clicks in the latest week: "
+        f"{present.count(int(top['count']))} people"
+    )
+
+
+def _peak_finding(cells: pl.DataFrame, measure: str, zone: str) -> str:
+    top = cells.sort(["clicks", "weekday", "hour"], descending=[True, False, False]).row(
+        0, named=True
+    )
+    if not top["clicks"]:
+        return f"{measure} by weekday and hour ({zone}): none yet"
+    return f"{measure} peak on {top['weekday_name']}s at {top['hour']:02d}:00 ({zone})"
+
+
+def _decision_finding(data: pl.DataFrame) -> str:
+    if data.is_empty():
+        return "Storage a month against actionability, per programme"
+    top = data.sort(["mb_per_month", "programme"], descending=[True, False]).row(0, named=True)
+    return (
+        f"{top['programme']} writes the most IER storage, {present.size_mb(top['mb_per_month'])} "
+        f"a month, and {present.percent(top['actionability'])} of its engaged people are "
+        "followed up"
+    )
+
+
+def _storage_finding(
+    data: pl.DataFrame, scenarios: list[str], full_mb: float, threshold: float
+) -> str:
+    parts = []
+    for scenario in scenarios:
+        points = data.filter(pl.col("scenario") == scenario).sort("month_start")
+        below = points.filter(pl.col("used_mb") < full_mb)
+        crossed = points.filter(pl.col("used_mb") >= full_mb)
+        # Points are month starts: the line crosses during the month of the last point below.
+        month = below.get_column("month_start").max() if crossed.height else None
+        when = (
+            f"passes {threshold:.0%} of the allocation in {month:%b %Y}"
+            if isinstance(month, dt.date)
+            else f"stays under {threshold:.0%} of the allocation"
+        )
+        parts.append(f"{scenario}: storage {when}")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] if text else "Projected data storage in use"
+
+
+def _cleanup_finding(data: pl.DataFrame) -> str:
+    per_month = (
+        data.group_by("month")
+        .agg(pl.col("records").sum())
+        .sort(["records", "month"], descending=[True, False])
+    )
+    if per_month.is_empty() or not per_month.item(0, "records"):
+        return "Nothing to delete at this retention"
+    return (
+        f"IERs sent in {per_month.item(0, 'month'):%b %Y} are the most to delete: "
+        f"{present.count(int(per_month.item(0, 'records')))} records"
+    )
+
+
+def _missing_finding(data: pl.DataFrame) -> str:
+    top = data.sort(["missing", "reason"], descending=[True, False])
+    if top.is_empty():
+        return "No missing IERs"
+    return (
+        f"{str(top.item(0, 'reason')).replace('_', ' ').capitalize()} explains the most "
+        f"missing IERs: {present.count(int(top.item(0, 'missing')))}"
+    )
+
+
+def rate_finding(
+    summary: pl.DataFrame, *, metric: str = "open", label_column: str = "campaign_name"
+) -> str:
+    """A title for ``rate_bars`` that states the finding: the best rate and by how much.
+
+    Args:
+        summary: A campaign, owner or segment summary (``sent``, ``delivered`` and the count).
+        metric: ``open``, ``click`` or ``unsubscribe``.
+        label_column: The column naming each bar.
+    """
+    count, rate_title = _METRIC_LABELS[metric]
+    ranked = (
+        # "(no campaign)" and other placeholders are not a finding.
+        summary.filter(
+            (pl.col("delivered") > 0)
+            & pl.col(label_column).is_not_null()
+            & ~pl.col(label_column).cast(pl.String).str.starts_with("(")
+        )
+        .with_columns(share=rate(count, "delivered"))
+        .sort(["share", label_column], descending=[True, False])
+    )
+    if ranked.is_empty():
+        return f"{rate_title}: nothing delivered yet"
+    best = ranked.row(0, named=True)
+    return (
+        f"{best[label_column]} has the highest {rate_title.lower()}: "
+        f"{present.percent(best['share'])} of delivered"
+    )

@@ -47,6 +47,8 @@ class Column:
             fields read through a lookup), or None where Salesforce does not store the value.
         description: What the column means, in a few words.
         nullable: False for columns that must be filled on every row (the record Id).
+        optional: A column added after tables were first written: a frame without it (a
+            snapshot taken before) reads it as all null instead of failing.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Column:
     api_name: str | None
     description: str = ""
     nullable: bool = True
+    optional: bool = False
 
     @property
     def sf_field(self) -> str:
@@ -116,10 +119,11 @@ def _c(
     description: str = "",
     *,
     nullable: bool = True,
+    optional: bool = False,
 ) -> Column:
     # polars accepts a type class (pl.String) where it means the type: store the instance.
     instance = dtype if isinstance(dtype, pl.DataType) else dtype()
-    return Column(name, instance, api_name, description, nullable)
+    return Column(name, instance, api_name, description, nullable, optional)
 
 
 def _id(description: str = "Salesforce record Id (18 characters)") -> Column:
@@ -148,6 +152,20 @@ USERS = Table(
         _c("name", pl.String, "Name"),
         _c("email", pl.String, "Email"),
         _c("is_active", pl.Boolean, "IsActive"),
+        _c(
+            "manager_id",
+            pl.String,
+            "ManagerId",
+            "the user's manager: gets the team roll-up",
+            optional=True,
+        ),
+        _c(
+            "time_zone",
+            pl.String,
+            "TimeZoneSidKey",
+            "IANA zone (America/New_York): times in the user's email",
+            optional=True,
+        ),
         *_AUDIT,
     ),
     "Record owners: the reps a worklist goes to.",
@@ -455,6 +473,9 @@ def validate(table_name: str, frame: FrameT) -> FrameT:
     exprs: list[pl.Expr] = []
     for column in spec.columns:
         if column.name not in actual:
+            if column.optional:
+                exprs.append(pl.lit(None, column.dtype).alias(column.name))
+                continue
             problems.append(f"missing column {column.name!r} ({column.dtype})")
             continue
         source = actual[column.name]

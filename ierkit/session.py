@@ -16,7 +16,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ierkit import _files, clock, display
+import polars as pl
+
+from ierkit import _files, clock, display, present
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg, Org, default_as_of, open_org
 from ierkit.reports import ReportTables
@@ -67,15 +69,47 @@ def _cached_tables(source: str) -> ReportTables:
 
 @dataclass(frozen=True)
 class Session:
-    """One notebook's data: the org, its tables (lazy scans), and the report date."""
+    """One notebook's data: the org, its tables (lazy scans), the report date, how it shows.
+
+    Attributes:
+        source: The source, as the ``source`` parameter names it.
+        day: The report date.
+        timezone: The zone the report's times are shown in (IANA name).
+        tables_dir: Where the full tables of cut tables go as CSV; None writes none.
+    """
 
     source: str
     day: dt.date
+    timezone: str = "UTC"
+    tables_dir: Path | None = None
 
     @classmethod
-    def open(cls, source: str, as_of: str | dt.date | None = None) -> Session:
-        """Open the source (cached per kernel) for a report dated ``as_of``."""
-        return cls(str(source), report_date(as_of, str(source)))
+    def open(
+        cls,
+        source: str,
+        as_of: str | dt.date | None = None,
+        *,
+        timezone: str = "UTC",
+        tables_dir: str | Path | None = None,
+    ) -> Session:
+        """Open the source (cached per kernel) for a report dated ``as_of``.
+
+        Args:
+            source: ``demo``, ``salesforce`` or a folder of Parquet tables.
+            as_of: The report date (``YYYY-MM-DD``); empty: the source's own date.
+            timezone: The zone times are shown in (notebook parameter ``timezone``).
+            tables_dir: Folder for the full tables as CSV (notebook parameter
+                ``tables_dir``); empty: none are written.
+
+        Raises:
+            ParameterError: A date or zone the notebook cannot use.
+        """
+        try:
+            present.zone(timezone or "UTC")
+        except present.PresentError as error:
+            raise ParameterError(f"parameter timezone: {error}") from None
+        folder = Path(tables_dir).expanduser() if tables_dir else None
+        return cls(str(source), report_date(as_of, str(source)), timezone or "UTC", folder)
 
     @property
     def org(self) -> Org:
@@ -92,9 +126,39 @@ class Session:
         """The end of the report date, UTC."""
         return clock.end_of_day(self.day)
 
+    @property
+    def look(self) -> present.Look:
+        """How this report shows tables: its zone, the org's record links, where CSVs go."""
+        return report_look(self.org, timezone=self.timezone, tables_dir=self.tables_dir)
+
     def header(self, title: str) -> None:
         """Show which data and which date a notebook describes."""
-        display.header(title, self.source, str(self.day))
+        display.header(title, self.source, str(self.day), timezone=self.timezone)
+
+    def show(
+        self, frame: pl.DataFrame | pl.LazyFrame, *, name: str, title: str | None = None
+    ) -> None:
+        """Show a report frame as a table for people (full table as ``<name>.csv`` if cut)."""
+        display.show(frame, look=self.look, name=name, title=title)
+
+
+def report_look(
+    org: Org, *, timezone: str = "UTC", tables_dir: str | Path | None = None
+) -> present.Look:
+    """How a report on ``org`` shows tables: zone, the org's record links, where CSVs go.
+
+    Raises:
+        ParameterError: ``timezone`` is not an IANA zone name.
+    """
+    try:
+        return present.Look(
+            timezone=timezone or "UTC",
+            instance_url=org.instance_url,
+            rows=display.SHOW_ROWS,
+            csv_dir=Path(tables_dir).expanduser() if tables_dir else None,
+        )
+    except present.PresentError as error:
+        raise ParameterError(f"parameter timezone: {error}") from None
 
 
 def outputs_dir() -> Path:

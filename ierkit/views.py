@@ -46,6 +46,18 @@ def worklist_with_campaign(session: Session, *, window_days: int) -> pl.LazyFram
     )
 
 
+def previous_worklist(session: Session, *, window_days: int, owner: str | None) -> pl.DataFrame:
+    """The worklist of the window before the report's (for the headline's change)."""
+    return owner_filter(
+        reports.engagement_worklist(
+            session.tables,
+            as_of=session.as_of - dt.timedelta(days=window_days),
+            days=window_days,
+        ),
+        owner,
+    ).collect()
+
+
 def worklist_summary(worklist: pl.DataFrame, *, window_days: int, day: dt.date) -> str:
     """One line: how many recipients clicked in the window, how many wait for a follow-up."""
     waiting = worklist.filter(~pl.col("followed_up")).height
@@ -119,3 +131,84 @@ def fixable_summary(fixable: pl.DataFrame) -> str:
 def decision_table(decisions: pl.DataFrame) -> pl.DataFrame:
     """The columns of a decision a reader needs: programme, recommendation and why."""
     return decisions.select("programme", "recommendation", "reason").sort("programme")
+
+
+# --- tables for people ---------------------------------------------------------------------------
+
+#: The worklist as a rep reads it: who (linked), where they work, what and when they clicked,
+#: whether someone followed up. Id columns stay for the record links and are not shown.
+WORKLIST_COLUMNS = (
+    "owner_name",
+    "owner_id",
+    "recipient_name",
+    "recipient_id",
+    "recipient_type",
+    "company",
+    "email_name",
+    "send_id",
+    "clicked_at",
+    "links",
+    "followed_up",
+)
+
+#: The columns of a campaign, owner or segment summary that fit a page: counts, then the open
+#: and click rates over sent (Salesforce's way) and over delivered (Marketing Cloud's way).
+RATE_COLUMNS = (
+    "sent",
+    "delivered",
+    "unique_opens",
+    "unique_clicks",
+    "open_rate_over_sent",
+    "open_rate_over_delivered",
+    "click_rate_over_sent",
+    "click_rate_over_delivered",
+    "unsubscribes",
+)
+
+#: A decision's measures that explain its recommendation.
+DECISION_MEASURES = (
+    "programme",
+    "recommendation",
+    "sends",
+    "iers",
+    "mb_per_month",
+    "engaged",
+    "followed_up",
+    "actionability",
+    "mb_per_followup",
+    "click_rate_over_delivered",
+)
+
+
+def worklist_for_people(worklist: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """The worklist's columns a rep or manager reads, latest click first within each owner."""
+    return worklist.lazy().select(WORKLIST_COLUMNS)
+
+
+def rates_table(summary: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """A campaign, owner or segment summary narrowed to its names, counts and main rates."""
+    frame = summary.lazy()
+    names = [
+        c for c in frame.collect_schema().names() if c not in RATE_COLUMNS and "_rate" not in c
+    ]
+    return frame.select(*names, *RATE_COLUMNS)
+
+
+def decision_measures(decisions: pl.DataFrame) -> pl.DataFrame:
+    """The measures behind each recommendation, by programme."""
+    return decisions.select(DECISION_MEASURES).sort("programme")
+
+
+def coverage_for_people(coverage: pl.DataFrame) -> pl.DataFrame:
+    """Coverage per send without the extract's job number and the rarely needed columns."""
+    return coverage.select(
+        "email_name",
+        "date_sent",
+        "sent",
+        "iers",
+        "missing",
+        "coverage",
+        "status",
+        "main_reason",
+        "expected_completion",
+    )

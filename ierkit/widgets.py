@@ -65,17 +65,7 @@ def worklist_explorer(session: Session, *, window_days: int = 7, owner: str = ""
             f"<b class='ierkit-worklist-count'>{rows.height}</b> recipients clicked in the "
             f"{window.value} days to {session.day}"
         )
-        table.value = html_table(
-            rows.select(
-                "owner_name",
-                "recipient_name",
-                "company",
-                "email_name",
-                "clicked_at",
-                "links",
-                "followed_up",
-            )
-        )
+        table.value = html_table(views.worklist_for_people(rows), look=session.look)
 
     for control in (window, owner_picker, campaign_picker):
         control.observe(redraw, names="value")
@@ -165,7 +155,7 @@ def decision_explorer(
             )
             options, measured = measures_for(window.value)
             decided = decision.recommend(measured, thresholds=chosen, options=options).collect()
-            table.value = html_table(views.decision_table(decided))
+            table.value = html_table(views.decision_table(decided), look=session.look)
         except IerkitError as error:
             table.value = f"<p>{html.escape(str(error))}</p>"
 

@@ -213,3 +213,29 @@ def test_chart_has_one_bar_per_reason() -> None:
         (reasons.EMAIL_KEY, "fix"),
         (reasons.IN_SYNC_WINDOW, "wait"),
     ]
+
+
+def test_titles_state_the_finding_and_one_palette_colours_every_chart() -> None:
+    months = [dt.date(2027, m, 1) for m in (1, 2, 3)]
+    projection = pl.DataFrame({"month_start": months, "used_mb": [80.0, 89.0, 95.0]})
+    flat = pl.DataFrame({"month_start": months, "used_mb": [80.0, 80.0, 80.0]})
+    chart = charts.storage_projection_chart(
+        {"keep everything": projection, "keep 90 days": flat}, allocation_mb=100.0, threshold=0.9
+    )
+    assert chart.to_dict()["layer"][0]["title"] == (
+        "Keep everything: storage passes 90% of the allocation in Feb 2027; "
+        "keep 90 days: storage stays under 90% of the allocation"
+    )
+    by_reason = pl.DataFrame(
+        {
+            "reason": ["email_key", "tracking_off"],
+            "missing": [3, 1745],
+            "sends": [2, 1],
+            "fix": ["", ""],
+        }
+    )
+    assert charts.missing_by_reason_chart(by_reason).to_dict()["title"] == (
+        "Tracking off explains the most missing IERs: 1,745"
+    )
+    config = alt.theme.get()()  # type: ignore[misc]
+    assert config["config"]["range"]["category"] == list(charts.PALETTE)

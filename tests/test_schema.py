@@ -180,3 +180,13 @@ def test_conform_orders_casts_and_fills_absent_columns_with_typed_nulls() -> Non
     assert conformed.schema["total_clicks"] == spec.polars_schema["total_clicks"]
     assert conformed.row(0, named=True)["link_url"] is None
     assert conformed.schema["link_url"] == pl.String
+
+
+def test_columns_added_later_read_as_null_from_older_tables() -> None:
+    # A snapshot taken before users had ManagerId and TimeZoneSidKey still reads.
+    older = _users().drop("manager_id", "time_zone", strict=False)
+    result = schema.validate("users", older)
+    assert result["manager_id"].to_list() == [None, None]
+    assert result.schema["time_zone"] == pl.String
+    with pytest.raises(schema.SchemaError, match="missing column 'email'"):
+        schema.validate("users", older.drop("email"))

@@ -158,6 +158,10 @@ def _write_tables(
     return {name: counts[name] for name in [*schema.TABLES, "ground_truth"]}
 
 
+#: The demo org's My Domain, for record links (``Org.instance_url``).
+DEMO_INSTANCE_URL = "https://ierkit-demo.my.salesforce.com"
+
+
 def manifest(params: Params, built: Built) -> dict[str, Any]:
     """``demo.json``: parameters, sync, counts and the list of sends."""
     return {
@@ -167,6 +171,8 @@ def manifest(params: Params, built: Built) -> dict[str, Any]:
         "seed": params.seed,
         "as_of": params.as_of.isoformat(),
         "as_of_instant": params.now.isoformat(),
+        # A made-up My Domain: record links in the demo's reports are well formed, lead nowhere.
+        "instance_url": DEMO_INSTANCE_URL,
         "polars_version": pl.__version__,
         "sync": {
             "frequency": "Hourly",

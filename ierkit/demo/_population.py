@@ -105,6 +105,9 @@ def build_users(params: Params, counters: Counters) -> tuple[Users, Counters]:
             "name": names,
             "email": emails,
             "is_active": [i != 7 for i in range(len(names))],  # one rep has left
+            # Two sales teams: the first two reps manage the others, half each.
+            "manager_id": [_manager(ids, i) for i in range(len(names))],
+            "time_zone": [DEMO_TIME_ZONES[i % len(DEMO_TIME_ZONES)] for i in range(len(names))],
             "created_date": created,
             "system_modstamp": created,
         }
@@ -115,6 +118,17 @@ def build_users(params: Params, counters: Counters) -> tuple[Users, Counters]:
         marketing_ops_id=ids[N_REPS],
         integration_id=ids[N_REPS + 1],
     ), counters
+
+
+#: The demo users' time zones (Salesforce TimeZoneSidKey values), taken in turn.
+DEMO_TIME_ZONES = ("America/New_York", "America/Chicago", "Europe/London", "America/Los_Angeles")
+
+
+def _manager(ids: list[str], index: int) -> str | None:
+    """The demo's reporting line: reps 0 and 1 lead; the others report to one of them."""
+    if index < 2 or index >= N_REPS:
+        return None
+    return ids[index % 2]
 
 
 def build_people(params: Params, users: Users) -> pl.DataFrame:

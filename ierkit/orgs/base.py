@@ -109,6 +109,14 @@ class Org(abc.ABC):
         values = [v for v in pl.concat(latest).collect().to_series().to_list() if v]
         return max(values) if values else dt.datetime.now(dt.UTC)
 
+    @property
+    def instance_url(self) -> str | None:
+        """The org's My Domain URL (``https://acme.my.salesforce.com``) for record links.
+
+        None when the org does not know it: reports then show names without links.
+        """
+        return None
+
     def storage_limits(self) -> StorageLimits | None:
         """The org's reported data storage, or None where the org does not report it."""
         return None

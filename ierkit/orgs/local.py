@@ -151,6 +151,20 @@ class LocalOrg(Org):
                 raise OrgError(f"{path}: {key} is not readable ({error})") from None
         return None
 
+    @property
+    def instance_url(self) -> str | None:
+        """The My Domain URL the demo's or snapshot's manifest keeps (``instance_url``), if any."""
+        for manifest in (DEMO_MANIFEST, SNAPSHOT_MANIFEST):
+            path = self.path / manifest
+            if not path.is_file():
+                continue
+            try:
+                value = json.loads(path.read_text()).get("instance_url")
+            except (ValueError, AttributeError) as error:
+                raise OrgError(f"{path}: instance_url is not readable ({error})") from None
+            return str(value) if value else None
+        return None
+
     def data_as_of(self) -> dt.datetime:
         """The instant the folder describes: when it was generated or pulled, if it says.
 

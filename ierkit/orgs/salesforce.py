@@ -174,6 +174,12 @@ class SalesforceOrg(Org):
         self._cache = LocalOrg(folder)
         sf = self._client()
         self.label = f"Salesforce {sf.sf_instance}"
+        self._instance_url = f"https://{sf.sf_instance}"
+
+    @property
+    def instance_url(self) -> str | None:
+        """The org's instance (its My Domain) as a URL, as simple-salesforce logged in to it."""
+        return self._instance_url
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> SalesforceOrg:
@@ -546,6 +552,7 @@ class SalesforceOrg(Org):
             # What the snapshot describes: the org as it was when this pull began.
             manifest["pulled_at"] = started.isoformat()
             manifest["instance"] = self.label
+            manifest["instance_url"] = self.instance_url
             manifest["notes"] = list(self.notes)
             _files.write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
         return local

@@ -34,6 +34,7 @@ SMTP_ENV = {
     "user": "IERKIT_SMTP_USER",
     "password": "IERKIT_SMTP_PASSWORD",
     "sender": "IERKIT_SMTP_FROM",
+    "reply_to": "IERKIT_SMTP_REPLY_TO",
     "security": "IERKIT_SMTP_SECURITY",
     "timeout": "IERKIT_SMTP_TIMEOUT",
 }
@@ -131,6 +132,38 @@ class SmtpSettings:
             security,
             timeout,
         )
+
+
+#: The sender of messages written for review when no ``IERKIT_SMTP_FROM`` is set.
+DEFAULT_SENDER = "ierkit@localhost"
+
+
+def _one_address(value: str, variable: str) -> str:
+    if (
+        any(ch in value for ch in "\r\n")
+        or len(email.utils.getaddresses([value])) != 1
+        or "@" not in email.utils.parseaddr(value)[1]
+    ):
+        raise WeeklyRunError(
+            f"{variable} must be one address (name@example.com or "
+            f"'RevOps <name@example.com>'), not {value[:80]!r}"
+        )
+    return value
+
+
+def sender_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """``From`` and ``Reply-To`` of the week's messages (``IERKIT_SMTP_FROM``, ``_REPLY_TO``).
+
+    Read also when nothing is sent, so the ``.eml`` files to review carry the real sender.
+    """
+    env = os.environ if environ is None else environ
+    sender = env.get(SMTP_ENV["sender"]) or DEFAULT_SENDER
+    reply_to = env.get(SMTP_ENV["reply_to"]) or None
+    if sender != DEFAULT_SENDER:
+        _one_address(sender, SMTP_ENV["sender"])
+    if reply_to:
+        _one_address(reply_to, SMTP_ENV["reply_to"])
+    return sender, reply_to
 
 
 def read_ledger(path: Path) -> dict[str, dict[str, str]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import email.errors
 import email.utils
 import hashlib
-import html
 import re
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -16,7 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
-from ierkit import _csv, _files
+from ierkit import _csv, _files, present
+from ierkit.weekly import _email
 
 #: RFC 5321 allows 256 octets for a path with its angle brackets: 254 for the address itself.
 MAX_ADDRESS_LENGTH = 254
@@ -37,8 +37,11 @@ class OwnerDocument:
         name: The name shown in the page ("Unassigned" when there is none).
         email: The validated address, or None when the owner has none (files, no message).
         stem: The file name stem, safe on any filesystem and unique within the week.
-        rows: The owner's rows without the owner columns, list columns joined with "; ".
+        rows: The owner's rows without the owner columns, list columns joined with "; "
+            (the CSV).
         page: The HTML page (also the email's HTML body).
+        text: The email's plain-text part: the same people as aligned text.
+        subject: The email's subject: the count to follow up and the top account.
     """
 
     owner_id: str | None
@@ -47,6 +50,8 @@ class OwnerDocument:
     stem: str
     rows: pl.DataFrame
     page: str
+    text: str = ""
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,30 +137,12 @@ def flat_columns(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _frame_html(frame: pl.DataFrame) -> str:
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    rows = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row)
-        + "</tr>"
-        for row in frame.rows()
-    )
-    return f"<table border='1' cellspacing='0' cellpadding='4'><tr>{header}</tr>{rows}</table>"
-
-
-def _page(name: str, week: str, rows: pl.DataFrame) -> str:
-    title = f"Your engagement worklist, week {week}: {len(rows)} recipients to follow up"
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title></head><body>"
-        f"<h2>{html.escape(title)}</h2><p>Hello {html.escape(name)}, these contacts and "
-        "leads clicked a link in the period. Times are UTC.</p>"
-        f"{_frame_html(rows)}</body></html>"
-    )
-
-
 def owner_documents(
-    worklist: pl.DataFrame, *, week: str
+    worklist: pl.DataFrame,
+    *,
+    week: str,
+    users: pl.DataFrame | None = None,
+    instance_url: str | None = None,
 ) -> tuple[list[OwnerDocument], list[SkippedOwner]]:
     """Split a worklist by owner, checking each owner's record on its own.
 
@@ -163,6 +150,9 @@ def owner_documents(
         worklist: The engagement worklist, collected, with ``owner_id``, ``owner_name`` and
             ``owner_email`` columns.
         week: The ISO week label, for titles.
+        users: The users table (``id``, ``time_zone``): each owner's times are shown in their
+            own zone; UTC when None or not set (or not a zone Python knows).
+        instance_url: The org's My Domain URL for record links.
 
     Returns:
         The documents, sorted by owner name then Id; and the owners whose address was refused
@@ -175,6 +165,7 @@ def owner_documents(
         .unique()
         .sort("owner_name", "owner_id", "owner_email", nulls_last=True)
     )
+    zones = user_zones(users)
     stems: set[str] = set()
     seen_ids: set[str | None] = set()
     for owner_id, owner_name, owner_email in owners.rows():
@@ -192,21 +183,47 @@ def owner_documents(
                 address = check_address(str(owner_email))
             except AddressError as error:
                 skipped.append(SkippedOwner(owner_id, name, f"{error}; no email written"))
-        rows = flat_columns(
-            worklist.filter(pl.col("owner_id").eq_missing(owner_id)).drop(
-                "owner_id", "owner_name", "owner_email"
-            )
+        own = _email.rep_order(worklist.filter(pl.col("owner_id").eq_missing(owner_id)))
+        rows = flat_columns(own.drop("owner_id", "owner_name", "owner_email"))
+        body = _email.rep_email(
+            own,
+            name=name,
+            week=week,
+            timezone=zones.get(owner_id, "UTC"),
+            instance_url=instance_url,
         )
         documents.append(
-            OwnerDocument(owner_id, name, address, stem, rows, _page(name, week, rows))
+            OwnerDocument(owner_id, name, address, stem, rows, body.html, body.text, body.subject)
         )
     return documents, skipped
 
 
+def user_zones(users: pl.DataFrame | None) -> dict[str | None, str]:
+    """Each user's time zone by Id, where it is set and known (others read UTC)."""
+    if users is None or "time_zone" not in users.columns:
+        return {}
+    zones: dict[str | None, str] = {}
+    for user_id, zone_name in users.select("id", "time_zone").rows():
+        try:
+            present.zone(str(zone_name))
+        except present.PresentError:
+            continue  # a zone Python does not know: UTC, named as such in the email
+        zones[user_id] = str(zone_name)
+    return zones
+
+
 def build_message(
-    *, sender: str, recipient: str, subject: str, html_body: str, csv_name: str, csv_bytes: bytes
+    *,
+    sender: str,
+    recipient: str,
+    subject: str,
+    html_body: str,
+    csv_name: str | None = None,
+    csv_bytes: bytes | None = None,
+    text_body: str | None = None,
+    reply_to: str | None = None,
 ) -> EmailMessage:
-    """An email with a plain-text part, an HTML part and the worklist CSV attached.
+    """An email: multipart/alternative (plain text, then HTML), the worklist CSV attached.
 
     ``recipient`` and ``sender`` must be plain addresses (``check_address``); the Message-ID is
     set here so the delivery ledger can record it.
@@ -214,13 +231,16 @@ def build_message(
     message = EmailMessage()
     message["From"] = sender
     message["To"] = recipient
+    if reply_to:
+        message["Reply-To"] = reply_to
     message["Subject"] = subject
-    message["Message-ID"] = email.utils.make_msgid(domain=sender.rpartition("@")[2] or None)
-    message.set_content(
-        "Your engagement worklist is attached as CSV; open the HTML part to read it."
+    message["Message-ID"] = email.utils.make_msgid(
+        domain=email.utils.parseaddr(sender)[1].rpartition("@")[2] or None
     )
+    message.set_content(text_body or "Your engagement worklist is attached as CSV.")
     message.add_alternative(html_body, subtype="html")
-    message.add_attachment(csv_bytes, maintype="text", subtype="csv", filename=csv_name)
+    if csv_bytes is not None and csv_name:
+        message.add_attachment(csv_bytes, maintype="text", subtype="csv", filename=csv_name)
     return message
 
 
@@ -241,7 +261,12 @@ class Outgoing:
 
 
 def write_worklists(
-    folder: Path, week: str, documents: list[OwnerDocument], *, sender: str
+    folder: Path,
+    week: str,
+    documents: list[OwnerDocument],
+    *,
+    sender: str,
+    reply_to: str | None = None,
 ) -> list[Outgoing]:
     """Write each owner's CSV and HTML into ``folder/worklists`` and their message (``.eml``)
     into ``folder/messages``; return the messages to send, in owner order.
@@ -260,10 +285,116 @@ def write_worklists(
         message = build_message(
             sender=sender,
             recipient=document.email,
-            subject=f"Engagement worklist {week}: {len(document.rows)} to follow up",
+            subject=document.subject,
             html_body=document.page,
+            text_body=document.text,
             csv_name=f"worklist-{week}.csv",
             csv_bytes=csv_bytes,
+            reply_to=reply_to,
+        )
+        _files.write_bytes(outbox / f"{document.stem}.eml", bytes(message))
+        outgoing.append(Outgoing(f"{document.stem} {document.email}", document.email, message))
+    return outgoing
+
+
+@dataclass(frozen=True)
+class TeamDocument:
+    """A manager's team roll-up, ready to write and (with an address) to email.
+
+    Attributes:
+        manager_id: The manager's User Id.
+        name: The manager's name.
+        email: The validated address, or None (files, no message).
+        stem: The file name stem (``team_<name>-<Id>``: a rep's stem never has ``_``).
+        team: Per rep: ``owner_name``, ``owner_id``, ``to_follow_up``, ``followed_up``.
+        page: The HTML page (also the email's HTML body).
+        text: The plain-text part.
+        subject: The subject.
+    """
+
+    manager_id: str
+    name: str
+    email: str | None
+    stem: str
+    team: pl.DataFrame
+    page: str
+    text: str
+    subject: str
+
+
+def team_documents(
+    worklist: pl.DataFrame,
+    users: pl.DataFrame | None,
+    *,
+    week: str,
+    instance_url: str | None = None,
+) -> tuple[list[TeamDocument], list[SkippedOwner]]:
+    """One roll-up per manager (``User.ManagerId``) of the reps who report to them.
+
+    Returns:
+        The documents by manager name, and managers whose address was refused.
+    """
+    if users is None or "manager_id" not in users.columns or "owner_id" not in worklist.columns:
+        return [], []
+    rollup = _email.team_rollup(worklist, users)
+    documents: list[TeamDocument] = []
+    skipped: list[SkippedOwner] = []
+    managers = (
+        users.join(rollup.select("manager_id").unique(), left_on="id", right_on="manager_id")
+        .select("id", "name", "email")
+        .sort("name", "id", nulls_last=True)
+    )
+    for manager_id, manager_name, manager_email in managers.rows():
+        name = " ".join(str(manager_name or manager_id).split())
+        address = None
+        if manager_email is not None and str(manager_email).strip():
+            try:
+                address = check_address(str(manager_email))
+            except AddressError as error:
+                skipped.append(SkippedOwner(manager_id, name, f"{error}; no team email written"))
+        team = rollup.filter(pl.col("manager_id") == manager_id).drop("manager_id")
+        body = _email.manager_email(team, name=name, week=week, instance_url=instance_url)
+        documents.append(
+            TeamDocument(
+                manager_id,
+                name,
+                address,
+                f"team_{file_stem(name, manager_id)}",
+                team,
+                body.html,
+                body.text,
+                body.subject,
+            )
+        )
+    return documents, skipped
+
+
+def write_teams(
+    folder: Path,
+    documents: list[TeamDocument],
+    *,
+    sender: str,
+    reply_to: str | None = None,
+) -> list[Outgoing]:
+    """Write each manager's roll-up into ``folder/teams`` and message into ``folder/messages``."""
+    if not documents:
+        return []
+    teams = folder / "teams"
+    outbox = folder / "messages"
+    teams.mkdir(mode=0o700, exist_ok=True)
+    outbox.mkdir(mode=0o700, exist_ok=True)
+    outgoing = []
+    for document in documents:
+        _files.write_text(teams / f"{document.stem}.html", document.page)
+        if document.email is None:
+            continue
+        message = build_message(
+            sender=sender,
+            recipient=document.email,
+            subject=document.subject,
+            html_body=document.page,
+            text_body=document.text,
+            reply_to=reply_to,
         )
         _files.write_bytes(outbox / f"{document.stem}.eml", bytes(message))
         outgoing.append(Outgoing(f"{document.stem} {document.email}", document.email, message))

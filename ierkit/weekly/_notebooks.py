@@ -8,6 +8,9 @@ from typing import Any
 
 from ierkit.weekly._errors import WeeklyRunError
 
+#: Cells tagged so are left out of the HTML: their widgets render nothing outside JupyterLab.
+WIDGET_TAG = "widgets"
+
 #: The report notebooks of the weekly run, in the order a RevOps lead reads them.
 WEEKLY_NOTEBOOKS: tuple[str, ...] = (
     "engagement_report.ipynb",
@@ -25,6 +28,20 @@ _OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block extra_css -%}
+<style>
+  /* A report fits a 1280 px window: the page keeps to it; a wide table scrolls in its box. */
+  body.jp-Notebook { max-width: 1200px; margin: 0 auto; padding: 16px; box-sizing: border-box; }
+  .jp-OutputArea-output { overflow-x: auto; max-width: 100%; }
+  .jp-OutputArea-output img { max-width: 100%; height: auto; }
+  .jp-RenderedText pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+  @media print {
+    body.jp-Notebook { max-width: none; padding: 0; font-size: 11pt; }
+    .jp-OutputArea-output { overflow: visible; }
+    .jp-Cell, table, img { break-inside: avoid; }
+  }
+</style>
+{%- endblock extra_css -%}
 """
 _OFFLINE_TEMPLATE_NAME = "ierkit_offline.html.j2"
 
@@ -107,10 +124,15 @@ def execute_notebook(
 
 
 def notebook_to_html(notebook: Path, target: Path) -> None:
-    """Write ``notebook`` as HTML without its code cells, loading no script from anywhere."""
+    """Write ``notebook`` as HTML without its code cells, loading no script from anywhere.
+
+    Cells tagged ``widgets`` (explorers and their headings) are removed: a static page cannot
+    run them, and an empty "Explore" heading is a dead end.
+    """
     import jinja2
     import nbformat
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     exporter = HTMLExporter(
         extra_loaders=[jinja2.DictLoader({_OFFLINE_TEMPLATE_NAME: _OFFLINE_TEMPLATE})],
@@ -119,5 +141,12 @@ def notebook_to_html(notebook: Path, target: Path) -> None:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(remove_cell_tags={WIDGET_TAG}, enabled=True), enabled=True
+    )
+    node = nbformat.read(notebook, as_version=4)
+    # The widgets' saved state (every option of every picker) would be written into the page
+    # as a script block that nothing runs.
+    node.metadata.pop("widgets", None)
+    body, _ = exporter.from_notebook_node(node)
     target.write_text(body, encoding="utf-8")

@@ -21,17 +21,21 @@ from pathlib import Path
 
 import polars as pl
 
-from ierkit import _files
+from ierkit import _files, present
 from ierkit.errors import IerkitError
-from ierkit.weekly._delivery import LEDGER_NAME, SmtpSettings, deliver
+from ierkit.orgs import Org, open_org
+from ierkit.weekly._delivery import LEDGER_NAME, SmtpSettings, deliver, sender_from_env
 from ierkit.weekly._documents import (
     Outgoing,
     OwnerDocument,
     SkippedOwner,
     owner_documents,
+    team_documents,
+    write_teams,
     write_worklists,
 )
 from ierkit.weekly._errors import WeeklyRunError
+from ierkit.weekly._index import write_index
 from ierkit.weekly._notebooks import (
     WEEKLY_NOTEBOOKS,
     execute_notebook,
@@ -61,6 +65,8 @@ class WeeklyResult:
     html_reports: list[Path] = field(default_factory=list)
     worklists: list[Path] = field(default_factory=list)
     messages: list[Path] = field(default_factory=list)
+    team_messages: list[Path] = field(default_factory=list)
+    index: Path | None = None
     emailed: list[str] = field(default_factory=list)
     emailed_before: list[str] = field(default_factory=list)
     skipped: list[SkippedOwner] = field(default_factory=list)
@@ -116,7 +122,9 @@ def run_weekly(
     notebooks: Sequence[str] = WEEKLY_NOTEBOOKS,
     notebook_folder: Path | None = None,
     worklist: Callable[[], pl.DataFrame] | None = None,
+    org_context: OrgContext | None = None,
     window_days: int = 7,
+    timezone: str = "UTC",
     extract: str | None = None,
     email: bool = False,
     smtp: SmtpSettings | None = None,
@@ -136,7 +144,11 @@ def run_weekly(
         notebook_folder: Where the notebooks are; the suite's ``notebooks/`` when None.
         worklist: Returns the collected engagement worklist with owner columns; by default the
             engagement worklist of ``source`` for the ``window_days`` before ``as_of``.
+        org_context: The users table (time zones, managers), the instance URL and last week's
+            worklist; read from ``source`` when ``worklist`` is None, else none.
         window_days: The worklist's look-back window.
+        timezone: The zone the report notebooks show times in (each rep's email uses the
+            rep's own ``User.TimeZoneSidKey``).
         extract: The Marketing Cloud tracking extract the sync-health notebook matches against;
             the demo's own when None. Without one, a source other than the demo skips that
             notebook (said in the progress lines).
@@ -162,8 +174,6 @@ def run_weekly(
         smtp = SmtpSettings.from_env()
     log = _WeekLog(progress)
     if worklist is None:
-        from ierkit.orgs import open_org
-
         # Fail on a wrong source now, not in the first notebook's fourth cell.
         org = open_org(source)
         if not org.has_table("users"):
@@ -172,6 +182,10 @@ def run_weekly(
                 "and no one can be emailed"
             )
         worklist = _default_worklist(source, as_of, window_days)
+        org_context = org_context or _org_context(org, as_of, window_days)
+    sender, reply_to = sender_from_env()
+    if smtp is not None:
+        sender = smtp.sender
     week = iso_week_label(as_of)
     out_root = Path(out_root)
     if out_root.exists() and not out_root.is_dir():
@@ -189,11 +203,14 @@ def run_weekly(
                 "as_of": as_of.isoformat(),
                 "window_days": window_days,
                 "extract": extract or "",
+                "timezone": timezone,
             },
             notebooks=[n for n in notebooks if _has_extract(n, source, extract, log)],
             notebook_folder=notebook_folder or notebooks_dir(),
             worklist=worklist,
-            sender=smtp.sender if smtp else "ierkit@localhost",
+            context=org_context or OrgContext(),
+            sender=sender,
+            reply_to=reply_to,
             kernel_name=kernel_name,
             execution_timeout=execution_timeout,
             log=log,
@@ -223,7 +240,9 @@ def _build_and_publish(
     notebooks: list[str],
     notebook_folder: Path,
     worklist: Callable[[], pl.DataFrame],
+    context: OrgContext,
     sender: str,
+    reply_to: str | None,
     kernel_name: str | None,
     execution_timeout: int,
     log: _WeekLog,
@@ -247,7 +266,8 @@ def _build_and_publish(
                 execute_notebook(
                     notebook_folder / name,
                     executed,
-                    parameters,
+                    # Long tables' full CSVs go beside the report, linked by file name.
+                    {**parameters, "tables_dir": str(staging)},
                     kernel_name=kernel_name,
                     execution_timeout=execution_timeout,
                 )
@@ -265,11 +285,30 @@ def _build_and_publish(
             result.seconds[name] = elapsed
             log(f"[{index}/{len(notebooks)}] {name}: done in {elapsed:.1f} s")
         frame = worklist()
-        documents, result.skipped = owner_documents(frame, week=week)
+        users = context.users() if context.users else None
+        documents, result.skipped = owner_documents(
+            frame, week=week, users=users, instance_url=context.instance_url
+        )
+        teams, skipped_teams = team_documents(
+            frame, users, week=week, instance_url=context.instance_url
+        )
+        result.skipped += skipped_teams
         for skipped in result.skipped:
             log(f"warning: owner {skipped.name} ({skipped.owner_id}): {skipped.reason}")
         _warn_if_no_one_to_email(frame, documents, log)
-        outgoing = write_worklists(staging, week, documents, sender=sender)
+        outgoing = write_worklists(staging, week, documents, sender=sender, reply_to=reply_to)
+        outgoing += write_teams(staging, teams, sender=sender, reply_to=reply_to)
+        write_index(
+            staging,
+            week=week,
+            out_root=out_root,
+            source=str(parameters["source"]),
+            as_of=str(parameters["as_of"]),
+            headlines=_headlines(frame, context, parameters),
+            reports=[Path(n).with_suffix(".html").name for n in notebooks],
+            worklists=[(d.name, d.stem) for d in documents],
+            teams=[(t.name, t.stem) for t in teams],
+        )
         _write_skipped(staging / SKIPPED_NAME, result.skipped)
         # The delivery ledger belongs to the week, not to one run: carry it over.
         ledger = final / "messages" / LEDGER_NAME
@@ -286,9 +325,12 @@ def _build_and_publish(
     log.path = final / LOG_NAME
     result.warnings = list(log.warnings)
     result.notebooks = sorted(final.glob("*.ipynb"))
-    result.html_reports = sorted(final.glob("*.html"))
+    result.html_reports = sorted(p for p in final.glob("*.html") if p.name != "index.html")
+    result.index = final / "index.html"
     result.worklists = sorted((final / "worklists").glob("*"))
-    result.messages = sorted((final / "messages").glob("*.eml"))
+    written = sorted((final / "messages").glob("*.eml"))
+    result.messages = [p for p in written if not p.name.startswith("team_")]
+    result.team_messages = [p for p in written if p.name.startswith("team_")]
     return result, outgoing
 
 
@@ -322,6 +364,49 @@ def _has_extract(name: str, source: str, extract: str | None, log: Callable[[str
         log(f"{name}: skipped, no tracking extract for source {source!r} (pass --extract)")
         return False
     return True
+
+
+@dataclass(frozen=True)
+class OrgContext:
+    """What the week's emails and index need from the org beside the worklist.
+
+    Attributes:
+        users: Returns the users table (``id``, ``name``, ``email``, ``manager_id``,
+            ``time_zone``); None: no time zones, no team roll-ups.
+        instance_url: The org's My Domain URL for record links.
+        previous: Returns the worklist of the window before (headline changes); None: none.
+    """
+
+    users: Callable[[], pl.DataFrame] | None = None
+    instance_url: str | None = None
+    previous: Callable[[], pl.DataFrame] | None = None
+
+
+def _org_context(org: Org, as_of: dt.date, window_days: int) -> OrgContext:
+    def users() -> pl.DataFrame:
+        return org.table("users").collect()
+
+    def previous() -> pl.DataFrame:
+        from ierkit import clock, reports
+
+        before = clock.end_of_day(as_of) - dt.timedelta(days=window_days)
+        return reports.engagement_worklist(org, as_of=before, days=window_days).collect()
+
+    return OrgContext(users if org.has_table("users") else None, org.instance_url, previous)
+
+
+def _headlines(
+    frame: pl.DataFrame, context: OrgContext, parameters: dict[str, object]
+) -> present.Headlines | None:
+    """The engagement headline for the index, when the worklist has the columns it counts."""
+    if not {"recipient_id", "followed_up", "owner_name"} <= set(frame.columns):
+        return None
+    return present.headlines.engagement(
+        frame,
+        context.previous() if context.previous else None,
+        day=dt.date.fromisoformat(str(parameters["as_of"])),
+        window_days=int(str(parameters["window_days"])),
+    )
 
 
 def _default_worklist(source: str, as_of: dt.date, window_days: int) -> Callable[[], pl.DataFrame]:

@@ -19,7 +19,8 @@ from ierkit.sync_health._coverage import (
     missing_by_reason,
     send_coverage,
 )
-from ierkit.sync_health._matching import match_recipients, unattributable_events
+from ierkit.sync_health._dedupe import deduplicated_recipients
+from ierkit.sync_health._matching import match_recipients, sent_rows, unattributable_events
 from ierkit.sync_health._throughput import (
     Cycle,
     MatchingError,
@@ -272,6 +273,9 @@ def diagnose(
         throughput=throughput,
         send_jobs=send_jobs,
     ).collect()
+    recipients = pl.concat(
+        [recipients, deduplicated_recipients(sent_rows(sent.lazy()), tables).collect()]
+    )
     unattributable = unattributable_events(blank.lazy()).collect()
     coverage, by_reason, fixable = pl.collect_all(
         [

@@ -241,8 +241,8 @@ def test_org_every_link_within_seconds_of_the_send_is_automated() -> None:
         False,
     )
     assert (
-        s["signal_reason"]
-        == "every one of the send's 3 links clicked within 5 s of each other, the last 8 s after the send"
+        s["signal_reason"] == "every one of the send's 3 links clicked within 5 s of each other, "
+        "the last 8 s after the send"
     )
 
 
@@ -337,8 +337,8 @@ def test_score_orders_people_as_a_person_would() -> None:
         "clicked Pricing twice in 3 days, last yesterday (intent 3.0)"
     )
     assert (
-        "not counted: 3 suspected automated clicks, 1 possible machine opens"
-        == explained["scanner"]
+        explained["scanner"]
+        == "not counted: 3 suspected automated clicks, 1 possible machine opens"
     )
     assert explained["apple"] == "not counted: 1 possible machine opens"
     # Deterministic: the same input gives the same scores, row for row.

@@ -24,7 +24,6 @@ def audience(
         members: Campaign members with person row ``p`` and ``campaign_key``.
         send: The send.
     """
-    p = pl.col("p")
     if send.audience == "welcome":
         # New records get the Welcome Email in the daily batch after their creation.
         first = params.window_start.date()

@@ -31,7 +31,9 @@ def deduplicated_recipients(sent: pl.LazyFrame, tables: ReportTables) -> pl.Lazy
     def part(frame: pl.LazyFrame) -> pl.LazyFrame:
         return frame.select(
             person_id="id",
-            person_name=pl.concat_str(["first_name", "last_name"], separator=" ", ignore_nulls=True),
+            person_name=pl.concat_str(
+                ["first_name", "last_name"], separator=" ", ignore_nulls=True
+            ),
             address=pl.col("email").str.to_lowercase().str.strip_chars(),
             created_date="created_date",
         )
@@ -97,6 +99,6 @@ def deduplicated_recipients(sent: pl.LazyFrame, tables: ReportTables) -> pl.Lazy
             + pl.col("holder")
             + pl.lit(", who was sent to"),
         )
-        .cast(RECIPIENT_SCHEMA)  # type: ignore[arg-type]
+        .cast(RECIPIENT_SCHEMA)
         .sort("job_id", "batch_id", "subscriber_key")
     )

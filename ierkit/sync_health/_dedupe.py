@@ -1,6 +1,6 @@
 """Recipients left out by "Dedupe Subscribers": no Sent row, no IER, and that is by design.
 
-With ``et4ae5__DedupeSubscribers__c`` on (the default), of several recipients sharing an email
+With "Dedupe Subscribers" on (``email_sends.dedupe_subscribers``, the default), of several recipients sharing an email
 address only the first is sent to; the others get no Sent row and no IER. Triggered sends never
 deduplicate. Marketing Cloud records nothing for them, so they are found from the org: a
 Contact or Lead that existed at the send, shares (ignoring case) the address of a recipient who

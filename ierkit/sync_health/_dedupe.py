@@ -1,7 +1,8 @@
 """Recipients left out by "Dedupe Subscribers": no Sent row, no IER, and that is by design.
 
 With "Dedupe Subscribers" on (``email_sends.dedupe_subscribers``, the default), of several
-recipients sharing an email address only the first is sent to; the others get no Sent row and no IER. Triggered sends never
+recipients sharing an email address only the first is sent to; the others get no Sent row and
+no IER. Triggered sends never
 deduplicate. Marketing Cloud records nothing for them, so they are found from the org: a
 Contact or Lead that existed at the send, shares (ignoring case) the address of a recipient who
 was sent to on an Email Send with dedupe on, and has no Sent row of its own in that send.

@@ -139,11 +139,18 @@ def run_send(
             reason=reason,
         )
         .with_columns(
-            # "Dedupe Subscribers": of recipients sharing an address only the first is sent to.
+            # "Dedupe Subscribers": of the recipients sharing an email address (ignoring case)
+            # only the first is sent to. Deleted subscribers are not sent to at all.
             deduplicated=pl.lit(send.dedupe)
-            & (pl.col("address_p") != pl.col("p"))
-            & pl.col("address_p").is_in(pl.col("p").implode())
-            & (pl.col("reason") != reasons.TRACKING_OFF),
+            & (pl.col("reason") != reasons.DELETED_IN_MARKETING_CLOUD)
+            & pl.col("email").is_not_null()
+            & (
+                pl.col("p")
+                != pl.when(pl.col("reason") != reasons.DELETED_IN_MARKETING_CLOUD)
+                .then(pl.col("p"))
+                .min()
+                .over(pl.col("email").str.to_lowercase().str.strip_chars())
+            ),
         )
         .with_columns(
             reason=pl.when("deduplicated")

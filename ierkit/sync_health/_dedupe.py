@@ -1,11 +1,19 @@
 """Recipients left out by "Dedupe Subscribers": no Sent row, no IER, and that is by design.
 
 With "Dedupe Subscribers" on (``email_sends.dedupe_subscribers``, the default), of several
-recipients sharing an email address only the first is sent to; the others get no Sent row and
-no IER. Triggered sends never
-deduplicate. Marketing Cloud records nothing for them, so they are found from the org: a
-Contact or Lead that existed at the send, shares (ignoring case) the address of a recipient who
-was sent to on an Email Send with dedupe on, and has no Sent row of its own in that send.
+recipients of one send sharing an email address only the first is sent to; the others get no
+Sent row and no IER. Triggered sends never deduplicate. Marketing Cloud records nothing for them,
+so they are found from the org. A Contact or Lead is a deduplicated recipient of an Email Send
+with dedupe on when:
+
+- a recipient who was sent to (a Sent row matched to another Contact or Lead) has its address,
+  ignoring case;
+- it has no Sent row of its own in that send, and no Sent row there carries its address under a
+  key that names nobody (an email-address key shared by several records: it may have been them);
+- it existed at the send, and could have been in the audience: not unsubscribed or hard-bounced
+  before the send (its own IERs say so), and, where the send's Campaign has members, one of them.
+
+The last two conditions keep out people who share an address but were never in the audience.
 """
 
 from __future__ import annotations
@@ -17,17 +25,25 @@ from ierkit.reports import ReportTables
 from ierkit.sync_health._matching import MISSING, RECIPIENT_SCHEMA
 
 
-def deduplicated_recipients(sent: pl.LazyFrame, tables: ReportTables) -> pl.LazyFrame:
+def deduplicated_recipients(
+    recipients: pl.LazyFrame,
+    tables: ReportTables,
+    campaign_members: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
     """One row per recipient deduplicated away, in ``RECIPIENT_SCHEMA``, reason ``deduplicated``.
 
     Args:
-        sent: ``sent_rows`` of the extract (job_id, batch_id, subscriber_key, email, sent_at).
-        tables: The org's tables (contacts, leads, email_sends).
+        recipients: The sent recipients matched to the org (``match_recipients``): job_id,
+            batch_id, email, sent_at and recipient_id (the Contact or Lead the key names).
+        tables: The org's tables (contacts, leads, email_sends, iers).
+        campaign_members: The org's Campaign Members (campaign_id, contact_id, lead_id,
+            created_date), if it holds them: a send to a Campaign reaches its members only.
 
     Returns:
         The rows, ``detail`` saying "deduplicated: shares an email address with <name>, who was
         sent to"; sorted by job_id, batch_id, subscriber_key.
     """
+    address = pl.col("email").str.to_lowercase().str.strip_chars()
 
     def part(frame: pl.LazyFrame) -> pl.LazyFrame:
         return frame.select(
@@ -35,7 +51,7 @@ def deduplicated_recipients(sent: pl.LazyFrame, tables: ReportTables) -> pl.Lazy
             person_name=pl.concat_str(
                 ["first_name", "last_name"], separator=" ", ignore_nulls=True
             ),
-            address=pl.col("email").str.to_lowercase().str.strip_chars(),
+            address=address,
             created_date="created_date",
         )
 
@@ -48,39 +64,48 @@ def deduplicated_recipients(sent: pl.LazyFrame, tables: ReportTables) -> pl.Lazy
         tables.email_sends.filter(
             pl.col("dedupe_subscribers").fill_null(True) & pl.col("job_id").is_not_null()
         )
-        .select("job_id")
-        .unique()
+        .group_by("job_id")
+        .agg(pl.col("campaign_id").first())
     )
-    sent_keyed = sent.join(dedupe_jobs, on="job_id", how="semi").with_columns(
-        address=pl.col("email").str.to_lowercase().str.strip_chars(),
-        sent_person=ids.to_18_expr(pl.col("subscriber_key")),
+    sent = recipients.join(dedupe_jobs, on="job_id", how="inner").with_columns(address=address)
+    got_sent = sent.filter(pl.col("recipient_id").is_not_null()).select(
+        "job_id", person_id="recipient_id"
     )
-    holders = sent_keyed.join(
-        people.select("person_id", holder_name="person_name"),
-        left_on="sent_person",
-        right_on="person_id",
-        how="left",
-    )
-    got_sent = sent_keyed.select("job_id", person_id="sent_person").unique()
-    return (
-        holders.select(
+    # An address sent under a key that names nobody: whoever holds it may have been sent to.
+    unnamed = sent.filter(pl.col("recipient_id").is_null()).select("job_id", "address")
+    holders = (
+        sent.filter(pl.col("recipient_id").is_not_null())
+        .join(
+            people.select("person_id", holder_name="person_name"),
+            left_on="recipient_id",
+            right_on="person_id",
+            how="left",
+        )
+        .select(
             "job_id",
             "batch_id",
             "address",
             "sent_at",
-            "sent_person",
+            "campaign_id",
+            holder_id="recipient_id",
             holder=pl.coalesce("holder_name", "email"),
         )
-        .join(people, on="address", how="inner")
+    )
+    candidates = (
+        holders.join(people, on="address", how="inner")
         .filter(
-            (pl.col("person_id") != pl.col("sent_person").fill_null(""))
+            (pl.col("person_id") != pl.col("holder_id"))
             & (pl.col("created_date").is_null() | (pl.col("created_date") < pl.col("sent_at")))
         )
         .join(got_sent, on=["job_id", "person_id"], how="anti")
-        .group_by("job_id", "person_id")
+        .join(unnamed, on=["job_id", "address"], how="anti")
+    )
+    candidates = _could_have_been_in_audience(candidates, tables, campaign_members)
+    return (
+        candidates.group_by("job_id", "person_id")
         .agg(
             pl.col("batch_id").min(),
-            pl.col("address").first(),
+            pl.col("address").min(),
             holder=pl.col("holder").sort().first(),
         )
         .select(
@@ -102,4 +127,50 @@ def deduplicated_recipients(sent: pl.LazyFrame, tables: ReportTables) -> pl.Lazy
         )
         .cast(RECIPIENT_SCHEMA)
         .sort("job_id", "batch_id", "subscriber_key")
+    )
+
+
+def _could_have_been_in_audience(
+    candidates: pl.LazyFrame, tables: ReportTables, campaign_members: pl.LazyFrame | None
+) -> pl.LazyFrame:
+    """Drop candidates who could not have been in the send's audience.
+
+    Marketing Cloud does not send to a subscriber who unsubscribed or hard-bounced, so such a
+    person was left out for that, not by the dedupe; a send to a Campaign goes to its members.
+    """
+    person = pl.coalesce("contact_id", "lead_id")
+    suppressed = (
+        tables.iers.select(
+            person_id=person,
+            at=pl.min_horizontal(
+                pl.when(pl.col("unsubscribed").fill_null(False)).then(
+                    pl.coalesce("date_unsubscribed", "date_sent")
+                ),
+                pl.when(pl.col("hard_bounce").fill_null(False)).then(
+                    pl.coalesce("date_bounced", "date_sent")
+                ),
+            ),
+        )
+        .filter(pl.col("person_id").is_not_null() & pl.col("at").is_not_null())
+        .group_by("person_id")
+        .agg(suppressed_at=pl.col("at").min())
+    )
+    out = (
+        candidates.join(suppressed, on="person_id", how="left")
+        .filter(pl.col("suppressed_at").is_null() | (pl.col("suppressed_at") >= pl.col("sent_at")))
+        .drop("suppressed_at")
+    )
+    if campaign_members is None:
+        return out
+    members = campaign_members.select("campaign_id", person_id=person, joined="created_date")
+    with_members = members.select("campaign_id").unique()
+    to_campaign = out.join(with_members, on="campaign_id", how="semi")
+    member_of = to_campaign.join(members, on=["campaign_id", "person_id"], how="inner").filter(
+        pl.col("joined").is_null() | (pl.col("joined") < pl.col("sent_at"))
+    )
+    return pl.concat(
+        [
+            out.join(with_members, on="campaign_id", how="anti"),
+            member_of.drop("joined").unique(maintain_order=True),
+        ]
     )

@@ -222,7 +222,8 @@ def _due_delivered(
     wait_days: int | float | dt.timedelta,
     max_age_days: int | float | dt.timedelta | None,
 ) -> pl.LazyFrame:
-    """Delivered IERs past their wait, flagged ``is_silent`` (no open, click or unsubscribe).
+    """Delivered IERs past their wait, flagged ``is_silent`` (no human open or click, no
+    unsubscribe): a machine open or a scanner's clicks are not a response.
 
     One plan for ``no_response`` and ``no_response_by_send``, so collecting both together reads
     the IERs once.
@@ -230,14 +231,22 @@ def _due_delivered(
     window = pl.col("date_sent") <= end - _days(wait_days, "wait_days")
     if max_age_days is not None:
         window &= pl.col("date_sent") >= end - _days(max_age_days, "max_age_days")
-    return _ier_facts(tables.iers.filter(window & ~BOUNCED)).select(
+    flags = signal.classify_iers(tables.iers, tables.links).select(
+        id="ier_id", human_opened="human_opened", human_clicked="human_clicked"
+    )
+    facts = _ier_facts(tables.iers.filter(window & ~BOUNCED)).join(
+        flags, on="id", how="left", maintain_order="left"
+    )
+    return facts.select(
         pl.col("id").alias("ier_id"),
         "recipient_id",
         "send_id",
         pl.col("name").alias("email_name"),
         "subject_line",
         "date_sent",
-        is_silent=~pl.col("is_opened") & ~pl.col("is_clicked") & ~pl.col("is_unsubscribed"),
+        is_silent=~pl.col("human_opened").fill_null(pl.col("is_opened"))
+        & ~pl.col("human_clicked").fill_null(pl.col("is_clicked"))
+        & ~pl.col("is_unsubscribed"),
     )
 
 
@@ -253,8 +262,10 @@ def no_response(
     A recipient is listed for a send when the IER is delivered (not bounced), not opened, not
     clicked (a click without a recorded open is a response: images were blocked) and not
     unsubscribed (an unsubscribe is an answer too), and the IER was sent at least ``wait_days``
-    before ``as_of``. The wait applies per IER's ``date_sent``, so each daily batch of a
-    triggered send becomes due on its own.
+    before ``as_of``. Only human engagement counts: an open that looks like a machine's (Apple
+    Mail Privacy Protection, a security gateway) or clicks that look automated
+    (``ierkit.signal.classify_iers``) are no response. The wait applies per IER's
+    ``date_sent``, so each daily batch of a triggered send becomes due on its own.
 
     Args:
         source: The tables, or an org.
@@ -382,7 +393,10 @@ def link_interest(
     """Everyone who clicked a link matching ``pattern`` in ``[since, until)``, newest first.
 
     A link matches when its URL or its name contains the pattern, ignoring case. The click time
-    is the link detail's ``last_clicked`` (the only per-link time Salesforce keeps).
+    is the link detail's ``last_clicked`` (the only per-link time Salesforce keeps). Only human
+    clicks count: links of IERs whose clicks look automated (a security gateway following every
+    link on delivery, ``ierkit.signal.classify_iers``) are left out; see
+    ``suspected_automated_clicks``.
 
     Args:
         source: The tables, or an org.
@@ -426,6 +440,8 @@ def link_interest(
         link_url=pl.col("link_url"),
         total_clicks=pl.col("total_clicks"),
     )
+    human = signal.classify_iers(tables.iers, tables.links).filter("human_clicked")
+    matched = matched.join(human.select(ier_id="ier_id"), on="ier_id", how="semi")
     iers = _clicked_iers(tables).select(
         ier_id=pl.col("id"),
         recipient_id=pl.col("recipient_id"),

@@ -76,3 +76,6 @@ def test_every_deduplicated_recipient_gets_that_reason(folder: Path) -> None:
     assert planted.height > 100
     assert joined["detail"].is_not_null().all()
     assert joined["detail"].str.starts_with("deduplicated: shares an email address with ").all()
+    # ... and only they: nobody who shares an address but was never in the audience.
+    assert found.join(planted, on=["job_id", "recipient_id"], how="anti").height == 0
+    assert found.height == planted.height

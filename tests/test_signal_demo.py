@@ -79,3 +79,25 @@ def test_every_deduplicated_recipient_gets_that_reason(folder: Path) -> None:
     # ... and only they: nobody who shares an address but was never in the audience.
     assert found.join(planted, on=["job_id", "recipient_id"], how="anti").height == 0
     assert found.height == planted.height
+    # They were never sent to: a send's coverage counts what Marketing Cloud counts as sent
+    # (less the subscribers deleted in Marketing Cloud, whose Sent rows have no key).
+    truth = pl.read_parquet(folder / "ground_truth.parquet")
+    deleted = (
+        truth.filter(pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD)
+        .group_by("job_id")
+        .agg(deleted=pl.len().cast(pl.Int64))
+    )
+    # (With tracking off the ground truth names the send's reason, not the deleted ones.)
+    sends = (
+        org.table("email_sends")
+        .filter(~pl.col("individual_tracking_disabled"))
+        .select("job_id", "number_sent")
+        .collect()
+    )
+    coverage = (
+        diagnosis.coverage.join(sends, on="job_id", how="inner")
+        .join(deleted, on="job_id", how="left")
+        .with_columns(pl.col("deleted").fill_null(0))
+    )
+    assert coverage.height > 50
+    assert (coverage["sent"] + coverage["deleted"] == coverage["number_sent"]).all()

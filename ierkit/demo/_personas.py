@@ -1,9 +1,9 @@
 """Who engages how: the planted engagement personas and shared email addresses.
 
 - *Gateway*: every recipient at a company whose security gateway scans mail (``GATEWAY_RATE``
-  of email domains): a scanner opens each delivered email and clicks every link 2-10 s after
-  delivery (Salesforce KB 000271790); the person behind it still opens and clicks as anyone
-  does, later.
+  of email domains): a scanner opens each delivered email (1-2 s) and clicks every link 2-10 s
+  after delivery (Salesforce KB 000271790); the person behind it still opens and clicks as
+  anyone does, later.
 - *Apple Mail*: ``APPLE_RATE`` of people: Mail Privacy Protection opens each delivered email
   5-55 s after delivery (KB 000389505); they never click.
 - *Fast human*: ``FAST_RATE`` of people: when they click, the first click is on one link

@@ -261,7 +261,8 @@ def simulate_block(
                 )
             ),
             scan=(who == GATEWAY) & ~deleted,
-            scan_open=pl.col("date_sent") + secs(2 + u(rk, "scan-open") * 3),
+            # The scanner renders the mail (1-2 s) before it follows the links (2-10 s).
+            scan_open=pl.col("date_sent") + secs(1 + u(rk, "scan-open") * 0.9),
             open_gap=exponential(rk, salt(params.seed, "ogap"), 20 * 3600) + 60,
             u_open=u(rk, "open"),
             u_click=u(rk, "click"),

@@ -676,3 +676,88 @@ def rate_finding(
         f"{best[label_column]} has the highest {rate_title.lower()}: "
         f"{present.percent(best['share'])} of delivered"
     )
+
+
+def score_distribution_chart(
+    scores: pl.DataFrame | pl.LazyFrame,
+    *,
+    bins: int = 10,
+    max_owners: int = 20,
+    title: str | None = None,
+) -> alt.Chart:
+    """How engagement scores spread over each record owner's people: a heat map of counts.
+
+    Args:
+        scores: Rows with ``owner_name`` and ``engagement_score`` (``ierkit.signal``), e.g.
+            ``reports.engagement_worklist``'s output; with ``recipient_id`` each person counts
+            once per owner (their highest score), however many sends they clicked.
+        bins: Equal-width score bands from 0 to the highest score.
+        max_owners: Owners shown, those with the most people first; the rest are one row,
+            "Other owners".
+        title: Chart title; "Engagement score by record owner" when None.
+
+    Returns:
+        A heat map with score bands across, owners down and the number of people as colour.
+
+    Raises:
+        ChartError: When a column is missing or ``bins``/``max_owners`` is below 1.
+    """
+    if bins < 1 or max_owners < 1:
+        raise ChartError(
+            f"score_distribution_chart: bins ({bins}) and max_owners ({max_owners}) must be >= 1"
+        )
+    frame = _frame(scores, ("owner_name", "engagement_score"), "score_distribution_chart")
+    people = frame.select(
+        pl.col("owner_name").fill_null("(no owner)"),
+        pl.col("engagement_score").cast(pl.Float64).fill_null(0.0),
+        *(["recipient_id"] if "recipient_id" in frame.columns else []),
+    )
+    if "recipient_id" in people.columns:
+        people = people.group_by("owner_name", "recipient_id").agg(pl.col("engagement_score").max())
+    top = (
+        people.group_by("owner_name")
+        .len()
+        .sort(["len", "owner_name"], descending=[True, False])
+        .head(max_owners)
+        .get_column("owner_name")
+    )
+    highest = people.select(pl.col("engagement_score").max().fill_null(0.0)).item()
+    width = highest / bins if highest > 0 else 1.0
+    band = (pl.col("engagement_score") / width).floor().clip(0, bins - 1).cast(pl.Int64)
+    cells = (
+        people.with_columns(
+            owner=pl.when(pl.col("owner_name").is_in(top.implode()))
+            .then(pl.col("owner_name"))
+            .otherwise(pl.lit("Other owners")),
+            band=band,
+        )
+        .group_by("owner", "band")
+        .agg(people=pl.len().cast(pl.Int64), median_score=pl.col("engagement_score").median())
+    )
+    band_order = [f"{b * width:.1f}-{(b + 1) * width:.1f}" for b in range(bins)]
+    cells = cells.with_columns(
+        score_band=pl.col("band").replace_strict(
+            list(range(bins)), band_order, return_dtype=pl.String
+        )
+    ).sort("owner", "band")
+    _check_rows(cells, "score_distribution_chart")
+    owner_order = [*top.to_list(), "Other owners"]
+    chart: alt.Chart = (
+        alt.Chart(cells)
+        .mark_rect()
+        .encode(
+            x=alt.X("score_band:O", title="Engagement score", sort=band_order),
+            y=alt.Y("owner:N", title="Record owner", sort=owner_order),
+            color=alt.Color("people:Q", title="People", scale=alt.Scale(scheme="blues")),
+            tooltip=[
+                alt.Tooltip("owner:N", title="Record owner"),
+                alt.Tooltip("score_band:O", title="Score"),
+                alt.Tooltip("people:Q", title="People", format=","),
+                alt.Tooltip("median_score:Q", title="Median score", format=".2f"),
+            ],
+        )
+        .properties(
+            title=title or "Engagement score by record owner", width=480, height=alt.Step(22)
+        )
+    )
+    return chart

@@ -7,7 +7,11 @@ For each programme this module measures, from the org's history:
 - *storage*: IERs and link details written, and MB a month (records a month x record size);
 - *engagement*: open and click rates, over sent and over delivered (Salesforce divides by sent,
   Marketing Cloud by delivered; both are shown);
-- *actionability*: the share of engaged IERs (opened or clicked) whose recipient got a Task within
+- *human engagement*: opens and clicks without suspected machine opens and automated clicks
+  (``ierkit.signal.classify_iers``: security-gateway scanners, Apple Mail Privacy Protection);
+  rates are shown both ways;
+- *actionability*: the share of human-engaged IERs (opened or clicked by a person, not a scanner
+  or a privacy proxy) whose recipient got a Task within
   N days: a Task on the Contact or Lead (or, for a converted Lead, on the Contact it became),
   created after the send and at most N days after the engagement. Salesforce keeps one open time
   per IER (not documented as first or last) and no click time on the IER, so the window opens at
@@ -40,7 +44,7 @@ from typing import Final
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from ierkit import clock, storage
+from ierkit import clock, signal, storage
 from ierkit._exprs import rate
 from ierkit._tracking import (
     GROUPINGS,
@@ -220,6 +224,36 @@ def _followed_up(
 # --- measures --------------------------------------------------------------------------------
 
 
+def _with_human_engagement(rows: pl.LazyFrame, tables: ReportTables) -> pl.LazyFrame:
+    """``rows`` (``ier_rows``) with ``is_human_opened``/``_clicked``/``_engaged`` beside the facts.
+
+    An IER the signal cannot judge (no evidence either way) stays human; ``engaged_at`` moves to
+    the first human engagement, so a scanner's sweep on delivery does not start the follow-up
+    window.
+    """
+    flags = signal.classify_iers(tables.iers, tables.links).select(
+        id="ier_id",
+        machine=pl.col("machine_open"),
+        is_human_opened=pl.col("human_opened"),
+        is_human_clicked=pl.col("human_clicked"),
+    )
+    return (
+        rows.join(flags, on="id", how="left", maintain_order="left")
+        .with_columns(
+            is_human_opened=pl.col("is_human_opened").fill_null(pl.col("is_opened")),
+            is_human_clicked=pl.col("is_human_clicked").fill_null(pl.col("is_clicked")),
+        )
+        .with_columns(
+            is_human_engaged=pl.col("is_human_opened") | pl.col("is_human_clicked"),
+            engaged_at=pl.min_horizontal(
+                pl.when(~pl.col("machine").fill_null(False)).then(pl.col("date_opened")),
+                pl.when(pl.col("is_human_clicked")).then(pl.col("first_link_click")),
+            ).fill_null(pl.col("engaged_at")),
+        )
+        .drop("machine")
+    )
+
+
 def programme_measures(
     source: ReportTables | Org,
     *,
@@ -239,8 +273,11 @@ def programme_measures(
         ``months_observed``, ``records_per_month``, ``mb_per_month`` (all IERs in the history);
         over the IERs old enough to judge: ``sent``, ``delivered``, ``opened``, ``clicked``,
         ``engaged``, ``open_rate_over_sent``, ``open_rate_over_delivered``,
-        ``click_rate_over_sent``, ``click_rate_over_delivered``, ``followed_up``,
-        ``actionability`` (followed up / engaged), ``judged_mb`` and ``mb_per_followup``
+        ``click_rate_over_sent``, ``click_rate_over_delivered``, ``human_opened``,
+        ``human_clicked``, ``human_engaged`` (without suspected machine opens and automated
+        clicks, ``ierkit.signal``), ``open_rate_without_machine_opens`` and
+        ``click_rate_without_automated_clicks`` (over sent), ``followed_up``,
+        ``actionability`` (followed up / human engaged), ``judged_mb`` and ``mb_per_followup``
         (null without follow-ups); and ``judge_from``: the day the newest send can be judged.
     """
     as_of = clock.to_utc(as_of)
@@ -252,8 +289,9 @@ def programme_measures(
     rows = ier_rows(
         tables, as_of=as_of, since=since, group_by=options.group_by, separator=options.separator
     ).with_columns(is_judged=pl.col("date_sent") <= as_of - settle)
+    rows = _with_human_engagement(rows, tables)
     followed = _followed_up(
-        rows.filter(pl.col("is_judged") & pl.col("is_engaged")),
+        rows.filter(pl.col("is_judged") & pl.col("is_human_engaged")),
         tables,
         followup=options.followup,
         task_filter=options.task_filter,
@@ -281,6 +319,9 @@ def programme_measures(
             opened=(judged & pl.col("is_opened")).sum().cast(pl.Int64),
             clicked=(judged & pl.col("is_clicked")).sum().cast(pl.Int64),
             engaged=(judged & pl.col("is_engaged")).sum().cast(pl.Int64),
+            human_opened=(judged & pl.col("is_human_opened")).sum().cast(pl.Int64),
+            human_clicked=(judged & pl.col("is_human_clicked")).sum().cast(pl.Int64),
+            human_engaged=(judged & pl.col("is_human_engaged")).sum().cast(pl.Int64),
             followed_up=pl.col("followed_up").sum().cast(pl.Int64),
             judged_mb=record_mb.filter(judged).sum(),
         )
@@ -307,7 +348,9 @@ def programme_measures(
             open_rate_over_delivered=rate("opened", "delivered"),
             click_rate_over_sent=rate("clicked", "sent"),
             click_rate_over_delivered=rate("clicked", "delivered"),
-            actionability=rate("followed_up", "engaged"),
+            open_rate_without_machine_opens=rate("human_opened", "sent"),
+            click_rate_without_automated_clicks=rate("human_clicked", "sent"),
+            actionability=rate("followed_up", "human_engaged"),
             mb_per_followup=rate("judged_mb", "followed_up"),
         )
         .select(
@@ -332,6 +375,11 @@ def programme_measures(
             "open_rate_over_delivered",
             "click_rate_over_sent",
             "click_rate_over_delivered",
+            "human_opened",
+            "human_clicked",
+            "human_engaged",
+            "open_rate_without_machine_opens",
+            "click_rate_without_automated_clicks",
             "followed_up",
             "actionability",
             "judged_mb",

@@ -25,6 +25,8 @@ IN_SYNC_WINDOW: Final = "in_sync_window"
 LEAD_CONVERTED: Final = "lead_converted"
 #: The contact was deleted in Marketing Cloud: its opens and clicks arrive with a blank key.
 DELETED_IN_MARKETING_CLOUD: Final = "deleted_in_marketing_cloud"
+#: "Dedupe Subscribers" was on: another recipient with the same email address was sent to.
+DEDUPLICATED: Final = "deduplicated"
 #: None of the above explains the missing IER.
 UNEXPLAINED: Final = "unexplained"
 
@@ -38,6 +40,7 @@ ALL: Final = (
     IN_SYNC_WINDOW,
     LEAD_CONVERTED,
     DELETED_IN_MARKETING_CLOUD,
+    DEDUPLICATED,
     UNEXPLAINED,
 )
 
@@ -54,5 +57,9 @@ FIX: Final = {
     IN_SYNC_WINDOW: "Wait: the tracking sync is still bringing results in.",
     LEAD_CONVERTED: "The result stays on the converted Lead; report on the Lead too.",
     DELETED_IN_MARKETING_CLOUD: "The subscriber was deleted in Marketing Cloud; nothing to repair.",
+    DEDUPLICATED: (
+        "By design: one email per address. Give each person their own address, or turn "
+        "'Dedupe Subscribers' off on the send if each should get a copy."
+    ),
     UNEXPLAINED: "Check the send's audience and the Marketing Cloud Connect sync log.",
 }

@@ -264,6 +264,12 @@ EMAIL_SENDS = Table(
             "et4ae5__Individual_Tracking_Disabled__c",
             "per-send switch: no IERs when true",
         ),
+        _c(
+            "dedupe_subscribers",
+            pl.Boolean,
+            "et4ae5__DedupeSubscribers__c",
+            "on by default: of recipients sharing an email address only the first is sent to",
+        ),
         _c("tracking_as_of", UTC_DATETIME, "et4ae5__Tracking_As_Of__c"),
         *_SEND_TOTALS,
         *_AUDIT,

@@ -239,3 +239,40 @@ def test_titles_state_the_finding_and_one_palette_colours_every_chart() -> None:
     )
     config = alt.theme.get()()  # type: ignore[misc]
     assert config["config"]["range"]["category"] == list(charts.PALETTE)
+
+
+# --- engagement score by owner -------------------------------------------------------------------
+
+
+def _scores() -> pl.DataFrame:
+    # Ann clicked two sends (one row each, same score): she counts once for Alice.
+    return pl.DataFrame(
+        {
+            "owner_name": ["Alice Rep", "Alice Rep", "Alice Rep", "Bob Rep"],
+            "recipient_id": ["003A", "003A", "003B", "003C"],
+            "engagement_score": [9.5, 9.5, 0.4, 5.0],
+        }
+    )
+
+
+def test_score_distribution_chart_counts_people_per_owner_and_band() -> None:
+    chart = charts.score_distribution_chart(_scores(), bins=2)
+    cells = sorted((r["owner"], r["score_band"], r["people"]) for r in charts.chart_data(chart))
+    # Bands of 9.5 / 2 = 4.75: Ann (9.5) tops the last band, Bob (5.0) is in it too.
+    assert cells == [
+        ("Alice Rep", "0.0-4.8", 1),
+        ("Alice Rep", "4.8-9.5", 1),
+        ("Bob Rep", "4.8-9.5", 1),
+    ]
+    spec = chart.to_dict()
+    assert spec["encoding"]["y"]["sort"] == ["Alice Rep", "Bob Rep", "Other owners"]
+
+
+def test_score_distribution_chart_folds_small_owners_and_checks_input() -> None:
+    chart = charts.score_distribution_chart(_scores().lazy(), bins=2, max_owners=1)
+    owners = {r["owner"]: 0 for r in charts.chart_data(chart)}
+    assert set(owners) == {"Alice Rep", "Other owners"}
+    with pytest.raises(ChartError, match="engagement_score"):
+        charts.score_distribution_chart(_scores().drop("engagement_score"))
+    with pytest.raises(ChartError, match="bins"):
+        charts.score_distribution_chart(_scores(), bins=0)

@@ -210,7 +210,9 @@ def test_follow_up_on_the_contact_a_lead_became_counts() -> None:
             "email_send_id": ["a0S000000000000001"] * 2,
             "date_sent": [SENT] * 2,
             "opened": [True, True],
-            "date_opened": [SENT] * 2,
+            # An open in the second of the send with no click is what Apple Mail Privacy
+            # Protection looks like (ierkit.signal): these are people, opening an hour later.
+            "date_opened": [SENT + dt.timedelta(hours=1)] * 2,
         }
     )
     leads = pl.DataFrame(
@@ -484,7 +486,12 @@ def test_demo_decision_tracks_sales_and_nurture_and_skips_the_newsletter(demo_or
     assert rows["Product Announcement"]["recommendation"] == "too new"
     # Rates are shown over sent and over delivered; delivered excludes bounces.
     assert newsletter["open_rate_over_delivered"] > newsletter["open_rate_over_sent"]
-    assert 0.18 < newsletter["open_rate_over_sent"] < 0.26
+    # The demo plants machine opens (Apple Mail Privacy Protection, gateway scanners): the raw
+    # rate counts them, the human rate does not.
+    assert 0.26 < newsletter["open_rate_over_sent"] < 0.34
+    assert 0.15 < newsletter["open_rate_without_machine_opens"] < 0.22
+    assert newsletter["click_rate_without_automated_clicks"] < newsletter["click_rate_over_sent"]
+    assert newsletter["human_engaged"] < newsletter["engaged"]
     assert rows["Sales Outreach"]["actionability"] > 0.4
 
 
@@ -509,3 +516,48 @@ def test_demo_plan_projects_from_history(demo_org) -> None:
     ).collect()
     # Following the decision writes less than keeping everything.
     assert usage.item(-1, "used_mb") < keep_all.item(-1, "used_mb")
+
+
+def test_actionability_counts_human_engagement_only() -> None:
+    # Three IERs of one send: a machine open 10 s after the send (no click), a person opening
+    # two hours later, and a scanner that opened 3 s after the send and clicked both of the
+    # send's links 5 s after it. Every recipient got a Task the next day.
+    ids = [f"a0R00000000000000{i}" for i in range(3)]
+    contacts = [f"00300000000000000{i}" for i in range(3)]
+    iers = pl.DataFrame(
+        {
+            "id": ids,
+            "name": ["P - 1"] * 3,
+            "contact_id": contacts,
+            "email_send_id": ["a0S000000000000001"] * 3,
+            "date_sent": [SENT] * 3,
+            "opened": [True] * 3,
+            "date_opened": [
+                SENT + dt.timedelta(seconds=10),
+                SENT + dt.timedelta(hours=2),
+                SENT + dt.timedelta(seconds=3),
+            ],
+            "unique_clicks": [0, 0, 2],
+        }
+    )
+    links = pl.DataFrame(
+        {
+            "id": ["a0T000000000000001", "a0T000000000000002"],
+            "individual_email_result_id": [ids[2]] * 2,
+            "link_url": ["https://x.example/a", "https://x.example/b"],
+            "last_clicked": [SENT + dt.timedelta(seconds=5)] * 2,
+        }
+    )
+    row = (
+        decision.programme_measures(
+            ReportTables.of(iers=iers, links=links, tasks=_tasks(contacts)), as_of=AS_OF
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    assert (row["opened"], row["clicked"], row["engaged"]) == (3, 1, 3)
+    assert (row["human_opened"], row["human_clicked"], row["human_engaged"]) == (1, 0, 1)
+    assert row["open_rate_without_machine_opens"] == pytest.approx(1 / 3)
+    assert row["click_rate_without_automated_clicks"] == 0.0
+    # Only the person's follow-up counts: actionability is 1 of 1, not 3 of 3 or 1 of 3.
+    assert (row["followed_up"], row["actionability"]) == (1, 1.0)

@@ -143,10 +143,11 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(
     assert set(a) == {
         *(f"{name}.parquet" for name in schema.TABLES),
         "ground_truth.parquet",
+        "signal_truth.parquet",
         "tracking_extract.zip",
         "demo.json",
     }
-    assert a == b
+    assert {name for name in a if a[name] != b[name]} == set()
     for name in ("tracking_extract.zip", "individual_email_results.parquet", "contacts.parquet"):
         assert a[name] != c[name], name
 
@@ -470,7 +471,8 @@ def test_tracking_off_send_has_a_send_row_and_no_iers(
     send = send_job(tables, "Webinar Follow-up")
     assert send.height == 1 and send["individual_tracking_disabled"].item() is True
     job = send["job_id"].item()
-    rows = truth.filter(pl.col("job_id") == job)
+    # Dedupe Subscribers applies with tracking off too: those recipients were never sent to.
+    rows = truth.filter((pl.col("job_id") == job) & (pl.col("reason") != reasons.DEDUPLICATED))
     assert rows.height == send["number_sent"].item() > 0
     assert (rows["reason"] == reasons.TRACKING_OFF).all() and not rows["has_ier"].any()
     assert tables["individual_email_results"].filter(pl.col("job_id") == job).height == 0
@@ -624,7 +626,14 @@ def test_extract_covers_the_org_sends(
     )
     assert org_jobs < set(jobs) and len(set(jobs) - org_jobs) == 1  # plus the CSV send
     sent = read_extract(small_demo_path, "Sent.csv").group_by("SendID").len()
-    expected = truth.filter(pl.col("subscriber_key").is_not_null()).group_by("job_id").len()
+    # Deduplicated recipients are in the ground truth but were never sent to: no Sent row.
+    expected = (
+        truth.filter(
+            pl.col("subscriber_key").is_not_null() & (pl.col("reason") != reasons.DEDUPLICATED)
+        )
+        .group_by("job_id")
+        .len()
+    )
     assert sent.sort("SendID").rename({"SendID": "job_id"}).equals(expected.sort("job_id"))
 
 
@@ -714,10 +723,15 @@ def test_send_totals_match_the_ier_table(
         number_unique_clicks=pl.col("clicked").sum().cast(pl.Int64),
         number_unsubscribed=pl.col("unsubscribed").sum().cast(pl.Int64),
     )
-    per_job = truth.group_by("job_id").agg(
-        rows=pl.len(),
-        with_ier=pl.col("has_ier").sum(),
-        all_healthy=pl.col("reason").is_in([reasons.HEALTHY, reasons.LEAD_CONVERTED]).all(),
+    # Deduplicated recipients were never sent to: not in Marketing Cloud's totals.
+    per_job = (
+        truth.filter(pl.col("reason") != reasons.DEDUPLICATED)
+        .group_by("job_id")
+        .agg(
+            rows=pl.len(),
+            with_ier=pl.col("has_ier").sum(),
+            all_healthy=pl.col("reason").is_in([reasons.HEALTHY, reasons.LEAD_CONVERTED]).all(),
+        )
     )
     sends = (
         tables["email_sends"]

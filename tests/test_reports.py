@@ -544,3 +544,56 @@ def test_all_reports_match_the_single_reports() -> None:
         reports.no_response_by_send(t, as_of=AS_OF).collect()
     )
     assert everything["click_heatmap"]["links_clicked"].sum() == 4
+
+
+# --- human engagement only (ierkit.signal) -----------------------------------------------------
+
+SECOND = dt.timedelta(seconds=1)
+HOUR = dt.timedelta(hours=1)
+
+
+def signal_tables() -> ReportTables:
+    """One newsletter, four recipients who all "opened": a person (open an hour later), an
+    Apple-Mail-like machine open (10 s after the send, no click), a gateway scanner (open 3 s,
+    both links 5 s after the send) and a person who clicked Pricing two hours later."""
+    sent = TEN_DAYS_AGO
+    rows = [
+        ier("a0RH", contact="003C1", opened=True),
+        {**ier("a0RM", contact="003C2", opened=True), "date_opened": sent + 10 * SECOND},
+        {**ier("a0RA", contact="003C3", opened=True, clicks=2), "date_opened": sent + 3 * SECOND},
+        ier("a0RC", contact="003C4", opened=True, clicks=1),
+    ]
+    links = [
+        link("a0LA1", "a0RA", "Pricing", "https://x.example/pricing", sent + 5 * SECOND),
+        link("a0LA2", "a0RA", "Blog", "https://x.example/blog", sent + 5 * SECOND),
+        link("a0LC1", "a0RC", "Pricing", "https://x.example/pricing", sent + 2 * HOUR),
+    ]
+    return tables(rows, links)
+
+
+def test_summary_shows_rates_with_and_without_machine_engagement() -> None:
+    news = reports.campaign_summary(signal_tables()).collect().row(0, named=True)
+    assert (news["unique_opens"], news["unique_clicks"]) == (4, 2)
+    assert (news["human_opens"], news["human_clicks"]) == (2, 1)
+    assert news["open_rate_over_sent"] == pytest.approx(1.0)
+    assert news["open_rate_without_machine_opens"] == pytest.approx(0.5)
+    assert news["click_rate_over_sent"] == pytest.approx(0.5)
+    assert news["click_rate_without_automated_clicks"] == pytest.approx(0.25)
+    owners = reports.owner_summary(signal_tables()).collect()
+    assert owners["human_opens"].sum() == 2 and owners["unique_opens"].sum() == 4
+
+
+def test_no_response_counts_machine_opens_and_scanner_clicks_as_silence() -> None:
+    got = reports.no_response(signal_tables(), as_of=AS_OF, wait_days=3).collect()
+    assert sorted(got["ier_id"]) == ["a0RA", "a0RM"]
+    by_send = reports.no_response_by_send(signal_tables(), as_of=AS_OF, wait_days=3).collect()
+    assert (by_send.item(0, "delivered"), by_send.item(0, "no_response")) == (4, 2)
+
+
+def test_link_interest_leaves_out_a_scanners_pricing_click() -> None:
+    got = reports.link_interest(
+        signal_tables(), pattern="pricing", since=ago(30), until=AS_OF
+    ).collect()
+    assert got["link_id"].to_list() == ["a0LC1"]
+    automated = reports.suspected_automated_clicks(signal_tables()).collect()
+    assert automated["ier_id"].to_list() == ["a0RA"]

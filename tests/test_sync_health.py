@@ -477,3 +477,85 @@ def test_cli_diagnose_prints_coverage_and_summary(small_demo_path: Path, capsys)
     assert "Sync health as of 2026-11-20 12:00 UTC" in out
     assert "Product Announcement - Northbeam 5.0" in out and "syncing" in out
     assert "Fix first" in out
+
+
+# --- deduplicated recipients (Dedupe Subscribers) ----------------------------------------------
+
+DEDUPE_SENT = dt.datetime(2026, 10, 1, 10, tzinfo=dt.UTC)
+
+
+def _person(pid: str, first: str, email: str) -> dict:
+    created = DEDUPE_SENT - dt.timedelta(days=30)
+    return {
+        "id": pid,
+        "first_name": first,
+        "last_name": "Doe",
+        "email": email,
+        "created_date": created,
+    }
+
+
+def _sent(job: int, key: str, email: str, recipient: str | None) -> dict:
+    return {
+        "job_id": job,
+        "batch_id": 0,
+        "subscriber_key": key,
+        "email": email,
+        "sent_at": DEDUPE_SENT,
+        "recipient_id": recipient,
+    }
+
+
+def test_deduplicated_recipients_only_those_who_could_have_been_sent_to() -> None:
+    ann, bob, cat, dan, eve = (f"003000000000000{c}AAA" for c in "ABCDE")
+    contacts = pl.DataFrame(
+        [
+            _person(ann, "Ann", "team@acme.example"),  # sent to on both sends
+            _person(bob, "Bob", "TEAM@acme.example"),  # same address, ignoring case: deduped
+            _person(cat, "Cat", "team@acme.example"),  # unsubscribed before the send: not
+            _person(dan, "Dan", "solo@acme.example"),  # sent under an email key: himself
+            _person(eve, "Eve", "ops@beta.example"),  # not a member of the send's Campaign
+        ]
+    )
+    iers = pl.DataFrame(
+        {
+            "id": ["a0R000000000000001"],
+            "contact_id": [cat],
+            "date_sent": [DEDUPE_SENT - dt.timedelta(days=20)],
+            "unsubscribed": [True],
+            "date_unsubscribed": [DEDUPE_SENT - dt.timedelta(days=19)],
+        }
+    )
+    email_sends = pl.DataFrame(
+        {
+            "id": ["a0S000000000000001", "a0S000000000000002", "a0S000000000000003"],
+            "job_id": [1, 2, 3],
+            "campaign_id": [None, None, "701000000000000AAA"],
+            "dedupe_subscribers": [True, False, True],
+        }
+    )
+    members = pl.DataFrame(
+        {
+            "campaign_id": ["701000000000000AAA"],
+            "contact_id": ["003000000000000FAAA"],
+            "lead_id": [None],
+            "created_date": [DEDUPE_SENT - dt.timedelta(days=1)],
+        },
+        schema_overrides={"lead_id": pl.String},
+    )
+    recipients = pl.DataFrame(
+        [
+            _sent(1, ann, "team@acme.example", ann),
+            _sent(1, "solo@acme.example", "solo@acme.example", dan),
+            _sent(2, ann, "team@acme.example", ann),  # dedupe off: Bob was simply not chosen
+            _sent(3, "003000000000000FAAA", "ops@beta.example", "003000000000000FAAA"),
+        ]
+    ).with_columns(pl.col("sent_at").cast(schema.UTC_DATETIME))
+    tables = ReportTables.of(contacts=contacts, iers=iers, email_sends=email_sends)
+    got = sync_health.deduplicated_recipients(recipients.lazy(), tables, members.lazy()).collect()
+    assert got.select("job_id", "recipient_id", "reason", "has_ier").rows() == [
+        (1, bob, reasons.DEDUPLICATED, False)
+    ]
+    assert got.item(0, "detail") == (
+        "deduplicated: shares an email address with Ann Doe, who was sent to"
+    )

@@ -24,7 +24,6 @@ def audience(
         members: Campaign members with person row ``p`` and ``campaign_key``.
         send: The send.
     """
-    p = pl.col("p")
     if send.audience == "welcome":
         # New records get the Welcome Email in the daily batch after their creation.
         first = params.window_start.date()
@@ -41,7 +40,8 @@ def audience(
         & (pl.col("mc_deleted_at").is_null() | (pl.col("mc_deleted_at") > sent))
         & (pl.col("suppressed_at").is_null() | (pl.col("suppressed_at") > sent))
     )
-    u = params.u(p, "audience", send.job_id)
+    # Drawn per address holder: people sharing an address fall in the same audiences.
+    u = params.u(pl.col("address_p"), "audience", send.job_id)
     member_id = pl.lit(None, dtype=pl.String).alias("member_id")
     if send.audience == "everyone":
         frame = people.filter(alive).with_columns(member_id)
@@ -60,10 +60,14 @@ def audience(
         frac = 2000 * params.scale / people.height
         frame = people.filter(alive & (u < frac)).with_columns(member_id)
     elif send.audience == "members":
-        chosen = members.filter(
-            (pl.col("campaign_key") == send.campaign_key)
-            & (params.u(pl.col("p"), "audience", send.job_id) < send.audience_arg)
-        ).select("p", member_id=pl.col("id"))
+        chosen = (
+            members.join(people.select("p", "address_p"), on="p", how="left")
+            .filter(
+                (pl.col("campaign_key") == send.campaign_key)
+                & (params.u(pl.col("address_p"), "audience", send.job_id) < send.audience_arg)
+            )
+            .select("p", member_id=pl.col("id"))
+        )
         frame = people.join(chosen, on="p", how="inner", maintain_order="left").filter(alive)
     elif send.audience == "welcome":
         frame = people.filter(
@@ -111,4 +115,4 @@ def csv_audience(params: Params, send: Send) -> pl.DataFrame:
         member_id=pl.lit(None, dtype=pl.String),
         batch_id=pl.lit(0, dtype=pl.Int64),
         date_sent=pl.lit(send.date_sent),
-    ).with_columns(mc_key=pl.col("email"))
+    ).with_columns(mc_key=pl.col("email"), address_p=pl.col("p"))

@@ -24,6 +24,7 @@ from ierkit.demo._catalogue import PROGRAMMES
 from ierkit.demo._chunks import ChunkWriter
 from ierkit.demo._extract_writer import EXTRACT_FILES, ExtractFormat, send_jobs, write_zip
 from ierkit.demo._params import DEMO_AS_OF, DEMO_SEED, SYNC_MINUTE, Counters, Params
+from ierkit.demo._personas import SIGNAL_TRUTH_SCHEMA, share_addresses
 from ierkit.demo._population import build_population
 from ierkit.demo._records import GROUND_TRUTH_SCHEMA
 from ierkit.demo._schedule import Send, assign_send_records, build_schedule
@@ -107,6 +108,7 @@ def build(params: Params, folder: Path, extract_format: ExtractFormat | None = N
     writer = ChunkWriter(folder / "_work")
     counters = Counters.start(params.seed)
     population, counters = build_population(params, counters)
+    population = dataclasses.replace(population, people=share_addresses(params, population.people))
     sends = build_schedule(params)
     records, counters = assign_send_records(sends, counters)
     world = World(params, Sync.for_params(params), population, records)
@@ -154,6 +156,9 @@ def _write_tables(
         counts[name] = writer.merge(name, folder / f"{name}.parquet", schema.table(name).empty())
     counts["ground_truth"] = writer.merge(
         "ground_truth", folder / "ground_truth.parquet", pl.DataFrame(schema=GROUND_TRUTH_SCHEMA)
+    )
+    writer.merge(
+        "signal_truth", folder / "signal_truth.parquet", pl.DataFrame(schema=SIGNAL_TRUTH_SCHEMA)
     )
     return {name: counts[name] for name in [*schema.TABLES, "ground_truth"]}
 

@@ -41,6 +41,12 @@ class Send:
     send_url_base: int = 0
     email_send_number: int = 0
 
+    @property
+    def dedupe(self) -> bool:
+        """ "Dedupe Subscribers" on the send: on by default; off for the (personal) event
+        invitations; triggered sends never deduplicate."""
+        return self.kind == "list" and self.programme != "Event Invite"
+
 
 @dataclasses.dataclass(frozen=True)
 class SendRecords:

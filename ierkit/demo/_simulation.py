@@ -30,6 +30,7 @@ from ierkit.demo._params import (
     Params,
     secs,
 )
+from ierkit.demo._personas import APPLE, FAST, GATEWAY, SIGNAL_TRUTH_SCHEMA, persona
 from ierkit.demo._population import Population
 from ierkit.demo._random import exponential, geometric_extra, pick, salt, sf_ids
 from ierkit.demo._records import ground_truth_frame, ier_frame, link_frame, task_frame
@@ -134,7 +135,27 @@ def run_send(
             "member_id",
             "batch_id",
             "date_sent",
+            "address_p",
             reason=reason,
+        )
+        .with_columns(
+            # "Dedupe Subscribers": of the recipients sharing an email address (ignoring case)
+            # only the first is sent to. Deleted subscribers are not sent to at all.
+            deduplicated=pl.lit(send.dedupe)
+            & (pl.col("reason") != reasons.DELETED_IN_MARKETING_CLOUD)
+            & pl.col("email").is_not_null()
+            & (
+                pl.col("p")
+                != pl.when(pl.col("reason") != reasons.DELETED_IN_MARKETING_CLOUD)
+                .then(pl.col("p"))
+                .min()
+                .over(pl.col("email").str.to_lowercase().str.strip_chars())
+            ),
+        )
+        .with_columns(
+            reason=pl.when("deduplicated")
+            .then(pl.lit(reasons.DEDUPLICATED))
+            .otherwise(pl.col("reason"))
         )
         .with_columns(would_have_ier=would)
         .with_columns(
@@ -144,6 +165,9 @@ def run_send(
         )
         .collect(engine=ENGINE)
     )
+    # Deduplicated recipients were never sent to: ground truth only, no events, no totals.
+    deduped = rows.filter("deduplicated")
+    rows = rows.filter(~pl.col("deduplicated"))
     n_ier = int(rows["would_have_ier"].sum())
     if send.kind == "triggered":
         allocation, queue = allocate_batches(world.sync, state.queue, rows)
@@ -167,6 +191,14 @@ def run_send(
             planted[reason_code] += n
         people = apply_suppression(people, block.suppress)
         counters = block.counters
+    if deduped.height:
+        writer.part(
+            "ground_truth",
+            ground_truth_frame(
+                send, deduped.lazy().with_columns(has_ier=False, ier_id=pl.lit(None, pl.String))
+            ).collect(),
+        )
+        planted[reasons.DEDUPLICATED] += deduped.height
     outcome = SendOutcome(rows.height, totals, tracking_as_of)
     return outcome, SimState(people, queue, counters, planted)
 
@@ -200,16 +232,37 @@ def simulate_block(
     rk = pl.col("rk")
     u = params.u
     open_p = (programme.open_rate * pl.col("engage")).clip(0, 0.95)
+    who = pl.col("persona")
     rows = (
         rows.lazy()
-        .with_columns(rk=pl.lit(job, dtype=pl.Int64) * (1 << 28) + pl.col("p"))
+        .with_columns(
+            rk=pl.lit(job, dtype=pl.Int64) * (1 << 28) + pl.col("p"), persona=persona(params)
+        )
         .with_columns(
             bounce_cat=pl.when((u(rk, "bounce") < BOUNCE_RATE) & ~deleted).then(
                 pick(u(rk, "bcat"), list(BOUNCE_CATEGORIES), list(BOUNCE_WEIGHTS))
             ),
             first_open=pl.col("date_sent")
-            + secs(60 + exponential(rk, salt(params.seed, "odelay"), 8 * 3600).clip(0, 10 * 86400)),
-            n_opens=1 + geometric_extra(rk, salt(params.seed, "ocount"), 0.9, 11),
+            + pl.when(who == APPLE)
+            # Mail Privacy Protection loads the pixel when the mail reaches the device.
+            .then(secs(5 + u(rk, "mpp") * 50))
+            .when(who == FAST)
+            .then(secs(10 + u(rk, "fast-open") * 15))
+            .otherwise(
+                secs(
+                    60 + exponential(rk, salt(params.seed, "odelay"), 8 * 3600).clip(0, 10 * 86400)
+                )
+            ),
+            n_opens=pl.when(who == APPLE)
+            .then(1)
+            .otherwise(
+                (1 + geometric_extra(rk, salt(params.seed, "ocount"), 0.9, 11)).clip(
+                    pl.when(who == FAST).then(2).otherwise(1), None
+                )
+            ),
+            scan=(who == GATEWAY) & ~deleted,
+            # The scanner renders the mail (1-2 s) before it follows the links (2-10 s).
+            scan_open=pl.col("date_sent") + secs(1 + u(rk, "scan-open") * 0.9),
             open_gap=exponential(rk, salt(params.seed, "ogap"), 20 * 3600) + 60,
             u_open=u(rk, "open"),
             u_click=u(rk, "click"),
@@ -223,15 +276,22 @@ def simulate_block(
             date_bounced=pl.when(pl.col("bounce_cat").is_not_null()).then(
                 pl.col("date_sent") + secs(pl.col("bounce_delay"))
             ),
-            opened_any=pl.col("bounce_cat").is_null() & (pl.col("u_open") < open_p),
+            opened_any=pl.col("bounce_cat").is_null()
+            & ((pl.col("u_open") < open_p) | (who == APPLE)),
+            scan=pl.col("scan") & pl.col("bounce_cat").is_null(),
         )
         .with_columns(
             # What happened (Marketing Cloud's view) by the cutoff.
-            mc_opened=pl.col("opened_any") & (pl.col("first_open") <= cutoff),
+            mc_opened=(pl.col("opened_any") & (pl.col("first_open") <= cutoff))
+            | (pl.col("scan") & (pl.col("scan_open") <= cutoff)),
             clicker=pl.col("opened_any")
+            & (who != APPLE)
             & (pl.col("u_click") < programme.click_rate / programme.open_rate),
             date_unsub=pl.when(
-                pl.col("opened_any") & (pl.col("u_unsub") < UNSUB_GIVEN_OPEN) & ~deleted
+                pl.col("opened_any")
+                & (who != APPLE)
+                & (pl.col("u_unsub") < UNSUB_GIVEN_OPEN)
+                & ~deleted
             ).then(pl.col("first_open") + secs(pl.col("unsub_delay"))),
         )
         .with_columns(
@@ -266,7 +326,7 @@ def simulate_block(
     # Opens: one event row per open.
     opens = (
         lazy.filter(pl.col("opened_any"))
-        .select("rk", "first_open", "open_gap", j=pl.int_ranges(0, pl.col("n_opens")))
+        .select("rk", "first_open", "open_gap", "persona", j=pl.int_ranges(0, pl.col("n_opens")))
         .explode("j")
         .with_columns(
             t=pl.col("first_open")
@@ -278,12 +338,25 @@ def simulate_block(
             )
         )
         .filter(pl.col("t") <= cutoff)
-        .select("rk", "t")
+        .select("rk", "t", machine=pl.col("persona") == APPLE)
     )
+    scanner_opens = lazy.filter(pl.col("scan") & (pl.col("scan_open") <= cutoff)).select(
+        "rk", t=pl.col("scan_open"), machine=pl.lit(True)
+    )
+    opens = pl.concat([opens, scanner_opens]).sort(["rk", "t"])
     # Clicks: per clicked link, one event row per click.
     clicks = (
         lazy.filter(pl.col("clicker"))
-        .select("rk", "first_open", "link_start", m=pl.int_ranges(0, pl.col("n_clicked")))
+        .select(
+            "rk",
+            "link_start",
+            # A fast human comes back hours after the first quick click.
+            first_open=pl.col("first_open")
+            + pl.when(pl.col("persona") == FAST)
+            .then(secs(3600 + u(rk, "fast-back") * 18_000))
+            .otherwise(pl.duration(seconds=0)),
+            m=pl.int_ranges(0, pl.col("n_clicked")),
+        )
         .explode("m")
         .with_columns(link=(pl.col("link_start") + pl.col("m")) % n_links)
         .with_columns(lk=pl.col("rk") * 8 + pl.col("link"))
@@ -301,7 +374,31 @@ def simulate_block(
             )
         )
         .filter(pl.col("t") <= cutoff)
-        .select("rk", "link", "t")
+        .select("rk", "link", "t", machine=pl.lit(False))
+    )
+    # A fast human's first click: one link, 30-58 s after delivery.
+    fast_clicks = lazy.filter(pl.col("clicker") & (pl.col("persona") == FAST)).select(
+        "rk",
+        link=pl.col("link_start"),
+        t=pl.col("date_sent") + secs(30 + u(rk, "fast-click") * 28),
+        machine=pl.lit(False),
+    )
+    # A gateway's scanner follows every link 2-10 s after delivery.
+    scanner_clicks = (
+        lazy.filter(pl.col("scan"))
+        .select("rk", "date_sent", link=pl.int_ranges(0, n_links))
+        .explode("link")
+        .select(
+            "rk",
+            "link",
+            t=pl.col("date_sent") + secs(2 + u(pl.col("rk") * 8 + pl.col("link"), "scan") * 8),
+            machine=pl.lit(True),
+        )
+    )
+    clicks = (
+        pl.concat([clicks, fast_clicks, scanner_clicks])
+        .filter(pl.col("t") <= cutoff)
+        .sort(["rk", "t", "link"])
     )
     # Each event frame is used several times below: materialise once.
     open_events, click_events = pl.collect_all([opens, clicks], engine=ENGINE)
@@ -347,7 +444,12 @@ def simulate_block(
         .with_columns(
             pl.col("total_clicks").fill_null(0),
             pl.col("unique_clicks").fill_null(0),
-            ier_opened=pl.col("opened_any") & (pl.col("first_open") <= pl.col("ier_cut")),
+            ier_opened=(pl.col("opened_any") & (pl.col("first_open") <= pl.col("ier_cut")))
+            | (pl.col("scan") & (pl.col("scan_open") <= pl.col("ier_cut"))),
+            # The IER's open date is the first open, the scanner's where there is one.
+            first_open=pl.when(pl.col("scan") & (pl.col("scan_open") <= pl.col("ier_cut")))
+            .then(pl.col("scan_open"))
+            .otherwise(pl.col("first_open")),
             ier_unsub=pl.when(pl.col("date_unsub") <= pl.col("ier_cut")).then(pl.col("date_unsub")),
         )
         .with_columns(
@@ -362,6 +464,7 @@ def simulate_block(
             params, send, programme, world.population.campaigns.ids, counters["task"], iers
         ),
         "ground_truth": ground_truth_frame(send, lazy),
+        "signal_truth": signal_truth_frame(send, lazy, open_events.lazy(), click_events.lazy()),
         "_totals": totals_frame(lazy, click_events.lazy()),
         "_tracking": iers.select(pl.col("tracking_as_of").max()),
         "_suppress": suppress_frame(world.population.people.height, lazy),
@@ -427,3 +530,56 @@ def apply_suppression(people: pl.DataFrame, gone: pl.DataFrame) -> pl.DataFrame:
     new = pl.DataFrame({"a": current, "b": gone["t"]}).select(pl.min_horizontal("a", "b"))
     column = people["suppressed_at"].clone().scatter(gone["p"], new.to_series())
     return people.with_columns(column.alias("suppressed_at"))
+
+
+def signal_truth_frame(
+    send: Send, rows: pl.LazyFrame, opens: pl.LazyFrame, clicks: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Per recipient who opened or clicked: persona, scanner and human clicks, machine open.
+
+    ``scanner_clicks``/``human_clicks`` count the extract's click events; the ``ier_`` ones
+    those the IER saw (events up to its own cut, recipients with an IER).
+    """
+    per_click = (
+        clicks.join(rows.select("rk", "ier_cut", "has_ier"), on="rk", how="left")
+        .group_by("rk")
+        .agg(
+            scanner_clicks=pl.col("machine").sum().cast(pl.Int64),
+            human_clicks=(~pl.col("machine")).sum().cast(pl.Int64),
+            ier_scanner_clicks=(
+                pl.col("machine") & pl.col("has_ier") & (pl.col("t") <= pl.col("ier_cut"))
+            )
+            .sum()
+            .cast(pl.Int64),
+            ier_human_clicks=(
+                ~pl.col("machine") & pl.col("has_ier") & (pl.col("t") <= pl.col("ier_cut"))
+            )
+            .sum()
+            .cast(pl.Int64),
+        )
+    )
+    per_open = (
+        opens.join(rows.select("rk", "persona"), on="rk", how="left")
+        .group_by("rk")
+        .agg(machine_open=(pl.col("persona") == APPLE).any())
+    )
+    deleted = pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD
+    frame = (
+        rows.join(per_open, on="rk", how="left")
+        .join(per_click, on="rk", how="left")
+        .filter(pl.col("machine_open").is_not_null() | pl.col("scanner_clicks").is_not_null())
+        .select(
+            job_id=pl.lit(send.job_id, dtype=pl.Int64),
+            batch_id=pl.col("batch_id").cast(pl.Int64),
+            subscriber_key=pl.when(~deleted).then(pl.col("mc_key")),
+            recipient_id=pl.col("recipient_id"),
+            ier_id=pl.col("ier_id"),
+            persona=pl.col("persona"),
+            scanner_clicks=pl.col("scanner_clicks").fill_null(0),
+            human_clicks=pl.col("human_clicks").fill_null(0),
+            ier_scanner_clicks=pl.col("ier_scanner_clicks").fill_null(0),
+            ier_human_clicks=pl.col("ier_human_clicks").fill_null(0),
+            machine_open=pl.col("machine_open").fill_null(False),
+        )
+    )
+    return frame.cast(dict(SIGNAL_TRUTH_SCHEMA))  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ def email_sends_table(
                 "subject_line": s.subject,
                 "send_status": s.status,
                 "individual_tracking_disabled": s.tracking_disabled,
+                "dedupe_subscribers": s.dedupe,
                 "tracking_as_of": tracking,
                 **outcome.totals,
                 "created_date": s.date_sent,

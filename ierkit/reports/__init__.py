@@ -68,6 +68,7 @@ from ierkit.reports._worklists import (
     no_response,
     no_response_by_send,
     owner_worklist,
+    suspected_automated_clicks,
 )
 
 __all__ = [
@@ -99,6 +100,7 @@ __all__ = [
     "rollup",
     "segment_summary",
     "sends",
+    "suspected_automated_clicks",
 ]
 
 REPORT_NAMES = (

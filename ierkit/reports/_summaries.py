@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from ierkit import signal
 from ierkit._exprs import rate
 from ierkit.orgs.base import Org
 from ierkit.programmes import programme_expr
@@ -35,7 +36,18 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 # --- summaries -------------------------------------------------------------------------------
 
 #: Counts of a summary, in output order.
-SUMMARY_COUNTS = ("sent", "delivered", "bounces", "unique_opens", "unique_clicks", "unsubscribes")
+#: ``human_opens``/``human_clicks``: without suspected machine opens and automated clicks
+#: (``ierkit.signal.classify_iers``).
+SUMMARY_COUNTS = (
+    "sent",
+    "delivered",
+    "bounces",
+    "unique_opens",
+    "unique_clicks",
+    "unsubscribes",
+    "human_opens",
+    "human_clicks",
+)
 
 #: Rates of a summary, in output order: each metric over sent and over delivered.
 RATE_COLUMNS = (
@@ -46,10 +58,21 @@ RATE_COLUMNS = (
     "unsubscribe_rate_over_sent",
     "unsubscribe_rate_over_delivered",
     "bounce_rate_over_sent",
+    # "opened 38%, 21% without machine opens": over sent, beside the raw rates.
+    "open_rate_without_machine_opens",
+    "click_rate_without_automated_clicks",
 )
 
 # The additive counts; delivered and the rates are derived from them after every roll-up.
-_ADDITIVE = ("sent", "bounces", "unique_opens", "unique_clicks", "unsubscribes")
+_ADDITIVE = (
+    "sent",
+    "bounces",
+    "unique_opens",
+    "unique_clicks",
+    "unsubscribes",
+    "human_opens",
+    "human_clicks",
+)
 
 
 def _count_aggs() -> list[pl.Expr]:
@@ -60,7 +83,19 @@ def _count_aggs() -> list[pl.Expr]:
         OPENED.sum().cast(pl.Int64).alias("unique_opens"),
         CLICKED.sum().cast(pl.Int64).alias("unique_clicks"),
         UNSUBSCRIBED.sum().cast(pl.Int64).alias("unsubscribes"),
+        pl.col("human_opened").sum().cast(pl.Int64).alias("human_opens"),
+        pl.col("human_clicked").sum().cast(pl.Int64).alias("human_clicks"),
     ]
+
+
+def _human_iers(tables: ReportTables) -> pl.LazyFrame:
+    """The IERs with ``human_opened``/``human_clicked`` (``ierkit.signal.classify_iers``)."""
+    flags = signal.classify_iers(tables.iers, tables.links).select(
+        id="ier_id", human_opened="human_opened", human_clicked="human_clicked"
+    )
+    return tables.iers.join(flags, on="id", how="left", maintain_order="left").with_columns(
+        pl.col("human_opened").fill_null(OPENED), pl.col("human_clicked").fill_null(CLICKED)
+    )
 
 
 def rollup(
@@ -70,7 +105,8 @@ def rollup(
 
     Args:
         counts: Rows with the additive counts ``sent``, ``bounces``, ``unique_opens``,
-            ``unique_clicks``, ``unsubscribes`` (e.g. a summary's output) and the ``by`` columns.
+            ``unique_clicks``, ``unsubscribes``, ``human_opens``, ``human_clicks`` (e.g. a
+            summary's output) and the ``by`` columns.
         by: Grouping columns.
         sort_by: Output order; ``by`` when None.
 
@@ -88,6 +124,8 @@ def rollup(
             unsubscribe_rate_over_sent=rate("unsubscribes", "sent"),
             unsubscribe_rate_over_delivered=rate("unsubscribes", "delivered"),
             bounce_rate_over_sent=rate("bounces", "sent"),
+            open_rate_without_machine_opens=rate("human_opens", "sent"),
+            click_rate_without_automated_clicks=rate("human_clicks", "sent"),
         )
         .select(*by, *SUMMARY_COUNTS, *RATE_COLUMNS)
         .sort(list(sort_by or by), nulls_last=True)
@@ -113,7 +151,7 @@ def _per_send_week(
     together reads the IERs once.
     """
     return (
-        _period(tables.iers, since, until)
+        _period(_human_iers(tables), since, until)
         .group_by(
             "email_send_id",
             "triggered_send_id",
@@ -131,7 +169,7 @@ def _per_recipient(
     """Counts per recipient. Owner and segment summaries build on the same plan, so
     ``pl.collect_all`` computes it once for both (common subplan elimination)."""
     return (
-        _period(tables.iers, since, until)
+        _period(_human_iers(tables), since, until)
         .group_by("contact_id", "lead_id")
         .agg(_count_aggs())
         .with_columns(recipient_id=pl.coalesce("contact_id", "lead_id"))

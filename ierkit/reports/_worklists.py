@@ -7,6 +7,7 @@ import re
 
 import polars as pl
 
+from ierkit import signal
 from ierkit.orgs.base import Org
 from ierkit.programmes import programme_expr
 from ierkit.reports._facts import (
@@ -109,14 +110,23 @@ def engagement_worklist(
         One row per recipient and send: owner, recipient (name, company, email, type), send
         (``ier_id``, ``send_id``, ``email_name``, ``programme``, ``date_sent``), ``clicked_at``,
         ``clicked_at_source``, ``unique_clicks``, ``total_clicks``, ``links`` (link names),
-        ``link_urls``, ``followed_up``, ``first_follow_up_at``. Sorted by owner name, owner Id,
-        latest click first, then recipient and IER Id.
+        ``link_urls``, ``followed_up``, ``first_follow_up_at``, ``engagement_score``,
+        ``score_explanation`` (``ierkit.signal.engagement_score``). Only human clicks count:
+        IERs whose clicks look automated (``ierkit.signal.classify_iers``) are left out and
+        listed by ``suspected_automated_clicks``. Sorted by owner name, owner Id, highest score
+        first, latest click, then recipient and IER Id.
     """
     tables = as_tables(source)
     end = _as_of(as_of)
     start = end - _days(days, "days")
+    flags = signal.classify_iers(tables.iers, tables.links)
+    scores = signal.engagement_score(flags, tables.links, as_of=end).select(
+        "recipient_id", "engagement_score", "score_explanation"
+    )
     clicks = (
         _clicked_iers(tables)
+        # Human clicks only: suspected automated clicks are in suspected_automated_clicks.
+        .join(flags.filter("human_clicked").select(id=pl.col("ier_id")), on="id", how="semi")
         .join(_last_link_clicks(tables), on="id", how="left")
         .with_columns(
             clicked_at=pl.coalesce("last_link_click", "tracking_as_of", "date_opened"),
@@ -154,6 +164,7 @@ def engagement_worklist(
         clicks.join(_recipients(tables), on="recipient_id", how="left")
         .join(_link_lists(tables, clicks.select("ier_id")), on="ier_id", how="left")
         .join(follow_ups, on="ier_id", how="left")
+        .join(scores, on="recipient_id", how="left")
         .with_columns(
             pl.col("owner_name").fill_null(NO_OWNER),
             followed_up=pl.col("first_follow_up_at").is_not_null(),
@@ -173,10 +184,19 @@ def engagement_worklist(
             "link_urls",
             "followed_up",
             "first_follow_up_at",
+            "engagement_score",
+            "score_explanation",
         )
         .sort(
-            ["owner_name", "owner_id", "clicked_at", "recipient_name", "ier_id"],
-            descending=[False, False, True, False, False],
+            [
+                "owner_name",
+                "owner_id",
+                "engagement_score",
+                "clicked_at",
+                "recipient_name",
+                "ier_id",
+            ],
+            descending=[False, False, True, True, False, False],
             nulls_last=True,
         )
     )
@@ -202,7 +222,8 @@ def _due_delivered(
     wait_days: int | float | dt.timedelta,
     max_age_days: int | float | dt.timedelta | None,
 ) -> pl.LazyFrame:
-    """Delivered IERs past their wait, flagged ``is_silent`` (no open, click or unsubscribe).
+    """Delivered IERs past their wait, flagged ``is_silent`` (no human open or click, no
+    unsubscribe): a machine open or a scanner's clicks are not a response.
 
     One plan for ``no_response`` and ``no_response_by_send``, so collecting both together reads
     the IERs once.
@@ -210,14 +231,22 @@ def _due_delivered(
     window = pl.col("date_sent") <= end - _days(wait_days, "wait_days")
     if max_age_days is not None:
         window &= pl.col("date_sent") >= end - _days(max_age_days, "max_age_days")
-    return _ier_facts(tables.iers.filter(window & ~BOUNCED)).select(
+    flags = signal.classify_iers(tables.iers, tables.links).select(
+        id="ier_id", human_opened="human_opened", human_clicked="human_clicked"
+    )
+    facts = _ier_facts(tables.iers.filter(window & ~BOUNCED)).join(
+        flags, on="id", how="left", maintain_order="left"
+    )
+    return facts.select(
         pl.col("id").alias("ier_id"),
         "recipient_id",
         "send_id",
         pl.col("name").alias("email_name"),
         "subject_line",
         "date_sent",
-        is_silent=~pl.col("is_opened") & ~pl.col("is_clicked") & ~pl.col("is_unsubscribed"),
+        is_silent=~pl.col("human_opened").fill_null(pl.col("is_opened"))
+        & ~pl.col("human_clicked").fill_null(pl.col("is_clicked"))
+        & ~pl.col("is_unsubscribed"),
     )
 
 
@@ -233,8 +262,10 @@ def no_response(
     A recipient is listed for a send when the IER is delivered (not bounced), not opened, not
     clicked (a click without a recorded open is a response: images were blocked) and not
     unsubscribed (an unsubscribe is an answer too), and the IER was sent at least ``wait_days``
-    before ``as_of``. The wait applies per IER's ``date_sent``, so each daily batch of a
-    triggered send becomes due on its own.
+    before ``as_of``. Only human engagement counts: an open that looks like a machine's (Apple
+    Mail Privacy Protection, a security gateway) or clicks that look automated
+    (``ierkit.signal.classify_iers``) are no response. The wait applies per IER's
+    ``date_sent``, so each daily batch of a triggered send becomes due on its own.
 
     Args:
         source: The tables, or an org.
@@ -362,7 +393,10 @@ def link_interest(
     """Everyone who clicked a link matching ``pattern`` in ``[since, until)``, newest first.
 
     A link matches when its URL or its name contains the pattern, ignoring case. The click time
-    is the link detail's ``last_clicked`` (the only per-link time Salesforce keeps).
+    is the link detail's ``last_clicked`` (the only per-link time Salesforce keeps). Only human
+    clicks count: links of IERs whose clicks look automated (a security gateway following every
+    link on delivery, ``ierkit.signal.classify_iers``) are left out; see
+    ``suspected_automated_clicks``.
 
     Args:
         source: The tables, or an org.
@@ -406,6 +440,8 @@ def link_interest(
         link_url=pl.col("link_url"),
         total_clicks=pl.col("total_clicks"),
     )
+    human = signal.classify_iers(tables.iers, tables.links).filter("human_clicked")
+    matched = matched.join(human.select(ier_id="ier_id"), on="ier_id", how="semi")
     iers = _clicked_iers(tables).select(
         ier_id=pl.col("id"),
         recipient_id=pl.col("recipient_id"),
@@ -436,4 +472,33 @@ def link_interest(
             descending=[True, False, False, False],
             nulls_last=True,
         )
+    )
+
+
+def suspected_automated_clicks(source: ReportTables | Org) -> pl.LazyFrame:
+    """IERs whose clicks look like a security scanner's, with the reason in words.
+
+    Never part of a rep's worklist: these are for the RevOps lead (which companies' gateways
+    inflate click rates). The rules are ``ierkit.signal.classify_iers``'s.
+
+    Returns:
+        One row per IER: owner, recipient, ``ier_id``, ``send_id``, ``email_name``,
+        ``date_sent``, ``signal_reason``; sorted by company, recipient name, send date, IER Id.
+    """
+    tables = as_tables(source)
+    flags = signal.classify_iers(tables.iers, tables.links).filter("automated_clicks")
+    names = _ier_facts(tables.iers).select(ier_id=pl.col("id"), email_name=pl.col("name"))
+    return (
+        flags.join(names, on="ier_id", how="left")
+        .join(_recipients(tables), on="recipient_id", how="left")
+        .with_columns(pl.col("owner_name").fill_null(NO_OWNER))
+        .select(
+            *_RECIPIENT_COLUMNS,
+            "ier_id",
+            "send_id",
+            "email_name",
+            "date_sent",
+            "signal_reason",
+        )
+        .sort(["company", "recipient_name", "date_sent", "ier_id"], nulls_last=True)
     )

@@ -14,9 +14,12 @@ Reasons, in order of precedence (the first that applies wins):
    org: an imported audience), ``tracking_off`` (the send's individual tracking is switched off).
 3. Key level: ``email_key``, ``id15_key`` (the 18-character form is a Contact or Lead of the
    org), ``unknown_id`` (an Id of no Contact or Lead in the org).
-4. ``in_sync_window``: the send (or triggered-send batch) is younger than the grace period, or
+4. ``deduplicated`` (not from a Sent row: a Contact or Lead with no Sent row that shares the
+   address of a recipient who was sent to on an Email Send with "Dedupe Subscribers" on;
+   ``detail`` names that recipient; triggered sends never deduplicate; ``_dedupe``).
+5. ``in_sync_window``: the send (or triggered-send batch) is younger than the grace period, or
    the sync model says its IERs cannot all have arrived yet.
-5. ``unexplained``.
+6. ``unexplained``.
 
 The sync model: the Marketing Cloud Connect sync runs in cycles (hourly or daily, a package
 setting) and writes at most so many IERs per cycle. The throughput is estimated from the org's
@@ -46,6 +49,7 @@ from ierkit.sync_health._coverage import (
     missing_by_reason,
     send_coverage,
 )
+from ierkit.sync_health._dedupe import deduplicated_recipients
 from ierkit.sync_health._diagnosis import (
     Diagnosis,
     default_extract,
@@ -87,6 +91,7 @@ __all__ = [
     "Diagnosis",
     "MatchingError",
     "ThroughputEstimate",
+    "deduplicated_recipients",
     "default_extract",
     "diagnose",
     "estimate_throughput",

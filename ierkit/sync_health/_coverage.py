@@ -64,7 +64,8 @@ def send_coverage(
         unattributable: ``unattributable_events`` output, joined per send when given.
 
     Returns:
-        job_id, email_name, date_sent (first Sent row), sent, iers (IERs found, including those
+        job_id, email_name, date_sent (first Sent row), sent (recipients sent to: those
+        deduplicated away are not), iers (IERs found, including those
         on converted Leads), on_converted_lead, missing, coverage (iers / sent), status
         (``complete``, ``syncing``, ``incomplete``, ``tracking off``, ``not from Salesforce``),
         main_reason (the commonest reason for the missing), expected_completion (syncing sends:
@@ -74,6 +75,9 @@ def send_coverage(
     """
     as_of = clock.to_utc(as_of)
     missing = pl.col("status") == MISSING
+    # Recipients left out by "Dedupe Subscribers" were never sent to: not in sent or missing
+    # (as in Marketing Cloud's own totals); missing_by_reason still lists them, by design.
+    recipients = recipients.filter(pl.col("reason") != reasons.DEDUPLICATED)
     per_send = recipients.group_by("job_id").agg(
         date_sent=pl.col("sent_at").min(),
         sent=pl.len().cast(pl.Int64),

@@ -19,6 +19,7 @@ from ierkit.sync_health._coverage import (
     missing_by_reason,
     send_coverage,
 )
+from ierkit.sync_health._dedupe import deduplicated_recipients
 from ierkit.sync_health._matching import match_recipients, unattributable_events
 from ierkit.sync_health._throughput import (
     Cycle,
@@ -67,7 +68,12 @@ def summary_text(
     ]
     actionable = by_reason.filter(
         ~pl.col("reason").is_in(
-            [reasons.IN_SYNC_WINDOW, reasons.LEAD_CONVERTED, reasons.DELETED_IN_MARKETING_CLOUD]
+            [
+                reasons.IN_SYNC_WINDOW,
+                reasons.LEAD_CONVERTED,
+                reasons.DELETED_IN_MARKETING_CLOUD,
+                reasons.DEDUPLICATED,
+            ]
         )
     )
     if actionable.height:
@@ -105,6 +111,14 @@ def summary_text(
             f"{converted.item(0, 'missing'):,} IERs sit on Leads converted since the send: they "
             "exist, but reports on the Contact do not show them. "
             + reasons.FIX[reasons.LEAD_CONVERTED]
+        )
+    deduplicated = by_reason.filter(pl.col("reason") == reasons.DEDUPLICATED)
+    if deduplicated.height:
+        lines.append(
+            f"{deduplicated.item(0, 'missing'):,} recipients in "
+            f"{_sends(deduplicated.item(0, 'sends'))} share an email address with someone who "
+            "was sent to and were left out by 'Dedupe Subscribers' (by design). "
+            + reasons.FIX[reasons.DEDUPLICATED]
         )
     deleted = by_reason.filter(pl.col("reason") == reasons.DELETED_IN_MARKETING_CLOUD)
     if deleted.height:
@@ -272,6 +286,10 @@ def diagnose(
         throughput=throughput,
         send_jobs=send_jobs,
     ).collect()
+    members = org.table("campaign_members") if org.has_table("campaign_members") else None
+    recipients = pl.concat(
+        [recipients, deduplicated_recipients(recipients.lazy(), tables, members).collect()]
+    )
     unattributable = unattributable_events(blank.lazy()).collect()
     coverage, by_reason, fixable = pl.collect_all(
         [

@@ -42,6 +42,7 @@ RECIPIENT_SCHEMA: Final = pl.Schema(
         "has_ier": pl.Boolean(),
         "status": pl.String(),
         "reason": pl.String(),
+        "detail": pl.String(),
     }
 )
 
@@ -315,7 +316,12 @@ def match_recipients(
     )
     return (
         rows.with_columns(reason=reason)
-        .with_columns(status=status, recipient_id=recipient, repaired_key=repaired)
+        .with_columns(
+            status=status,
+            recipient_id=recipient,
+            repaired_key=repaired,
+            detail=pl.lit(None, dtype=pl.String),
+        )
         .select(RECIPIENT_SCHEMA.names())
         .cast(RECIPIENT_SCHEMA)
         .sort("job_id", "batch_id", "subscriber_key")

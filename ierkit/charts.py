@@ -52,7 +52,7 @@ PALETTE = (
     "#F0E442",  # yellow
     "#999999",  # grey: waiting, other
 )
-_FIX, _WAIT, _FINE = PALETTE[3], PALETTE[7], PALETTE[0]
+_FIX, _WAIT, _FINE, _BY_DESIGN = PALETTE[3], PALETTE[7], PALETTE[0], PALETTE[2]
 
 
 @alt.theme.register("ierkit", enable=True)
@@ -546,6 +546,9 @@ def missing_by_reason_chart(by_reason: pl.DataFrame, *, title: str | None = None
         .then(pl.lit("wait"))
         .when(pl.col("reason").is_in([reasons.LEAD_CONVERTED, reasons.DELETED_IN_MARKETING_CLOUD]))
         .then(pl.lit("not repairable"))
+        # Dedupe Subscribers sent to one of the people sharing an address: nothing to fix.
+        .when(pl.col("reason") == reasons.DEDUPLICATED)
+        .then(pl.lit("by design"))
         .otherwise(pl.lit("fix")),
     )
     chart: alt.Chart = (
@@ -558,8 +561,8 @@ def missing_by_reason_chart(by_reason: pl.DataFrame, *, title: str | None = None
                 "what:N",
                 title=None,
                 scale=alt.Scale(
-                    domain=["fix", "wait", "not repairable"],
-                    range=[_FIX, _WAIT, _FINE],
+                    domain=["fix", "wait", "not repairable", "by design"],
+                    range=[_FIX, _WAIT, _FINE, _BY_DESIGN],
                 ),
             ),
             tooltip=["reason", "missing", "sends", "fix"],

@@ -144,6 +144,8 @@ WORKLIST_COLUMNS = (
     "recipient_id",
     "recipient_type",
     "company",
+    "engagement_score",
+    "score_explanation",
     "email_name",
     "send_id",
     "clicked_at",
@@ -162,6 +164,8 @@ RATE_COLUMNS = (
     "open_rate_over_delivered",
     "click_rate_over_sent",
     "click_rate_over_delivered",
+    "open_rate_without_machine_opens",
+    "click_rate_without_automated_clicks",
     "unsubscribes",
 )
 
@@ -172,7 +176,7 @@ DECISION_MEASURES = (
     "sends",
     "iers",
     "mb_per_month",
-    "engaged",
+    "human_engaged",
     "followed_up",
     "actionability",
     "mb_per_followup",
@@ -183,6 +187,24 @@ DECISION_MEASURES = (
 def worklist_for_people(worklist: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     """The worklist's columns a rep or manager reads, latest click first within each owner."""
     return worklist.lazy().select(WORKLIST_COLUMNS)
+
+
+def automated_by_company(clicks: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Suspected automated clicks (``reports.suspected_automated_clicks``) per company.
+
+    Which recipients' security gateways click every link: a row per company with the people,
+    the emails and the IERs involved, most IERs first.
+    """
+    return (
+        clicks.lazy()
+        .group_by(pl.col("company").fill_null("(no company)"))
+        .agg(
+            recipients=pl.col("recipient_id").n_unique(),
+            emails=pl.col("send_id").n_unique(),
+            iers=pl.len(),
+        )
+        .sort(["iers", "company"], descending=[True, False])
+    )
 
 
 def rates_table(summary: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:

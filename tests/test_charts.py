@@ -215,6 +215,23 @@ def test_chart_has_one_bar_per_reason() -> None:
     ]
 
 
+def test_deduplicated_recipients_are_by_design_not_a_fix() -> None:
+    by_reason = pl.DataFrame(
+        {
+            "reason": [reasons.DEDUPLICATED, reasons.LEAD_CONVERTED],
+            "missing": [4, 2],
+            "sends": [1, 1],
+            "fix": ["", ""],
+        }
+    )
+    spec = charts.missing_by_reason_chart(by_reason).to_dict()
+    values = next(iter(spec["datasets"].values()))
+    assert sorted((v["reason"], v["what"]) for v in values) == [
+        (reasons.DEDUPLICATED, "by design"),
+        (reasons.LEAD_CONVERTED, "not repairable"),
+    ]
+
+
 def test_titles_state_the_finding_and_one_palette_colours_every_chart() -> None:
     months = [dt.date(2027, m, 1) for m in (1, 2, 3)]
     projection = pl.DataFrame({"month_start": months, "used_mb": [80.0, 89.0, 95.0]})

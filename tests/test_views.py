@@ -82,3 +82,18 @@ def test_decision_table() -> None:
         }
     )
     assert views.decision_table(decisions).rows() == [("a", "track", "y"), ("b", "skip", "x")]
+
+
+def test_automated_clicks_per_company_most_first() -> None:
+    clicks = pl.DataFrame(
+        {
+            "company": ["Acme", "Acme", "Acme", "Globex", None],
+            "recipient_id": ["003A", "003A", "003B", "003C", "003D"],
+            "send_id": ["a0S1", "a0S2", "a0S1", "a0S1", "a0S1"],
+        }
+    )
+    assert views.automated_by_company(clicks).collect().rows() == [
+        ("Acme", 2, 2, 3),
+        ("(no company)", 1, 1, 1),
+        ("Globex", 1, 1, 1),
+    ]

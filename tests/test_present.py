@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from ierkit import present
+from ierkit.present import _format
 
 LOOK = present.Look(timezone="America/New_York", instance_url="https://acme.my.salesforce.com")
 CONTACT = "003Dn00003GyWg0IAF"
@@ -154,3 +155,11 @@ def test_engagement_headline_is_written_from_the_numbers() -> None:
     assert figures["Followed up"][0] == "25.0%"
     assert 3 <= len(headlines.figures) <= 5
     assert "Avery Collins" in headlines.html() and "<script" not in headlines.html()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("no_response_share", "62.0%"), ("coverage", "62.0%"), ("mb_per_month", "0.6 MB")],
+)
+def test_shares_and_rates_read_as_percentages(name: str, expected: str) -> None:
+    assert _format.formatter(name, pl.Float64(), LOOK)(0.62) == expected

@@ -241,7 +241,11 @@ def _rate_label(name: str) -> str | None:
 
 
 def _is_rate(name: str) -> bool:
-    return "_rate" in name or name in ("coverage", "actionability", "share", "threshold")
+    return (
+        "_rate" in name
+        or name.endswith("_share")
+        or name in ("coverage", "actionability", "share", "threshold")
+    )
 
 
 def formatter(name: str, dtype: pl.DataType, look: Look) -> Callable[[Any], str]:

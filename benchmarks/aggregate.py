@@ -61,6 +61,8 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from duckdb_peer import duckdb_peer, peer_equals  # noqa: E402  (this script's folder)
+
 from ierkit import aggregate, extract, schema  # noqa: E402
 from ierkit.store import EVENT_ORDER, events_dir, job_folder, scan_events  # noqa: E402
 
@@ -109,17 +111,32 @@ def _sends(scale: float) -> list[tuple[int, int, int, int, float]]:
     return sends
 
 
-def synthesise(n_events: int, store: Path) -> int:
-    """Write about ``n_events`` events into an event store folder; returns the exact count."""
+#: Events per recipient of a send in the synthetic data (Sent, ~0.5 opens, clicks, bounces).
+EVENTS_PER_RECIPIENT = 1.6
+
+
+def _even_sends(n_events: int, n_sends: int) -> list[tuple[int, int, int, int, float]]:
+    """``n_sends`` sends of one size, a day apart, about ``n_events`` events in all."""
+    recipients = max(1, round(n_events / EVENTS_PER_RECIPIENT / n_sends))
+    return [(200_000 + i, 0, recipients, 0, 24.0 * i) for i in range(n_sends)]
+
+
+def synthesise(n_events: int, store: Path, *, n_sends: int | None = None) -> int:
+    """Write about ``n_events`` events into an event store folder; returns the exact count.
+
+    With ``n_sends``, the events are spread evenly over that many sends (the many-sends case);
+    otherwise over the demo's programmes.
+    """
     import numpy as np
 
     scale = n_events / EVENTS_PER_SCALE
-    population = int(26_000 * scale)
+    sends = _sends(scale) if n_sends is None else _even_sends(n_events, n_sends)
+    population = int(26_000 * scale) if n_sends is None else max(n for _, _, n, _, _ in sends)
     rng = np.random.default_rng(42)
     base = events_dir(store)
     total = 0
     chunk_rows = 2_000_000
-    for job_id, batch_id, n, offset, hours in _sends(scale):
+    for job_id, batch_id, n, offset, hours in sends:
         parts = []
         for first in range(0, n, chunk_rows):
             m = min(chunk_rows, n - first)
@@ -371,6 +388,20 @@ def verify_plain(data: Path) -> bool:
     return same
 
 
+def verify_peer(data: Path) -> bool:
+    """Whether the DuckDB peer's tables equal ierkit's from the same zip (rows and values)."""
+    ours, theirs = data / "verify-ierkit", data / "verify-peer"
+    for folder in (ours, theirs):
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        aggregate.aggregate_extracts([data / "tracking_extract.zip"], ours)
+        duckdb_peer(data / "tracking_extract.zip", theirs)
+        return peer_equals(ours, theirs)
+    finally:
+        for folder in (ours, theirs):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _cpu_seconds() -> float:
     """CPU time of this process, all threads (steadier than wall time on a shared machine)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -413,6 +444,14 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
     elif case == "ierkit_csv":
         _landed, result = aggregate.aggregate_extracts([data / "tracking_extract.zip"], out)
         rows = result.iers
+    elif case == "duckdb_peer":
+        duckdb_peer(data / "tracking_extract.zip", out)
+        rows = (
+            pl.scan_parquet(out / f"{aggregate.IER_TABLE}.parquet")
+            .select(pl.len())
+            .collect()
+            .item()
+        )
     elif case == "pandas":
         import pandas as pd
 
@@ -552,6 +591,13 @@ def _ratios(cases: dict[str, dict[str, object]]) -> dict[str, float]:
     """ierkit against each baseline (targets, issue 3: <= 1.2x the plain query, <= 3.5x the
     bare count, >= 10x pandas' events per second), in wall seconds and in CPU seconds."""
     ratios: dict[str, float] = {}
+    if "ierkit_csv" in cases and "duckdb_peer" in cases:
+        # Issue 17: the CSV/zip path at most as long as the DuckDB peer on the same zip.
+        ours, peer = cases["ierkit_csv"], cases["duckdb_peer"]
+        ratios["ierkit_csv_vs_duckdb_peer"] = round(ours["seconds"] / peer["seconds"], 2)
+        ratios["ierkit_csv_vs_duckdb_peer_cpu"] = round(
+            ours["cpu_seconds"] / peer["cpu_seconds"], 2
+        )
     ours = cases.get("ierkit_parquet")
     if ours is None:
         return ratios
@@ -569,9 +615,54 @@ def _ratios(cases: dict[str, dict[str, object]]) -> dict[str, float]:
 
 
 def _size(text: str) -> int:
-    text = text.upper()
+    text = text.upper().split("X")[0]
     factor = {"K": 1_000, "M": 1_000_000}.get(text[-1], 1)
     return int(float(text.rstrip("KM")) * factor)
+
+
+def _sends_of(size: str) -> int | None:
+    """The number of sends of a many-sends size (``1Mx1000``: 1,000 sends), else None."""
+    _, x, sends = size.lower().partition("x")
+    return int(sends) if x else None
+
+
+#: Cases run at the sizes given by a zip only (the demo's extract, the many-sends cases).
+CSV_CASES = ["ierkit_csv", "duckdb_peer"]
+
+
+def _prepare(size: str, data: Path, *, csv: bool) -> int:
+    """Write the size's data once (store and zip, or the demo's zip); returns its events."""
+    if (data / READY).exists():
+        return int((data / READY).read_text())
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    t0 = time.perf_counter()
+    if size == "demo":
+        from ierkit import demo
+
+        demo.generate(data / "org")
+        shutil.copy(data / "org" / "tracking_extract.zip", data / "tracking_extract.zip")
+        events = extract.check_extract(data / "tracking_extract.zip")
+    else:
+        events = synthesise(_size(size), data / "store", n_sends=_sends_of(size))
+        if csv:
+            write_extract_zip(data / "store", data / "tracking_extract.zip")
+    (data / READY).write_text(str(events))
+    print(f"{size}: prepared {events:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
+    return events
+
+
+def _many_sends(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Issue 17: 1M events over 1,000 sends at most 1.5x the time of 1M over 10 sends."""
+    by_size = {r["size"]: r["cases"] for r in runs}
+    few, many = by_size.get("1Mx10", {}), by_size.get("1Mx1000", {})
+    result: dict[str, object] = {}
+    for case in CSV_CASES:
+        if case in few and case in many:
+            result[f"{case}_1000_sends_vs_10_sends"] = round(
+                many[case]["seconds"] / few[case]["seconds"], 2
+            )
+    return result
 
 
 def main() -> None:
@@ -601,35 +692,26 @@ def main() -> None:
         previous = json.loads(RESULTS.read_text())
         report["runs"] = [r for r in previous.get("runs", []) if r["size"] not in args.sizes]
     for size in args.sizes:
-        n = _size(size)
+        n = _size(size) if size != "demo" else 0
         data = args.data / size
-        store = data / "store"
-        if not (data / READY).exists():
-            shutil.rmtree(data, ignore_errors=True)
-            data.mkdir(parents=True)
-            t0 = time.perf_counter()
-            events = synthesise(n, store)
-            if not args.no_csv:
-                write_extract_zip(store, data / "tracking_extract.zip")
-            (data / READY).write_text(str(events))
-            print(
-                f"{size}: synthesised {events:,} events in {time.perf_counter() - t0:.0f} s",
-                flush=True,
-            )
-        events = int((data / READY).read_text())
-        cases = args.cases or [
+        events = _prepare(size, data, csv=not args.no_csv)
+        default_cases = [
             "bare_count",
             "plain_query_core",
             "plain_query",
             "plain_query_links",
             "ierkit_parquet",
             "ierkit_csv",
+            "duckdb_peer",
             "pandas",
         ]
+        if size == "demo" or _sends_of(size):
+            default_cases = list(CSV_CASES)
+        cases = args.cases or default_cases
         if n > PANDAS_ROWS * 1.5 and "pandas" in cases and args.cases is None:
             cases.remove("pandas")  # pandas runs on a 10 million sample only
-        if args.no_csv and "ierkit_csv" in cases:
-            cases.remove("ierkit_csv")
+        if args.no_csv:
+            cases = [case for case in cases if case not in CSV_CASES]
         run = {"size": size, "events": events, "command": report["command"], "cases": {}}
         # Round robin (every case once, then again): a shared machine's slow minutes then
         # fall on all cases alike, and the fastest run of each is kept.
@@ -648,7 +730,7 @@ def main() -> None:
             rows = PANDAS_ROWS if case == "pandas" else events
             result["events_per_second"] = round(min(rows, events) / result["seconds"])
             run["cases"][case] = result
-        if n <= PANDAS_ROWS * 1.5 and "plain_query" in cases:
+        if 0 < n <= PANDAS_ROWS * 1.5 and "plain_query" in cases:
             # The baseline must compute what ierkit computes, or the ratio means nothing.
             run["plain_query_output_equals_ierkit"] = verify_plain(data)
             print(
@@ -656,9 +738,14 @@ def main() -> None:
                 f"{run['plain_query_output_equals_ierkit']}",
                 flush=True,
             )
+        if size in ("demo", "10M") and "duckdb_peer" in cases:
+            # The peer must compute what ierkit computes, or the ratio means nothing.
+            run["duckdb_peer_output_equals_ierkit"] = verify_peer(data)
+            print(f"{size} DuckDB peer equals ierkit: {run['duckdb_peer_output_equals_ierkit']}")
         run["ratios"] = _ratios(run["cases"])
         print(json.dumps(run["ratios"], indent=1))
         report["runs"] = [r for r in report["runs"] if r["size"] != size] + [run]
+        report["many_sends"] = _many_sends(report["runs"])
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -223,7 +223,9 @@ def _runs(ier_of_row: pl.Series, mask: pl.Series) -> _Runs:
     )
 
 
-def _spread(n_iers: int, at: pl.Series, values: pl.Series, default: object = None) -> pl.Series:
+def _spread(
+    n_iers: int, at: pl.Series, values: pl.Series, default: int | bool | None = None
+) -> pl.Series:
     """A column of ``n_iers`` values: ``values`` at positions ``at``, ``default`` elsewhere."""
     column = pl.repeat(default, n_iers, dtype=values.dtype, eager=True)
     return column.scatter(at, values) if at.len() else column

@@ -50,7 +50,7 @@ from ierkit.errors import IerkitError
 from ierkit.extract import (
     EVENT_SCHEMA,
     open_extract,
-    read_send_jobs,
+    send_jobs_of,
     stage_file,
     write_rejected,
 )
@@ -170,6 +170,28 @@ def plan_groups(sizes: dict[int, int], *, limit: int = MAX_EVENTS_PER_GROUP) -> 
     return groups
 
 
+def _staged_sources(staged: Path) -> list[tuple[str, list[Path], dict[int, int]]]:
+    """The staged sources of a landing: (event type, files, events per JobID) per tracking file.
+
+    Source folders are named ``<n>-<event type>`` by ``land_events``; a source of unknown kind
+    ("?") may overlap any other. Files nested per send (``job_id=<JobID>/``, as earlier versions
+    staged them) are read the same way.
+    """
+    sources = []
+    for folder in sorted(staged.iterdir()):
+        if not folder.is_dir() or folder.name.startswith("merged-"):
+            continue
+        files = sorted(folder.rglob("*.parquet"))
+        if files:
+            sources.append((folder.name.partition("-")[2] or "?", files, rows_per_job(files)))
+    return sources
+
+
+def staged_jobs(staged: Path) -> set[int]:
+    """The JobIDs a staged landing touches."""
+    return {job for _, _, counts in _staged_sources(staged) for job in counts}
+
+
 def merge_events(
     staged: Path, store: str | os.PathLike[str], *, limit: int = MAX_EVENTS_PER_GROUP
 ) -> tuple[list[int], int]:
@@ -178,10 +200,13 @@ def merge_events(
     Each staged source (one tracking file) and the store itself count how often each event row
     occurs; the merged store holds every event row as often as the source that holds it most
     often. So the same extract twice, or overlapping windows, add nothing, while two clicks on
-    the same link in the same second (identical rows within one file) stay two clicks.
+    the same link in the same second (identical rows within one file) stay two clicks. A send
+    that the store does not hold yet and that each event type reaches from one source only
+    (the usual weekly extract) cannot hold a row twice: its events are taken as they are, with
+    no counting.
 
     Args:
-        staged: A folder of Parquet files partitioned as ``<source>/job_id=<JobID>/*.parquet``.
+        staged: A folder of staged sources, ``<n>-<event type>/*.parquet`` (``land_events``).
         store: The store folder.
         limit: Events per group (bounds memory).
 
@@ -190,36 +215,49 @@ def merge_events(
     """
     base = events_dir(store)
     base.mkdir(parents=True, exist_ok=True)
-    staged_by_job: dict[int, list[list[Path]]] = {}
+    sources = _staged_sources(staged)
     kinds_by_job: dict[int, list[str]] = {}
-    for folder in sorted(staged.glob("*/job_id=*")):
-        job_id = int(folder.name.split("=", 1)[1])
-        staged_by_job.setdefault(job_id, []).append(sorted(folder.glob("*.parquet")))
-        # Source folders are named "<n>-<event type>" by land_events; others may overlap.
-        kinds_by_job.setdefault(job_id, []).append(folder.parent.name.partition("-")[2] or "?")
-    staged_rows = rows_per_job(
-        [f for sources in staged_by_job.values() for files in sources for f in files]
-    )
-    stored_rows = rows_per_job(job_files(base, staged_by_job))
-    sizes = {j: staged_rows.get(j, 0) + stored_rows.get(j, 0) for j in staged_by_job}
+    for kind, _, counts in sources:
+        for job_id in counts:
+            kinds_by_job.setdefault(job_id, []).append(kind)
+    held = set(stored_jobs(base)) & set(kinds_by_job)
+    stored_rows = rows_per_job(job_files(base, held))
+    sizes = {
+        job_id: sum(counts.get(job_id, 0) for _, _, counts in sources) + stored_rows.get(job_id, 0)
+        for job_id in kinds_by_job
+    }
     columns = list(EVENT_SCHEMA)
     stored = 0
-    for group in plan_groups(sizes, limit=limit):
-        sources = [files for job_id in group for files in staged_by_job[job_id]]
-        existing = job_files(base, group)
-        kinds = [kind for job_id in group for kind in kinds_by_job[job_id]]
-        merged_root = staged / f"merged-{uuid.uuid4().hex}"
-        if existing or "?" in kinds or len(set(kinds)) < len(kinds):
+    groups = plan_groups(sizes, limit=limit)
+    for group in groups:
+        # Groups are runs of consecutive JobIDs: a range filter skips the row groups of the
+        # staged files that hold other sends (their statistics), and none when there is one.
+        in_group = pl.col("job_id").is_between(group[0], group[-1])
+        scans = [
+            _scan_staged(files).filter(in_group) if len(groups) > 1 else _scan_staged(files)
+            for _, files, counts in sources
+            if any(job_id in counts for job_id in group)
+        ]
+        overlapping = [
+            job_id
+            for job_id in group
+            if job_id in held
+            or "?" in kinds_by_job[job_id]
+            or len(set(kinds_by_job[job_id])) < len(kinds_by_job[job_id])
+        ]
+        parts = []
+        if len(overlapping) < len(group):
+            plain = pl.concat(scans)
+            parts.append(
+                plain.filter(~pl.col("job_id").is_in(overlapping)) if overlapping else plain
+            )
+        if overlapping:
+            existing = job_files(base, overlapping)
             counted = [
-                pl.scan_parquet(
-                    files, hive_partitioning=False, schema=EVENT_SCHEMA, missing_columns="insert"
-                )
-                .group_by(columns)
-                .agg(_n=pl.len())
-                for files in [*sources, existing]
-                if files
+                frame.filter(pl.col("job_id").is_in(overlapping)).group_by(columns).agg(_n=pl.len())
+                for frame in [*scans, *([_scan_staged(existing)] if existing else [])]
             ]
-            union = (
+            parts.append(
                 pl.concat(counted)
                 .group_by(columns)
                 .agg(pl.col("_n").max())
@@ -227,28 +265,44 @@ def merge_events(
                 .explode("_copy")
                 .drop("_n", "_copy")
             )
-        else:
-            # New sends, one file per event type: no row can occur in two sources.
-            union = pl.scan_parquet(
-                [f for files in sources for f in files],
-                hive_partitioning=False,
-                schema=EVENT_SCHEMA,
-            )
-        stored += _write_sorted(union, group, base, merged_root)
-    return sorted(staged_by_job), stored
+        stored += _write_sorted(
+            pl.concat(parts), group, base, staged / f"merged-{uuid.uuid4().hex}"
+        )
+    return sorted(kinds_by_job), stored
+
+
+def _scan_staged(files: list[Path]) -> pl.LazyFrame:
+    return pl.scan_parquet(
+        files, hive_partitioning=False, schema=EVENT_SCHEMA, missing_columns="insert"
+    )
 
 
 def _write_sorted(events: pl.LazyFrame, group: list[int], base: Path, work: Path) -> int:
-    """Replace the folders of ``group`` under ``base`` with ``events`` in store order."""
-    events.sort(EVENT_ORDER, nulls_last=True).sink_parquet(
-        pl.PartitionBy(work, key="job_id", include_key=True), mkdir=True
-    )
-    written = sum(rows_per_job(sorted(work.glob("job_id=*/*.parquet"))).values())
+    """Replace the folders of ``group`` under ``base`` with ``events`` in store order.
+
+    The group is sorted in memory (it is at most ``limit`` events) and each send's rows are
+    written as one file. A send the store did not hold is renamed into place and the store's
+    folder flushed once for the group; a send it held is replaced through
+    ``ierkit._files.replace_folder`` (the old folder stays whole until the new one is in).
+    """
+    frame = events.sort(EVENT_ORDER, nulls_last=True).collect(engine="in-memory")
+    work.mkdir(parents=True, exist_ok=True)
+    for part in frame.partition_by("job_id", maintain_order=True):
+        folder = job_folder(work, part.item(0, "job_id"))
+        folder.mkdir()
+        part.write_parquet(folder / "part-0.parquet")
     _files.fsync_tree(work)
     _files.crash_point("aggregate/merge-written")
     for job_id in group:
-        _files.replace_folder(job_folder(work, job_id), job_folder(base, job_id))
-    return written
+        fresh, target = job_folder(work, job_id), job_folder(base, job_id)
+        if not fresh.is_dir():
+            continue
+        if target.exists():
+            _files.replace_folder(fresh, target)
+        else:
+            os.replace(fresh, target)
+    _files.fsync_dir(base)
+    return frame.height
 
 
 def sort_store(
@@ -579,8 +633,10 @@ def land_events(
         try:
             files_read = events_read = rejected_rows = 0
             notes: list[str] = []
+            send_jobs: list[pl.DataFrame] = []
             for path in paths:
                 with open_extract(path) as files:
+                    send_jobs.append(send_jobs_of(files))
                     for file in files:
                         notes.extend([file.note] if file.note else [])
                         if file.kind == "jobs":
@@ -601,10 +657,14 @@ def land_events(
                         rejected_rows += result.rejected
             if rejected is not None:
                 write_rejected(sorted(staged.glob("rejected-*.parquet")), rejected)
-            _stage_send_jobs(paths, staged / SEND_JOBS_FILE)
+            if send_jobs:
+                # The first extract listing a send wins.
+                pl.concat(send_jobs).unique("job_id", keep="first", maintain_order=True).sort(
+                    "job_id"
+                ).write_parquet(staged / SEND_JOBS_FILE)
             _files.fsync_tree(staged)
             _files.crash_point("aggregate/staged")
-            touched = {int(f.name.split("=", 1)[1]) for f in staged.glob("*/job_id=*")}
+            touched = staged_jobs(staged)
             pending = set(read_journal(store_path).pending) | touched
             write_journal(store_path, Journal(staged.name, tuple(pending)))
             committed = True
@@ -614,12 +674,3 @@ def land_events(
             if not committed:
                 shutil.rmtree(staged, ignore_errors=True)
     return LandResult(files_read, events_read, tuple(job_ids), stored, rejected_rows, tuple(notes))
-
-
-def _stage_send_jobs(paths: Sequence[str | os.PathLike[str]], target: Path) -> None:
-    """The send details of these extracts (the first extract listing a send wins)."""
-    frames = [read_send_jobs(path) for path in paths]
-    if frames:
-        pl.concat(frames).collect().unique("job_id", keep="first", maintain_order=True).sort(
-            "job_id"
-        ).write_parquet(target)

@@ -53,6 +53,7 @@ from ierkit.extract._parse import (
     ISO_ZONED_FORMAT,
     REJECTED_SCHEMA,
     REQUIRED_VALUES,
+    STAGED_EVENTS,
     US_FORMAT,
     US_FORMAT_TEXT,
     DateForm,
@@ -71,6 +72,7 @@ from ierkit.extract._read import (
     read_extract,
     read_send_jobs,
     scan_checked,
+    send_jobs_of,
     write_rejected,
 )
 
@@ -84,6 +86,7 @@ __all__ = [
     "REJECTED_SCHEMA",
     "REQUIRED_VALUES",
     "SFTP_SCHEME",
+    "STAGED_EVENTS",
     "US_FORMAT",
     "US_FORMAT_TEXT",
     "DateForm",
@@ -103,6 +106,7 @@ __all__ = [
     "read_send_jobs",
     "scan_checked",
     "scan_file",
+    "send_jobs_of",
     "stage_file",
     "sweep_stale",
     "write_rejected",

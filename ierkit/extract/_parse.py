@@ -77,6 +77,8 @@ _INTEGER_COLUMNS: Final = (
 _NON_NEGATIVE: Final = ("job_id", "batch_id", "subscriber_id", "list_id", "link_id")
 _NON_NEGATIVE_INPUTS: Final = ("job_id", "batch_id", "subscriber_id", "list_id", "send_url_id",
                                "url_id")  # fmt: skip
+#: The file ``stage_file`` writes into its target folder.
+STAGED_EVENTS: Final = "events.parquet"
 #: Columns every event row must fill (a blank SubscriberKey is allowed: deleted subscribers).
 REQUIRED_VALUES: Final = ("job_id", "event_time")
 
@@ -505,11 +507,11 @@ def stage_file(
     source_zone: str = clock.MC_TIME_ZONE,
     rejected: Path | None = None,
 ) -> StageResult:
-    """One event file's events into Parquet under ``target``, partitioned by JobID.
+    """One event file's events into one Parquet file under ``target`` (all its sends).
 
     Args:
         file: An event file from ``open_extract``.
-        target: Folder for ``job_id=<JobID>/*.parquet``.
+        target: Folder for the events, one file (``STAGED_EVENTS``) in ``EVENT_SCHEMA``.
         source_zone: IANA zone of zone-less dates.
         rejected: With a path, bad rows are skipped and written there (Parquet in
             ``REJECTED_SCHEMA``); without one, the first bad row raises.
@@ -523,17 +525,17 @@ def stage_file(
     """
     if not file.header:
         return StageResult(0)
-    partition = pl.PartitionBy(target, key="job_id", include_key=True)
+    # One file per tracking file, not one per send: a file's fixed cost (open, footer, flush)
+    # paid per send made an extract of many small sends cost more than its events.
+    events_file = target / STAGED_EVENTS
+    target.mkdir(parents=True, exist_ok=True)
     if rejected is None:
         try:
-            scan_file(file, source_zone=source_zone).sink_parquet(partition, mkdir=True)
+            scan_file(file, source_zone=source_zone).sink_parquet(events_file)
         except pl.exceptions.PolarsError as error:
             check_file(file, cause=error, source_zone=source_zone)
             raise  # check_file always raises after a failed parse
-        written = sorted(target.glob("job_id=*/*.parquet"))
-        if not written:
-            return StageResult(0)
-        return StageResult(_check_counts(file, pl.scan_parquet(written), source_zone))
+        return StageResult(_check_counts(file, pl.scan_parquet(events_file), source_zone))
     found = check_header(file)
     try:
         form = _file_date_form(file, found["event_time"])  # type: ignore[arg-type]
@@ -547,7 +549,7 @@ def stage_file(
         ).sink_parquet(rejected)
         rows.filter(pl.col("_why").is_null()).select(
             **_events(file, found, form, source_zone)
-        ).sink_parquet(partition, mkdir=True)
+        ).sink_parquet(events_file)
         # Bad rows are few next to the file: lines are added to them in memory.
         bad = with_lines(file, pl.read_parquet(rejected))
     except pl.exceptions.PolarsError as error:
@@ -556,6 +558,5 @@ def stage_file(
     bad.select(
         file=pl.lit(file.name), line="_line", column="column", value="value", why="why"
     ).write_parquet(rejected)
-    written = sorted(target.glob("job_id=*/*.parquet"))
-    events = pl.scan_parquet(written).select(pl.len()).collect().item() if written else 0
+    events = pl.scan_parquet(events_file).select(pl.len()).collect().item()
     return StageResult(int(events), bad.height)

@@ -39,9 +39,10 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -71,6 +72,14 @@ EVENT_ORDER: Final = (
     "event_type",
     "url",
 )
+
+
+#: Threads that write and flush a group's send files at once (see ``_write_sorted``).
+_FLUSH_THREADS: Final = 16
+
+#: Parquet options of the store's files: zstd level 1 costs about half the CPU of the default
+#: level for files a few percent larger (they are read at every aggregation).
+STORE_PARQUET: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 1}
 
 
 @dataclass(frozen=True)
@@ -287,11 +296,21 @@ def _write_sorted(events: pl.LazyFrame, group: list[int], base: Path, work: Path
     """
     frame = events.sort(EVENT_ORDER, nulls_last=True).collect(engine="in-memory")
     work.mkdir(parents=True, exist_ok=True)
-    for part in frame.partition_by("job_id", maintain_order=True):
+
+    def write(part: pl.DataFrame) -> Path:
         folder = job_folder(work, part.item(0, "job_id"))
         folder.mkdir()
-        part.write_parquet(folder / "part-0.parquet")
-    _files.fsync_tree(work)
+        part.write_parquet(folder / "part-0.parquet", **STORE_PARQUET)
+        _files.fsync_file(folder / "part-0.parquet")
+        return folder
+
+    # Many threads: an fsync waits on the disk, not the CPU, and the filesystem commits
+    # concurrent ones together (a flush per send, one at a time, made 1,000 small sends cost
+    # seconds). Files first, then the folders that name them.
+    with ThreadPoolExecutor(max_workers=_FLUSH_THREADS) as pool:
+        folders = list(pool.map(write, frame.partition_by("job_id", maintain_order=True)))
+        list(pool.map(_files.fsync_dir, folders))
+    _files.fsync_dir(work)
     _files.crash_point("aggregate/merge-written")
     for job_id in group:
         fresh, target = job_folder(work, job_id), job_folder(base, job_id)

@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -424,32 +425,56 @@ def _local_file(path: Path, name: str, tmp: Path) -> ExtractFile | None:
 
 
 def _zip_members(source: Path, tmp: Path, limits: ZipLimits) -> list[ExtractFile]:
-    files: list[ExtractFile] = []
+    """The zip's tracking files unpacked into ``tmp``, two members at a time.
+
+    Inflating is most of what unpacking costs and zlib releases the GIL while it works, so two
+    threads (each with its own handle on the zip) unpack about twice as fast on two cores.
+    """
     with zipfile.ZipFile(source) as archive:
-        for number, info in enumerate(sorted(archive.infolist(), key=lambda i: i.filename)):
-            member = Path(info.filename).name
-            name = f"{source.name}:{info.filename}"
-            if info.is_dir() or not _may_be_text(member):
-                continue
-            _check_declared(info, name, limits)
-            with archive.open(info) as raw:
-                encoding = _encoding.sniff_encoding(raw.read(_HEAD_BYTES))
-            target = tmp / f"{number:04d}-{member}"
-            with archive.open(info) as raw:
-                if _encoding.is_utf16(encoding):
-                    _encoding.transcode(
-                        raw, target, encoding, name=name, max_bytes=limits.max_member_bytes
-                    )
-                else:
-                    _encoding.private_copy(
-                        raw, target, name=name, max_bytes=limits.max_member_bytes
-                    )
-            described = describe(target, name, member=member, encoding=encoding)
-            if described is None:
-                target.unlink()
+        members = [
+            (number, info)
+            for number, info in enumerate(sorted(archive.infolist(), key=lambda i: i.filename))
+            if not info.is_dir() and _may_be_text(Path(info.filename).name)
+        ]
+    for _, info in members:
+        _check_declared(info, f"{source.name}:{info.filename}", limits)
+    # Largest first: the big Sent file starts at once instead of last.
+    order = sorted(members, key=lambda m: -m[1].file_size)
+    with ThreadPoolExecutor(max_workers=_UNPACK_THREADS) as pool:
+        unpacked = dict(
+            zip(
+                (number for number, _ in order),
+                pool.map(lambda m: _unpack_member(source, m[0], m[1], tmp, limits), order),
+                strict=True,
+            )
+        )
+    return [file for number, _ in members if (file := unpacked[number]) is not None]
+
+
+#: Zip members unpacked at once (this machine class has two cores).
+_UNPACK_THREADS: Final = 2
+
+
+def _unpack_member(
+    source: Path, number: int, info: zipfile.ZipInfo, tmp: Path, limits: ZipLimits
+) -> ExtractFile | None:
+    member = Path(info.filename).name
+    name = f"{source.name}:{info.filename}"
+    with zipfile.ZipFile(source) as archive:
+        with archive.open(info) as raw:
+            encoding = _encoding.sniff_encoding(raw.read(_HEAD_BYTES))
+        target = tmp / f"{number:04d}-{member}"
+        with archive.open(info) as raw:
+            if _encoding.is_utf16(encoding):
+                _encoding.transcode(
+                    raw, target, encoding, name=name, max_bytes=limits.max_member_bytes
+                )
             else:
-                files.append(described)
-    return files
+                _encoding.private_copy(raw, target, name=name, max_bytes=limits.max_member_bytes)
+    described = describe(target, name, member=member, encoding=encoding)
+    if described is None:
+        target.unlink()
+    return described
 
 
 def _check_declared(info: zipfile.ZipInfo, name: str, limits: ZipLimits) -> None:

@@ -20,7 +20,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -79,6 +79,9 @@ _NON_NEGATIVE_INPUTS: Final = ("job_id", "batch_id", "subscriber_id", "list_id",
                                "url_id")  # fmt: skip
 #: The file ``stage_file`` writes into its target folder.
 STAGED_EVENTS: Final = "events.parquet"
+#: Staged files live only until the landing is merged: lz4 writes and reads back several
+#: times faster than the default zstd, for files about a third larger.
+STAGED_PARQUET: Final[dict[str, Any]] = {"compression": "lz4"}
 #: Columns every event row must fill (a blank SubscriberKey is allowed: deleted subscribers).
 REQUIRED_VALUES: Final = ("job_id", "event_time")
 
@@ -531,7 +534,7 @@ def stage_file(
     target.mkdir(parents=True, exist_ok=True)
     if rejected is None:
         try:
-            scan_file(file, source_zone=source_zone).sink_parquet(events_file)
+            scan_file(file, source_zone=source_zone).sink_parquet(events_file, **STAGED_PARQUET)
         except pl.exceptions.PolarsError as error:
             check_file(file, cause=error, source_zone=source_zone)
             raise  # check_file always raises after a failed parse
@@ -549,7 +552,7 @@ def stage_file(
         ).sink_parquet(rejected)
         rows.filter(pl.col("_why").is_null()).select(
             **_events(file, found, form, source_zone)
-        ).sink_parquet(events_file)
+        ).sink_parquet(events_file, **STAGED_PARQUET)
         # Bad rows are few next to the file: lines are added to them in memory.
         bad = with_lines(file, pl.read_parquet(rejected))
     except pl.exceptions.PolarsError as error:

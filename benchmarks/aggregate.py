@@ -402,6 +402,18 @@ def verify_peer(data: Path) -> bool:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _peak_kib() -> int:
+    """Peak resident memory of this process since it started (VmHWM).
+
+    Not ``ru_maxrss``: Linux keeps that across fork and exec, so a child of a large parent
+    would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _cpu_seconds() -> float:
     """CPU time of this process, all threads (steadier than wall time on a shared machine)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -468,7 +480,7 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
         raise SystemExit(f"unknown case {case}")
     seconds = time.perf_counter() - started
     cpu_seconds = _cpu_seconds() - cpu_started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = _peak_kib()
     return {
         "case": case,
         "seconds": round(seconds, 3),

@@ -50,9 +50,10 @@ from ierkit import _files, clock, schema
 from ierkit.errors import IerkitError
 from ierkit.extract import (
     EVENT_SCHEMA,
-    open_extract,
+    ExtractFile,
     send_jobs_of,
     stage_file,
+    unpacking,
     write_rejected,
 )
 from ierkit.orgs.local import DEMO_MANIFEST, SNAPSHOT_MANIFEST
@@ -654,10 +655,11 @@ def land_events(
             notes: list[str] = []
             send_jobs: list[pl.DataFrame] = []
             for path in paths:
-                with open_extract(path) as files:
-                    send_jobs.append(send_jobs_of(files))
+                # Each file as soon as it is unpacked: parsing overlaps unpacking the next.
+                with unpacking(path) as files:
+                    seen: list[ExtractFile] = []
                     for file in files:
-                        notes.extend([file.note] if file.note else [])
+                        seen.append(file)
                         if file.kind == "jobs":
                             continue
                         files_read += 1
@@ -674,6 +676,9 @@ def land_events(
                         )
                         events_read += result.events
                         rejected_rows += result.rejected
+                    seen.sort(key=lambda f: f.name)  # notes and send details in name order
+                    notes.extend(file.note for file in seen if file.note)
+                    send_jobs.append(send_jobs_of(seen))
             if rejected is not None:
                 write_rejected(sorted(staged.glob("rejected-*.parquet")), rejected)
             if send_jobs:

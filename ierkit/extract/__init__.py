@@ -73,6 +73,7 @@ from ierkit.extract._read import (
     read_send_jobs,
     scan_checked,
     send_jobs_of,
+    unpacking,
     write_rejected,
 )
 
@@ -109,5 +110,6 @@ __all__ = [
     "send_jobs_of",
     "stage_file",
     "sweep_stale",
+    "unpacking",
     "write_rejected",
 ]

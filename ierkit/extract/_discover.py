@@ -27,7 +27,8 @@ import shutil
 import tempfile
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -382,6 +383,18 @@ def find_files(source: Path, tmp: Path, *, limits: ZipLimits | None = None) -> l
         ExtractFormatError: When the path does not exist, holds no tracking file, or a zip
             member is too large.
     """
+    return sorted(iter_files(source, tmp, limits=limits), key=lambda f: f.name)
+
+
+def iter_files(
+    source: Path, tmp: Path, *, limits: ZipLimits | None = None
+) -> Iterator[ExtractFile]:
+    """``find_files``, each file as soon as it is ready: a zip's members in the order their
+    unpacking ends (the small ones first), so that reading them overlaps unpacking the large.
+
+    Raises:
+        ExtractFormatError: As ``find_files`` (a member too large before any is unpacked).
+    """
     if source.is_dir():
         files = [
             described
@@ -391,7 +404,8 @@ def find_files(source: Path, tmp: Path, *, limits: ZipLimits | None = None) -> l
             and (described := _local_file(child, child.name, tmp)) is not None
         ]
         _require_some(files, source)
-        return files
+        yield from files
+        return
     if not source.is_file():
         raise ExtractFormatError(f"{source}: no such file or folder")
     if not zipfile.is_zipfile(source):
@@ -401,10 +415,14 @@ def find_files(source: Path, tmp: Path, *, limits: ZipLimits | None = None) -> l
                 f"{source.name}: not a zip and not a tracking file "
                 "(Sent, Opens, Clicks, Bounces, Unsubs, SendJobs or a data view)"
             )
-        return [described]
-    files = _zip_members(source, tmp, limits or ZipLimits.from_env())
-    _require_some(files, source)
-    return files
+        yield described
+        return
+    found = 0
+    for file in _zip_members(source, tmp, limits or ZipLimits.from_env()):
+        found += 1
+        yield file
+    if not found:
+        _require_some([], source)
 
 
 def _may_be_text(name: str) -> bool:
@@ -424,8 +442,9 @@ def _local_file(path: Path, name: str, tmp: Path) -> ExtractFile | None:
     return describe(target, name, encoding=encoding)
 
 
-def _zip_members(source: Path, tmp: Path, limits: ZipLimits) -> list[ExtractFile]:
-    """The zip's tracking files unpacked into ``tmp``, two members at a time.
+def _zip_members(source: Path, tmp: Path, limits: ZipLimits) -> Iterator[ExtractFile]:
+    """The zip's tracking files unpacked into ``tmp``, two members at a time, each yielded
+    as soon as it is unpacked.
 
     Inflating is most of what unpacking costs and zlib releases the GIL while it works, so two
     threads (each with its own handle on the zip) unpack about twice as fast on two cores.
@@ -440,15 +459,15 @@ def _zip_members(source: Path, tmp: Path, limits: ZipLimits) -> list[ExtractFile
         _check_declared(info, f"{source.name}:{info.filename}", limits)
     # Largest first: the big Sent file starts at once instead of last.
     order = sorted(members, key=lambda m: -m[1].file_size)
-    with ThreadPoolExecutor(max_workers=_UNPACK_THREADS) as pool:
-        unpacked = dict(
-            zip(
-                (number for number, _ in order),
-                pool.map(lambda m: _unpack_member(source, m[0], m[1], tmp, limits), order),
-                strict=True,
-            )
-        )
-    return [file for number, _ in members if (file := unpacked[number]) is not None]
+    pool = ThreadPoolExecutor(max_workers=_UNPACK_THREADS)
+    try:
+        futures = [pool.submit(_unpack_member, source, n, info, tmp, limits) for n, info in order]
+        for future in as_completed(futures):
+            if (file := future.result()) is not None:
+                yield file
+    finally:
+        # A reader that stopped early (a bad file) does not wait for the other members.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 #: Zip members unpacked at once (this machine class has two cores).

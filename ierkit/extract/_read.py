@@ -12,7 +12,13 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from ierkit import _files, clock
-from ierkit.extract._discover import ExtractFile, ZipLimits, find_files, new_unpack_dir
+from ierkit.extract._discover import (
+    ExtractFile,
+    ZipLimits,
+    find_files,
+    iter_files,
+    new_unpack_dir,
+)
 from ierkit.extract._discover import remove_unpack_dir as _remove
 from ierkit.extract._parse import (
     _NON_NEGATIVE,
@@ -66,6 +72,21 @@ def open_extract(
     tmp = new_unpack_dir()
     try:
         yield find_files(local_path(path), tmp, limits=limits)
+    finally:
+        _remove(tmp)
+
+
+@contextlib.contextmanager
+def unpacking(
+    path: str | os.PathLike[str], *, limits: ZipLimits | None = None
+) -> Iterator[Iterator[ExtractFile]]:
+    """``open_extract``, each file as soon as it is unpacked (``ierkit.extract._discover``'s
+    ``iter_files``: a zip's small members first), so that reading one overlaps unpacking the
+    next. The order of the files is not their names'.
+    """
+    tmp = new_unpack_dir()
+    try:
+        yield iter_files(local_path(path), tmp, limits=limits)
     finally:
         _remove(tmp)
 

@@ -1,10 +1,17 @@
-"""Benchmark: tracking events to IERs (ierkit.aggregate) against the engine's floor and pandas.
+"""Benchmark: tracking events to IERs (ierkit.aggregate) against its floor, DuckDB and pandas.
 
 Run on demand (not by pytest), one heavy job at a time on the shared machine, after installing
-the benchmark extra (numpy, pandas):
+the benchmark extra (numpy, pandas, duckdb):
 
     .venv/bin/pip install -q -e ".[bench]"
-    flock /tmp/ierkit-bench.lock .venv/bin/python benchmarks/aggregate.py --sizes 10M 100M
+    flock /tmp/ierkit-bench.lock nice .venv/bin/python benchmarks/aggregate.py --sizes demo 10M
+    flock /tmp/ierkit-bench.lock nice .venv/bin/python benchmarks/aggregate.py --sizes 1Mx10 1Mx1000
+
+Sizes: ``demo`` is the demo org's own Tracking Extract (``ierkit demo``: about 400,000 events
+over 119 sends); ``10M``, ``100M`` are synthetic events with the demo's distribution;
+``1Mx10`` and ``1Mx1000`` are one million synthetic events spread evenly over 10 and over 1,000
+sends (issue 17: the cost of a send and of a file must stay small next to its events; the
+ratio is recorded as ``many_sends``).
 
 Data: events synthesised with the demo org's distribution (``ierkit.demo`` programmes: monthly
 newsletter to everyone, weekly nurture of ~3,000, sales outreach of 50-300, weekly journey of
@@ -17,7 +24,7 @@ scaled up by the size of the audience (the number of sends stays as in the demo,
 written as the canonical event store (Parquet, one folder per send) and as a Tracking Extract
 zip (CSV, ``M/D/YYYY h:mm:ss AM`` in UTC-6).
 
-Cases, each in its own subprocess (seconds and peak RSS of that process), over the same data:
+Cases, each in its own subprocess (seconds and peak memory of that process), over the same data:
 - ``bare_count``: ``group_by(job_id, batch_id, subscriber_key).len()`` sunk to Parquet: the floor.
 - ``plain_query``: the plainest single polars query computing the same IER columns as ierkit
   writes (one group_by, then the derived columns), sunk to Parquet with default options. At
@@ -31,14 +38,19 @@ Cases, each in its own subprocess (seconds and peak RSS of that process), over t
   each output in IER key order, atomic writes. The store is in store order, as
   ``land_events`` writes it (the ``ierkit_csv`` case pays for that order when landing).
 - ``ierkit_csv``: ``aggregate_extracts`` from the CSV zip into an empty store: unzip, strict
-  parsing with validation, landing (dedup), aggregation and writes.
+  parsing with validation, landing (lock, journal, staging, flushes, dedup where sends can
+  overlap), aggregation and writes.
+- ``duckdb_peer``: ``benchmarks/duckdb_peer.py``, the query a data engineer would write instead
+  of ierkit, from the same zip (unzip included) to the same two tables. At ``demo`` and ``10M``
+  its output is compared with ierkit's (``duckdb_peer_output_equals_ierkit``);
+  ``tests/test_duckdb_peer.py`` checks the same on every test run.
 - ``pandas``: pandas computing the same IER and link columns as ierkit (contact/lead Ids, the
   synthetic Ids, send-level fields, sorted) on the first 10 million events; only the
   computation is timed, not building the frame. Compare events/second with ierkit's.
 
 Each case runs ``--repeat`` times (2 by default), round robin, and keeps the fastest; every case
 records wall and CPU seconds (CPU is steadier on a shared machine), peak memory (the child's
-VmHWM, ru_maxrss) and the 1-minute load average before and after.
+VmHWM) and the 1-minute load average before and after.
 """
 
 from __future__ import annotations

@@ -26,6 +26,13 @@ staged folder again (a union: what was merged already changes nothing), puts bac
 a kill caught between two renames (``ierkit._files.recover_replaced``), and rebuilds the tables
 of every pending send. Only a completed table rewrite clears the pending sends.
 
+What a landing costs (issue 17). Each tracking file is parsed once into one staged Parquet
+file (not one per send: a file's fixed cost paid per send made 1,000 small sends cost more than
+their events). Rows are counted for deduplication only for a send that can overlap: one the
+store holds already, or one that an event type reaches from two sources; a new send from one
+extract is taken as it is. A group of sends is read from the staged files by JobID range, sorted
+in memory, written by one polars call (a file per send) and flushed from a thread pool.
+
 Reading and checking the tracking files themselves is ``ierkit.extract``.
 """
 

@@ -24,8 +24,9 @@ link_id (a click's SendURLID, else URLID).
 
 **Streaming.** ``read_extract`` is lazy and ``ierkit.store.land_events`` streams each file to
 Parquet, so an extract far larger than memory (10 GB) is read in bounded memory. A zip is first
-unpacked to a private temporary folder (zip members cannot be scanned in place), one member at a
-time with a fixed-size buffer and a size guard (``ZipLimits``).
+unpacked to a private temporary folder (zip members cannot be scanned in place), two members at
+a time (largest first) with a fixed-size buffer and a size guard (``ZipLimits``); ``unpacking``
+hands each file over as soon as it is unpacked, so that parsing overlaps unpacking.
 
 **Errors** (``_parse``): strict parsing on the happy path; on a failure the file is read again
 to name the first bad value by file, physical line and column. Bytes that are not UTF-8 or

@@ -227,16 +227,24 @@ def _not_blank_row(file: ExtractFile) -> pl.Expr:
 
 
 def _events(
-    file: ExtractFile, found: dict[str, str | None], form: DateForm, source_zone: str
+    file: ExtractFile,
+    found: dict[str, str | None],
+    form: DateForm,
+    source_zone: str,
+    *,
+    typed: bool = True,
 ) -> dict[str, pl.Expr]:
-    """The canonical columns from the file's columns (typed or text: both cast the same)."""
+    """The canonical columns from the file's columns.
+
+    ``typed``: the integer columns were read as integers (``scan_file``) and pass through;
+    otherwise they are text (skip mode, checked already) and are parsed here.
+    """
 
     def col(canonical: str, dtype: pl.DataType) -> pl.Expr:
         header = found[canonical]
         if header is None:
             return pl.lit(None, dtype=dtype)
-        if dtype == pl.Int64():
-            # Typed columns pass through; text ones (skip mode) are checked already.
+        if dtype == pl.Int64() and not (typed and canonical in _INTEGER_COLUMNS):
             return pl.col(header).cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
         return pl.col(header).cast(dtype)
 
@@ -551,7 +559,7 @@ def stage_file(
             "_row", column="_column", value="_value", why="_why"
         ).sink_parquet(rejected)
         rows.filter(pl.col("_why").is_null()).select(
-            **_events(file, found, form, source_zone)
+            **_events(file, found, form, source_zone, typed=False)
         ).sink_parquet(events_file, **STAGED_PARQUET)
         # Bad rows are few next to the file: lines are added to them in memory.
         bad = with_lines(file, pl.read_parquet(rejected))

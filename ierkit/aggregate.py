@@ -63,13 +63,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Full, Queue
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import polars as pl
 from polars.io.plugins import register_io_source
@@ -77,6 +75,7 @@ from polars.io.plugins import register_io_source
 from ierkit import _files, clock, extract, schema
 from ierkit import store as event_store
 from ierkit._link_details import LINK_TABLE, finish_links, link_rows
+from ierkit._prefetch import prefetched
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
 
@@ -566,56 +565,12 @@ def _store_rollup(
 
     def frames() -> Iterator[pl.DataFrame]:
         links_dir.mkdir(parents=True, exist_ok=True)
-        chunks = _prefetched(_rolled_chunks(events, chunk_events))
+        chunks = prefetched(_rolled_chunks(events, chunk_events))
         for number, (iers, links) in enumerate(chunks):
             links.write_parquet(links_dir / f"{number:08d}.parquet")
             yield iers
 
     return _source(frames, _ROLLED_SCHEMA, "ierkit IERs from the event store")
-
-
-_T = TypeVar("_T")
-
-
-def _prefetched(items: Iterator[_T]) -> Iterator[_T]:
-    """``items``, computed one ahead in a thread: the roll-up of the next chunk runs while the
-    Parquet writer encodes this one (polars releases the GIL), using both cores instead of
-    taking turns on one. Memory: one chunk more. An exception is raised where it is met."""
-    queue: Queue[tuple[bool, Any]] = Queue(maxsize=1)
-    stop = threading.Event()
-
-    def offer(entry: tuple[bool, Any]) -> bool:
-        """Put ``entry`` in the queue unless the consumer has stopped; whether it went in."""
-        while not stop.is_set():
-            try:
-                queue.put(entry, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not offer((True, item)):
-                    return
-            offer((False, None))
-        except BaseException as error:  # handed to the consumer, raised there
-            offer((False, error))
-
-    thread = threading.Thread(target=produce, name="ierkit-rollup", daemon=True)
-    thread.start()
-    try:
-        while True:
-            more, item = queue.get()
-            if not more:
-                if item is not None:
-                    raise item
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _write_segments(

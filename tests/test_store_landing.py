@@ -1,20 +1,19 @@
 """Tests for how ierkit.store lands an extract cheaply (issue 17) without losing its guarantees.
 
 One staged file per tracking file, rows counted only for sends that can overlap, groups of
-sends read by JobID range, a staging folder left by an earlier version still merged, and the
-aggregate's one-ahead roll-up thread.
+sends read by JobID range, a staging folder left by an earlier version still merged, zip
+members handed over as they are unpacked.
 """
 
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from ierkit import aggregate, extract
+from ierkit import extract
 from ierkit.store import events_dir, land_events, merge_events, scan_events, stored_jobs
 from tests.test_extract import HEAD, KEY_A, KEY_B, write
 
@@ -104,35 +103,3 @@ def test_zip_members_are_all_found_and_named_in_order(tmp_path: Path) -> None:
         assert sorted(f.name for f in unpacked) == [f.name for f in files]
     landed = land_events([tmp_path / "x.zip"], tmp_path / "store")
     assert (landed.files, landed.events_read) == (3, 5001)
-
-
-def _numbers(n: int, fail_at: int | None = None) -> Iterator[int]:
-    for number in range(n):
-        if number == fail_at:
-            raise aggregate.StoreOrderError(f"broken at {number}")
-        yield number
-
-
-def test_prefetched_keeps_order_and_raises_where_met() -> None:
-    assert list(aggregate._prefetched(_numbers(50))) == list(range(50))
-    seen = []
-    with pytest.raises(aggregate.StoreOrderError, match="broken at 3"):
-        for number in aggregate._prefetched(_numbers(10, fail_at=3)):
-            seen.append(number)
-    assert seen == [0, 1, 2]
-
-
-def test_prefetched_stops_its_thread_when_the_reader_stops() -> None:
-    produced = []
-
-    def endless() -> Iterator[int]:
-        number = 0
-        while True:
-            produced.append(number)
-            yield number
-            number += 1
-
-    items = aggregate._prefetched(endless())
-    assert [next(items) for _ in range(3)] == [0, 1, 2]
-    items.close()  # joins the thread: it must notice and stop, not block on a full queue
-    assert len(produced) <= 6

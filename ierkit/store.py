@@ -286,7 +286,12 @@ def merge_events(
                 .drop("_n", "_copy")
             )
         stored += _write_sorted(
-            pl.concat(parts), group, base, staged / f"merged-{uuid.uuid4().hex}"
+            pl.concat(parts),
+            group,
+            base,
+            staged / f"merged-{uuid.uuid4().hex}",
+            size=sum(sizes[job_id] for job_id in group),
+            limit=limit,
         )
     return sorted(kinds_by_job), stored
 
@@ -297,24 +302,44 @@ def _scan_staged(files: list[Path]) -> pl.LazyFrame:
     )
 
 
-def _write_sorted(events: pl.LazyFrame, group: list[int], base: Path, work: Path) -> int:
+def _write_sorted(
+    events: pl.LazyFrame,
+    group: list[int],
+    base: Path,
+    work: Path,
+    *,
+    size: int = 0,
+    limit: int = MAX_EVENTS_PER_GROUP,
+) -> int:
     """Replace the folders of ``group`` under ``base`` with ``events`` in store order.
 
-    The group is sorted in memory (it is at most ``limit`` events) and each send's rows are
-    written as one file in its folder. A send the store did not hold is renamed into place
+    The group is sorted in memory (it is at most ``limit`` events; one send larger than that,
+    alone in its group, by polars' streaming sort) and each send's rows are written as one
+    file in its folder. A send the store did not hold is renamed into place
     and the store's folder flushed once for the group; a send it held is replaced through
     ``ierkit._files.replace_folder`` (the old folder stays whole until the new one is in).
     """
-    frame = events.collect(engine="in-memory")
-    # Below a million rows a sort on one thread takes less CPU than on several (the threads'
-    # hand-offs cost more than they save) and about the same time.
-    frame = frame.sort(EVENT_ORDER, nulls_last=True, multithreaded=frame.height > 1_000_000)
-    # One polars call writes every send's file (hive folders job_id=<JobID>/): a write per
-    # send from Python cost more than the events of a small send.
-    frame.lazy().sink_parquet(
-        pl.PartitionBy(work, key="job_id", include_key=True), mkdir=True, **STORE_PARQUET
-    )
+    partition = pl.PartitionBy(work, key="job_id", include_key=True)
+    if size > limit:
+        # One send larger than a group: polars' streaming sort, whose memory stays below
+        # twice the events held (a copy sorted in memory beside them went past 4 GiB at 100M).
+        events.sort(EVENT_ORDER, nulls_last=True).sink_parquet(
+            partition, mkdir=True, **STORE_PARQUET
+        )
+        written = None
+    else:
+        frame = events.collect(engine="in-memory")
+        # Below a million rows a sort on one thread takes less CPU than on several (the
+        # threads' hand-offs cost more than they save) and about the same time.
+        frame = frame.sort(EVENT_ORDER, nulls_last=True, multithreaded=frame.height > 1_000_000)
+        # One polars call writes every send's file (hive folders job_id=<JobID>/): a write
+        # per send from Python cost more than the events of a small send.
+        frame.lazy().sink_parquet(partition, mkdir=True, **STORE_PARQUET)
+        written = frame.height
+        del frame
     files = sorted(work.glob("job_id=*/*.parquet"))
+    if written is None:
+        written = sum(rows_per_job(files).values())
     # Many threads: an fsync waits on the disk, not the CPU, and the filesystem commits
     # concurrent ones together (a flush per send, one at a time, made 1,000 small sends cost
     # seconds). Files first, then the folders that name them.
@@ -332,7 +357,7 @@ def _write_sorted(events: pl.LazyFrame, group: list[int], base: Path, work: Path
         else:
             os.replace(fresh, target)
     _files.fsync_dir(base)
-    return frame.height
+    return written
 
 
 def sort_store(
@@ -352,7 +377,14 @@ def sort_store(
     for group in plan_groups(sizes, limit=limit):
         work = Path(store) / f".sorting-{uuid.uuid4().hex}"
         try:
-            _write_sorted(scan_events(store, job_ids=group), group, base, work)
+            _write_sorted(
+                scan_events(store, job_ids=group),
+                group,
+                base,
+                work,
+                size=sum(sizes[job_id] for job_id in group),
+                limit=limit,
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

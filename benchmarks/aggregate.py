@@ -1,10 +1,17 @@
-"""Benchmark: tracking events to IERs (ierkit.aggregate) against the engine's floor and pandas.
+"""Benchmark: tracking events to IERs (ierkit.aggregate) against its floor, DuckDB and pandas.
 
 Run on demand (not by pytest), one heavy job at a time on the shared machine, after installing
-the benchmark extra (numpy, pandas):
+the benchmark extra (numpy, pandas, duckdb):
 
     .venv/bin/pip install -q -e ".[bench]"
-    flock /tmp/ierkit-bench.lock .venv/bin/python benchmarks/aggregate.py --sizes 10M 100M
+    flock /tmp/ierkit-bench.lock nice .venv/bin/python benchmarks/aggregate.py --sizes demo 10M
+    flock /tmp/ierkit-bench.lock nice .venv/bin/python benchmarks/aggregate.py --sizes 1Mx10 1Mx1000
+
+Sizes: ``demo`` is the demo org's own Tracking Extract (``ierkit demo``: about 400,000 events
+over 119 sends); ``10M``, ``100M`` are synthetic events with the demo's distribution;
+``1Mx10`` and ``1Mx1000`` are one million synthetic events spread evenly over 10 and over 1,000
+sends (issue 17: the cost of a send and of a file must stay small next to its events; the
+ratio is recorded as ``many_sends``).
 
 Data: events synthesised with the demo org's distribution (``ierkit.demo`` programmes: monthly
 newsletter to everyone, weekly nurture of ~3,000, sales outreach of 50-300, weekly journey of
@@ -17,7 +24,7 @@ scaled up by the size of the audience (the number of sends stays as in the demo,
 written as the canonical event store (Parquet, one folder per send) and as a Tracking Extract
 zip (CSV, ``M/D/YYYY h:mm:ss AM`` in UTC-6).
 
-Cases, each in its own subprocess (seconds and peak RSS of that process), over the same data:
+Cases, each in its own subprocess (seconds and peak memory of that process), over the same data:
 - ``bare_count``: ``group_by(job_id, batch_id, subscriber_key).len()`` sunk to Parquet: the floor.
 - ``plain_query``: the plainest single polars query computing the same IER columns as ierkit
   writes (one group_by, then the derived columns), sunk to Parquet with default options. At
@@ -31,14 +38,19 @@ Cases, each in its own subprocess (seconds and peak RSS of that process), over t
   each output in IER key order, atomic writes. The store is in store order, as
   ``land_events`` writes it (the ``ierkit_csv`` case pays for that order when landing).
 - ``ierkit_csv``: ``aggregate_extracts`` from the CSV zip into an empty store: unzip, strict
-  parsing with validation, landing (dedup), aggregation and writes.
+  parsing with validation, landing (lock, journal, staging, flushes, dedup where sends can
+  overlap), aggregation and writes.
+- ``duckdb_peer``: ``benchmarks/duckdb_peer.py``, the query a data engineer would write instead
+  of ierkit, from the same zip (unzip included) to the same two tables. At ``demo`` and ``10M``
+  its output is compared with ierkit's (``duckdb_peer_output_equals_ierkit``);
+  ``tests/test_duckdb_peer.py`` checks the same on every test run.
 - ``pandas``: pandas computing the same IER and link columns as ierkit (contact/lead Ids, the
   synthetic Ids, send-level fields, sorted) on the first 10 million events; only the
   computation is timed, not building the frame. Compare events/second with ierkit's.
 
 Each case runs ``--repeat`` times (2 by default), round robin, and keeps the fastest; every case
 records wall and CPU seconds (CPU is steadier on a shared machine), peak memory (the child's
-VmHWM, ru_maxrss) and the 1-minute load average before and after.
+VmHWM) and the 1-minute load average before and after.
 """
 
 from __future__ import annotations
@@ -60,6 +72,8 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from duckdb_peer import duckdb_peer, peer_equals  # noqa: E402  (this script's folder)
 
 from ierkit import aggregate, extract, schema  # noqa: E402
 from ierkit.store import EVENT_ORDER, events_dir, job_folder, scan_events  # noqa: E402
@@ -109,17 +123,32 @@ def _sends(scale: float) -> list[tuple[int, int, int, int, float]]:
     return sends
 
 
-def synthesise(n_events: int, store: Path) -> int:
-    """Write about ``n_events`` events into an event store folder; returns the exact count."""
+#: Events per recipient of a send in the synthetic data (Sent, ~0.5 opens, clicks, bounces).
+EVENTS_PER_RECIPIENT = 1.6
+
+
+def _even_sends(n_events: int, n_sends: int) -> list[tuple[int, int, int, int, float]]:
+    """``n_sends`` sends of one size, a day apart, about ``n_events`` events in all."""
+    recipients = max(1, round(n_events / EVENTS_PER_RECIPIENT / n_sends))
+    return [(200_000 + i, 0, recipients, 0, 24.0 * i) for i in range(n_sends)]
+
+
+def synthesise(n_events: int, store: Path, *, n_sends: int | None = None) -> int:
+    """Write about ``n_events`` events into an event store folder; returns the exact count.
+
+    With ``n_sends``, the events are spread evenly over that many sends (the many-sends case);
+    otherwise over the demo's programmes.
+    """
     import numpy as np
 
     scale = n_events / EVENTS_PER_SCALE
-    population = int(26_000 * scale)
+    sends = _sends(scale) if n_sends is None else _even_sends(n_events, n_sends)
+    population = int(26_000 * scale) if n_sends is None else max(n for _, _, n, _, _ in sends)
     rng = np.random.default_rng(42)
     base = events_dir(store)
     total = 0
     chunk_rows = 2_000_000
-    for job_id, batch_id, n, offset, hours in _sends(scale):
+    for job_id, batch_id, n, offset, hours in sends:
         parts = []
         for first in range(0, n, chunk_rows):
             m = min(chunk_rows, n - first)
@@ -371,6 +400,32 @@ def verify_plain(data: Path) -> bool:
     return same
 
 
+def verify_peer(data: Path) -> bool:
+    """Whether the DuckDB peer's tables equal ierkit's from the same zip (rows and values)."""
+    ours, theirs = data / "verify-ierkit", data / "verify-peer"
+    for folder in (ours, theirs):
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        aggregate.aggregate_extracts([data / "tracking_extract.zip"], ours)
+        duckdb_peer(data / "tracking_extract.zip", theirs)
+        return peer_equals(ours, theirs)
+    finally:
+        for folder in (ours, theirs):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _peak_kib() -> int:
+    """Peak resident memory of this process since it started (VmHWM).
+
+    Not ``ru_maxrss``: Linux keeps that across fork and exec, so a child of a large parent
+    would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _cpu_seconds() -> float:
     """CPU time of this process, all threads (steadier than wall time on a shared machine)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -413,6 +468,14 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
     elif case == "ierkit_csv":
         _landed, result = aggregate.aggregate_extracts([data / "tracking_extract.zip"], out)
         rows = result.iers
+    elif case == "duckdb_peer":
+        duckdb_peer(data / "tracking_extract.zip", out)
+        rows = (
+            pl.scan_parquet(out / f"{aggregate.IER_TABLE}.parquet")
+            .select(pl.len())
+            .collect()
+            .item()
+        )
     elif case == "pandas":
         import pandas as pd
 
@@ -429,7 +492,7 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
         raise SystemExit(f"unknown case {case}")
     seconds = time.perf_counter() - started
     cpu_seconds = _cpu_seconds() - cpu_started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = _peak_kib()
     return {
         "case": case,
         "seconds": round(seconds, 3),
@@ -552,6 +615,13 @@ def _ratios(cases: dict[str, dict[str, object]]) -> dict[str, float]:
     """ierkit against each baseline (targets, issue 3: <= 1.2x the plain query, <= 3.5x the
     bare count, >= 10x pandas' events per second), in wall seconds and in CPU seconds."""
     ratios: dict[str, float] = {}
+    if "ierkit_csv" in cases and "duckdb_peer" in cases:
+        # Issue 17: the CSV/zip path at most as long as the DuckDB peer on the same zip.
+        ours, peer = cases["ierkit_csv"], cases["duckdb_peer"]
+        ratios["ierkit_csv_vs_duckdb_peer"] = round(ours["seconds"] / peer["seconds"], 2)
+        ratios["ierkit_csv_vs_duckdb_peer_cpu"] = round(
+            ours["cpu_seconds"] / peer["cpu_seconds"], 2
+        )
     ours = cases.get("ierkit_parquet")
     if ours is None:
         return ratios
@@ -569,9 +639,54 @@ def _ratios(cases: dict[str, dict[str, object]]) -> dict[str, float]:
 
 
 def _size(text: str) -> int:
-    text = text.upper()
+    text = text.upper().split("X")[0]
     factor = {"K": 1_000, "M": 1_000_000}.get(text[-1], 1)
     return int(float(text.rstrip("KM")) * factor)
+
+
+def _sends_of(size: str) -> int | None:
+    """The number of sends of a many-sends size (``1Mx1000``: 1,000 sends), else None."""
+    _, x, sends = size.lower().partition("x")
+    return int(sends) if x else None
+
+
+#: Cases run at the sizes given by a zip only (the demo's extract, the many-sends cases).
+CSV_CASES = ["ierkit_csv", "duckdb_peer"]
+
+
+def _prepare(size: str, data: Path, *, csv: bool) -> int:
+    """Write the size's data once (store and zip, or the demo's zip); returns its events."""
+    if (data / READY).exists():
+        return int((data / READY).read_text())
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    t0 = time.perf_counter()
+    if size == "demo":
+        from ierkit import demo
+
+        demo.generate(data / "org")
+        shutil.copy(data / "org" / "tracking_extract.zip", data / "tracking_extract.zip")
+        events = extract.check_extract(data / "tracking_extract.zip")
+    else:
+        events = synthesise(_size(size), data / "store", n_sends=_sends_of(size))
+        if csv:
+            write_extract_zip(data / "store", data / "tracking_extract.zip")
+    (data / READY).write_text(str(events))
+    print(f"{size}: prepared {events:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
+    return events
+
+
+def _many_sends(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Issue 17: 1M events over 1,000 sends at most 1.5x the time of 1M over 10 sends."""
+    by_size = {r["size"]: r["cases"] for r in runs}
+    few, many = by_size.get("1Mx10", {}), by_size.get("1Mx1000", {})
+    result: dict[str, object] = {}
+    for case in CSV_CASES:
+        if case in few and case in many:
+            result[f"{case}_1000_sends_vs_10_sends"] = round(
+                many[case]["seconds"] / few[case]["seconds"], 2
+            )
+    return result
 
 
 def main() -> None:
@@ -601,35 +716,26 @@ def main() -> None:
         previous = json.loads(RESULTS.read_text())
         report["runs"] = [r for r in previous.get("runs", []) if r["size"] not in args.sizes]
     for size in args.sizes:
-        n = _size(size)
+        n = _size(size) if size != "demo" else 0
         data = args.data / size
-        store = data / "store"
-        if not (data / READY).exists():
-            shutil.rmtree(data, ignore_errors=True)
-            data.mkdir(parents=True)
-            t0 = time.perf_counter()
-            events = synthesise(n, store)
-            if not args.no_csv:
-                write_extract_zip(store, data / "tracking_extract.zip")
-            (data / READY).write_text(str(events))
-            print(
-                f"{size}: synthesised {events:,} events in {time.perf_counter() - t0:.0f} s",
-                flush=True,
-            )
-        events = int((data / READY).read_text())
-        cases = args.cases or [
+        events = _prepare(size, data, csv=not args.no_csv)
+        default_cases = [
             "bare_count",
             "plain_query_core",
             "plain_query",
             "plain_query_links",
             "ierkit_parquet",
             "ierkit_csv",
+            "duckdb_peer",
             "pandas",
         ]
+        if size == "demo" or _sends_of(size):
+            default_cases = list(CSV_CASES)
+        cases = args.cases or default_cases
         if n > PANDAS_ROWS * 1.5 and "pandas" in cases and args.cases is None:
             cases.remove("pandas")  # pandas runs on a 10 million sample only
-        if args.no_csv and "ierkit_csv" in cases:
-            cases.remove("ierkit_csv")
+        if args.no_csv:
+            cases = [case for case in cases if case not in CSV_CASES]
         run = {"size": size, "events": events, "command": report["command"], "cases": {}}
         # Round robin (every case once, then again): a shared machine's slow minutes then
         # fall on all cases alike, and the fastest run of each is kept.
@@ -648,7 +754,7 @@ def main() -> None:
             rows = PANDAS_ROWS if case == "pandas" else events
             result["events_per_second"] = round(min(rows, events) / result["seconds"])
             run["cases"][case] = result
-        if n <= PANDAS_ROWS * 1.5 and "plain_query" in cases:
+        if 0 < n <= PANDAS_ROWS * 1.5 and "plain_query" in cases:
             # The baseline must compute what ierkit computes, or the ratio means nothing.
             run["plain_query_output_equals_ierkit"] = verify_plain(data)
             print(
@@ -656,9 +762,14 @@ def main() -> None:
                 f"{run['plain_query_output_equals_ierkit']}",
                 flush=True,
             )
+        if size in ("demo", "10M") and "duckdb_peer" in cases:
+            # The peer must compute what ierkit computes, or the ratio means nothing.
+            run["duckdb_peer_output_equals_ierkit"] = verify_peer(data)
+            print(f"{size} DuckDB peer equals ierkit: {run['duckdb_peer_output_equals_ierkit']}")
         run["ratios"] = _ratios(run["cases"])
         print(json.dumps(run["ratios"], indent=1))
         report["runs"] = [r for r in report["runs"] if r["size"] != size] + [run]
+        report["many_sends"] = _many_sends(report["runs"])
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -75,6 +75,7 @@ from polars.io.plugins import register_io_source
 from ierkit import _files, clock, extract, schema
 from ierkit import store as event_store
 from ierkit._link_details import LINK_TABLE, finish_links, link_rows
+from ierkit._prefetch import prefetched
 from ierkit.errors import IerkitError
 from ierkit.orgs import LocalOrg
 
@@ -564,7 +565,8 @@ def _store_rollup(
 
     def frames() -> Iterator[pl.DataFrame]:
         links_dir.mkdir(parents=True, exist_ok=True)
-        for number, (iers, links) in enumerate(_rolled_chunks(events, chunk_events)):
+        chunks = prefetched(_rolled_chunks(events, chunk_events))
+        for number, (iers, links) in enumerate(chunks):
             links.write_parquet(links_dir / f"{number:08d}.parquet")
             yield iers
 

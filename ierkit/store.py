@@ -26,6 +26,13 @@ staged folder again (a union: what was merged already changes nothing), puts bac
 a kill caught between two renames (``ierkit._files.recover_replaced``), and rebuilds the tables
 of every pending send. Only a completed table rewrite clears the pending sends.
 
+What a landing costs (issue 17). Each tracking file is parsed once into one staged Parquet
+file (not one per send: a file's fixed cost paid per send made 1,000 small sends cost more than
+their events). Rows are counted for deduplication only for a send that can overlap: one the
+store holds already, or one that an event type reaches from two sources; a new send from one
+extract is taken as it is. A group of sends is read from the staged files by JobID range, sorted
+in memory, written by one polars call (a file per send) and flushed from a thread pool.
+
 Reading and checking the tracking files themselves is ``ierkit.extract``.
 """
 
@@ -39,9 +46,10 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -49,9 +57,11 @@ from ierkit import _files, clock, schema
 from ierkit.errors import IerkitError
 from ierkit.extract import (
     EVENT_SCHEMA,
-    open_extract,
-    read_send_jobs,
+    ExtractFile,
+    StageResult,
+    send_jobs_of,
     stage_file,
+    unpacking,
     write_rejected,
 )
 from ierkit.orgs.local import DEMO_MANIFEST, SNAPSHOT_MANIFEST
@@ -72,6 +82,16 @@ EVENT_ORDER: Final = (
     "event_type",
     "url",
 )
+
+
+#: Tracking files parsed at once by ``land_events`` (this machine class has two cores).
+_STAGE_THREADS: Final = 2
+#: Threads that write and flush a group's send files at once (see ``_write_sorted``).
+_FLUSH_THREADS: Final = 16
+
+#: Parquet options of the store's files: zstd level 1 costs about half the CPU of the default
+#: level for files a few percent larger (they are read at every aggregation).
+STORE_PARQUET: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 1}
 
 
 @dataclass(frozen=True)
@@ -171,6 +191,28 @@ def plan_groups(sizes: dict[int, int], *, limit: int = MAX_EVENTS_PER_GROUP) -> 
     return groups
 
 
+def _staged_sources(staged: Path) -> list[tuple[str, list[Path], dict[int, int]]]:
+    """The staged sources of a landing: (event type, files, events per JobID) per tracking file.
+
+    Source folders are named ``<n>-<event type>`` by ``land_events``; a source of unknown kind
+    ("?") may overlap any other. Files nested per send (``job_id=<JobID>/``, as earlier versions
+    staged them) are read the same way.
+    """
+    sources = []
+    for folder in sorted(staged.iterdir()):
+        if not folder.is_dir() or folder.name.startswith("merged-"):
+            continue
+        files = sorted(folder.rglob("*.parquet"))
+        if files:
+            sources.append((folder.name.partition("-")[2] or "?", files, rows_per_job(files)))
+    return sources
+
+
+def staged_jobs(staged: Path) -> set[int]:
+    """The JobIDs a staged landing touches."""
+    return {job for _, _, counts in _staged_sources(staged) for job in counts}
+
+
 def merge_events(
     staged: Path, store: str | os.PathLike[str], *, limit: int = MAX_EVENTS_PER_GROUP
 ) -> tuple[list[int], int]:
@@ -179,10 +221,13 @@ def merge_events(
     Each staged source (one tracking file) and the store itself count how often each event row
     occurs; the merged store holds every event row as often as the source that holds it most
     often. So the same extract twice, or overlapping windows, add nothing, while two clicks on
-    the same link in the same second (identical rows within one file) stay two clicks.
+    the same link in the same second (identical rows within one file) stay two clicks. A send
+    that the store does not hold yet and that each event type reaches from one source only
+    (the usual weekly extract) cannot hold a row twice: its events are taken as they are, with
+    no counting.
 
     Args:
-        staged: A folder of Parquet files partitioned as ``<source>/job_id=<JobID>/*.parquet``.
+        staged: A folder of staged sources, ``<n>-<event type>/*.parquet`` (``land_events``).
         store: The store folder.
         limit: Events per group (bounds memory).
 
@@ -191,36 +236,49 @@ def merge_events(
     """
     base = events_dir(store)
     base.mkdir(parents=True, exist_ok=True)
-    staged_by_job: dict[int, list[list[Path]]] = {}
+    sources = _staged_sources(staged)
     kinds_by_job: dict[int, list[str]] = {}
-    for folder in sorted(staged.glob("*/job_id=*")):
-        job_id = int(folder.name.split("=", 1)[1])
-        staged_by_job.setdefault(job_id, []).append(sorted(folder.glob("*.parquet")))
-        # Source folders are named "<n>-<event type>" by land_events; others may overlap.
-        kinds_by_job.setdefault(job_id, []).append(folder.parent.name.partition("-")[2] or "?")
-    staged_rows = rows_per_job(
-        [f for sources in staged_by_job.values() for files in sources for f in files]
-    )
-    stored_rows = rows_per_job(job_files(base, staged_by_job))
-    sizes = {j: staged_rows.get(j, 0) + stored_rows.get(j, 0) for j in staged_by_job}
+    for kind, _, counts in sources:
+        for job_id in counts:
+            kinds_by_job.setdefault(job_id, []).append(kind)
+    held = set(stored_jobs(base)) & set(kinds_by_job)
+    stored_rows = rows_per_job(job_files(base, held))
+    sizes = {
+        job_id: sum(counts.get(job_id, 0) for _, _, counts in sources) + stored_rows.get(job_id, 0)
+        for job_id in kinds_by_job
+    }
     columns = list(EVENT_SCHEMA)
     stored = 0
-    for group in plan_groups(sizes, limit=limit):
-        sources = [files for job_id in group for files in staged_by_job[job_id]]
-        existing = job_files(base, group)
-        kinds = [kind for job_id in group for kind in kinds_by_job[job_id]]
-        merged_root = staged / f"merged-{uuid.uuid4().hex}"
-        if existing or "?" in kinds or len(set(kinds)) < len(kinds):
+    groups = plan_groups(sizes, limit=limit)
+    for group in groups:
+        # Groups are runs of consecutive JobIDs: a range filter skips the row groups of the
+        # staged files that hold other sends (their statistics), and none when there is one.
+        in_group = pl.col("job_id").is_between(group[0], group[-1])
+        scans = [
+            _scan_staged(files).filter(in_group) if len(groups) > 1 else _scan_staged(files)
+            for _, files, counts in sources
+            if any(job_id in counts for job_id in group)
+        ]
+        overlapping = [
+            job_id
+            for job_id in group
+            if job_id in held
+            or "?" in kinds_by_job[job_id]
+            or len(set(kinds_by_job[job_id])) < len(kinds_by_job[job_id])
+        ]
+        parts = []
+        if len(overlapping) < len(group):
+            plain = pl.concat(scans)
+            parts.append(
+                plain.filter(~pl.col("job_id").is_in(overlapping)) if overlapping else plain
+            )
+        if overlapping:
+            existing = job_files(base, overlapping)
             counted = [
-                pl.scan_parquet(
-                    files, hive_partitioning=False, schema=EVENT_SCHEMA, missing_columns="insert"
-                )
-                .group_by(columns)
-                .agg(_n=pl.len())
-                for files in [*sources, existing]
-                if files
+                frame.filter(pl.col("job_id").is_in(overlapping)).group_by(columns).agg(_n=pl.len())
+                for frame in [*scans, *([_scan_staged(existing)] if existing else [])]
             ]
-            union = (
+            parts.append(
                 pl.concat(counted)
                 .group_by(columns)
                 .agg(pl.col("_n").max())
@@ -228,27 +286,78 @@ def merge_events(
                 .explode("_copy")
                 .drop("_n", "_copy")
             )
-        else:
-            # New sends, one file per event type: no row can occur in two sources.
-            union = pl.scan_parquet(
-                [f for files in sources for f in files],
-                hive_partitioning=False,
-                schema=EVENT_SCHEMA,
-            )
-        stored += _write_sorted(union, group, base, merged_root)
-    return sorted(staged_by_job), stored
+        stored += _write_sorted(
+            pl.concat(parts),
+            group,
+            base,
+            staged / f"merged-{uuid.uuid4().hex}",
+            size=sum(sizes[job_id] for job_id in group),
+            limit=limit,
+        )
+    return sorted(kinds_by_job), stored
 
 
-def _write_sorted(events: pl.LazyFrame, group: list[int], base: Path, work: Path) -> int:
-    """Replace the folders of ``group`` under ``base`` with ``events`` in store order."""
-    events.sort(EVENT_ORDER, nulls_last=True).sink_parquet(
-        pl.PartitionBy(work, key="job_id", include_key=True), mkdir=True
+def _scan_staged(files: list[Path]) -> pl.LazyFrame:
+    return pl.scan_parquet(
+        files, hive_partitioning=False, schema=EVENT_SCHEMA, missing_columns="insert"
     )
-    written = sum(rows_per_job(sorted(work.glob("job_id=*/*.parquet"))).values())
-    _files.fsync_tree(work)
+
+
+def _write_sorted(
+    events: pl.LazyFrame,
+    group: list[int],
+    base: Path,
+    work: Path,
+    *,
+    size: int = 0,
+    limit: int = MAX_EVENTS_PER_GROUP,
+) -> int:
+    """Replace the folders of ``group`` under ``base`` with ``events`` in store order.
+
+    The group is sorted in memory (it is at most ``limit`` events; one send larger than that,
+    alone in its group, by polars' streaming sort) and each send's rows are written as one
+    file in its folder. A send the store did not hold is renamed into place
+    and the store's folder flushed once for the group; a send it held is replaced through
+    ``ierkit._files.replace_folder`` (the old folder stays whole until the new one is in).
+    """
+    partition = pl.PartitionBy(work, key="job_id", include_key=True)
+    if size > limit:
+        # One send larger than a group: polars' streaming sort, whose memory stays below
+        # twice the events held (a copy sorted in memory beside them went past 4 GiB at 100M).
+        events.sort(EVENT_ORDER, nulls_last=True).sink_parquet(
+            partition, mkdir=True, **STORE_PARQUET
+        )
+        written = None
+    else:
+        frame = events.collect(engine="in-memory")
+        # Below a million rows a sort on one thread takes less CPU than on several (the
+        # threads' hand-offs cost more than they save) and about the same time.
+        frame = frame.sort(EVENT_ORDER, nulls_last=True, multithreaded=frame.height > 1_000_000)
+        # One polars call writes every send's file (hive folders job_id=<JobID>/): a write
+        # per send from Python cost more than the events of a small send.
+        frame.lazy().sink_parquet(partition, mkdir=True, **STORE_PARQUET)
+        written = frame.height
+        del frame
+    files = sorted(work.glob("job_id=*/*.parquet"))
+    if written is None:
+        written = sum(rows_per_job(files).values())
+    # Many threads: an fsync waits on the disk, not the CPU, and the filesystem commits
+    # concurrent ones together (a flush per send, one at a time, made 1,000 small sends cost
+    # seconds). Files first, then the folders that name them.
+    with ThreadPoolExecutor(max_workers=_FLUSH_THREADS) as pool:
+        list(pool.map(_files.fsync_file, files))
+        list(pool.map(_files.fsync_dir, sorted({file.parent for file in files})))
+    _files.fsync_dir(work)
     _files.crash_point("aggregate/merge-written")
     for job_id in group:
-        _files.replace_folder(job_folder(work, job_id), job_folder(base, job_id))
+        fresh, target = job_folder(work, job_id), job_folder(base, job_id)
+        if not fresh.is_dir():
+            continue
+        if target.exists():
+            _files.replace_folder(fresh, target)
+        else:
+            os.replace(fresh, target)
+    _files.fsync_dir(base)
     return written
 
 
@@ -269,7 +378,14 @@ def sort_store(
     for group in plan_groups(sizes, limit=limit):
         work = Path(store) / f".sorting-{uuid.uuid4().hex}"
         try:
-            _write_sorted(scan_events(store, job_ids=group), group, base, work)
+            _write_sorted(
+                scan_events(store, job_ids=group),
+                group,
+                base,
+                work,
+                size=sum(sizes[job_id] for job_id in group),
+                limit=limit,
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -581,10 +697,16 @@ def land_events(
         try:
             files_read = events_read = rejected_rows = 0
             notes: list[str] = []
+            send_jobs: list[pl.DataFrame] = []
             for path in paths:
-                with open_extract(path) as files:
+                # Each file as soon as it is unpacked: parsing overlaps unpacking the next,
+                # and two files are parsed at once (polars releases the GIL; small files use
+                # one core each).
+                with unpacking(path) as files, ThreadPoolExecutor(_STAGE_THREADS) as pool:
+                    seen: list[ExtractFile] = []
+                    staging: list[tuple[str, Future[StageResult]]] = []
                     for file in files:
-                        notes.extend([file.note] if file.note else [])
+                        seen.append(file)
                         if file.kind == "jobs":
                             continue
                         files_read += 1
@@ -593,20 +715,36 @@ def land_events(
                             if rejected is None
                             else staged / f"rejected-{files_read:05d}.parquet"
                         )
-                        result = stage_file(
-                            file,
-                            staged / f"{files_read:05d}-{file.kind}",
-                            source_zone=source_zone,
-                            rejected=bad,
+                        staging.append(
+                            (
+                                file.name,
+                                pool.submit(
+                                    stage_file,
+                                    file,
+                                    staged / f"{files_read:05d}-{file.kind}",
+                                    source_zone=source_zone,
+                                    rejected=bad,
+                                ),
+                            )
                         )
+                    # The first bad file by name is the one named, whatever finished first.
+                    for _, future in sorted(staging, key=lambda item: item[0]):
+                        result = future.result()
                         events_read += result.events
                         rejected_rows += result.rejected
+                    seen.sort(key=lambda f: f.name)  # notes and send details in name order
+                    notes.extend(file.note for file in seen if file.note)
+                    send_jobs.append(send_jobs_of(seen))
             if rejected is not None:
                 write_rejected(sorted(staged.glob("rejected-*.parquet")), rejected)
-            _stage_send_jobs(paths, staged / SEND_JOBS_FILE)
+            if send_jobs:
+                # The first extract listing a send wins.
+                pl.concat(send_jobs).unique("job_id", keep="first", maintain_order=True).sort(
+                    "job_id"
+                ).write_parquet(staged / SEND_JOBS_FILE)
             _files.fsync_tree(staged)
             _files.crash_point("aggregate/staged")
-            touched = {int(f.name.split("=", 1)[1]) for f in staged.glob("*/job_id=*")}
+            touched = staged_jobs(staged)
             pending = set(read_journal(store_path).pending) | touched
             write_journal(store_path, Journal(staged.name, tuple(pending)))
             committed = True
@@ -616,12 +754,3 @@ def land_events(
             if not committed:
                 shutil.rmtree(staged, ignore_errors=True)
     return LandResult(files_read, events_read, tuple(job_ids), stored, rejected_rows, tuple(notes))
-
-
-def _stage_send_jobs(paths: Sequence[str | os.PathLike[str]], target: Path) -> None:
-    """The send details of these extracts (the first extract listing a send wins)."""
-    frames = [read_send_jobs(path) for path in paths]
-    if frames:
-        pl.concat(frames).collect().unique("job_id", keep="first", maintain_order=True).sort(
-            "job_id"
-        ).write_parquet(target)

@@ -24,8 +24,9 @@ link_id (a click's SendURLID, else URLID).
 
 **Streaming.** ``read_extract`` is lazy and ``ierkit.store.land_events`` streams each file to
 Parquet, so an extract far larger than memory (10 GB) is read in bounded memory. A zip is first
-unpacked to a private temporary folder (zip members cannot be scanned in place), one member at a
-time with a fixed-size buffer and a size guard (``ZipLimits``).
+unpacked to a private temporary folder (zip members cannot be scanned in place), two members at
+a time (largest first) with a fixed-size buffer and a size guard (``ZipLimits``); ``unpacking``
+hands each file over as soon as it is unpacked, so that parsing overlaps unpacking.
 
 **Errors** (``_parse``): strict parsing on the happy path; on a failure the file is read again
 to name the first bad value by file, physical line and column. Bytes that are not UTF-8 or
@@ -53,6 +54,7 @@ from ierkit.extract._parse import (
     ISO_ZONED_FORMAT,
     REJECTED_SCHEMA,
     REQUIRED_VALUES,
+    STAGED_EVENTS,
     US_FORMAT,
     US_FORMAT_TEXT,
     DateForm,
@@ -71,6 +73,8 @@ from ierkit.extract._read import (
     read_extract,
     read_send_jobs,
     scan_checked,
+    send_jobs_of,
+    unpacking,
     write_rejected,
 )
 
@@ -84,6 +88,7 @@ __all__ = [
     "REJECTED_SCHEMA",
     "REQUIRED_VALUES",
     "SFTP_SCHEME",
+    "STAGED_EVENTS",
     "US_FORMAT",
     "US_FORMAT_TEXT",
     "DateForm",
@@ -103,7 +108,9 @@ __all__ = [
     "read_send_jobs",
     "scan_checked",
     "scan_file",
+    "send_jobs_of",
     "stage_file",
     "sweep_stale",
+    "unpacking",
     "write_rejected",
 ]

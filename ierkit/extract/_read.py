@@ -6,12 +6,19 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 from polars.io.plugins import register_io_source
 
 from ierkit import _files, clock
-from ierkit.extract._discover import ExtractFile, ZipLimits, find_files, new_unpack_dir
+from ierkit.extract._discover import (
+    ExtractFile,
+    ZipLimits,
+    find_files,
+    iter_files,
+    new_unpack_dir,
+)
 from ierkit.extract._discover import remove_unpack_dir as _remove
 from ierkit.extract._parse import (
     _NON_NEGATIVE,
@@ -65,6 +72,21 @@ def open_extract(
     tmp = new_unpack_dir()
     try:
         yield find_files(local_path(path), tmp, limits=limits)
+    finally:
+        _remove(tmp)
+
+
+@contextlib.contextmanager
+def unpacking(
+    path: str | os.PathLike[str], *, limits: ZipLimits | None = None
+) -> Iterator[Iterator[ExtractFile]]:
+    """``open_extract``, each file as soon as it is unpacked (``ierkit.extract._discover``'s
+    ``iter_files``: a zip's small members first), so that reading one overlaps unpacking the
+    next. The order of the files is not their names'.
+    """
+    tmp = new_unpack_dir()
+    try:
+        yield iter_files(local_path(path), tmp, limits=limits)
     finally:
         _remove(tmp)
 
@@ -157,6 +179,25 @@ def check_extract(path: str | os.PathLike[str], *, source_zone: str = clock.MC_T
     return total
 
 
+#: Columns of the send details (``read_send_jobs``).
+SEND_JOBS_SCHEMA: Final = pl.Schema(
+    {
+        "job_id": pl.Int64(),
+        "email_name": pl.String(),
+        "from_name": pl.String(),
+        "from_address": pl.String(),
+        "subject_line": pl.String(),
+    }
+)
+_SEND_JOBS_ALIASES: Final = {
+    "job_id": ("sendid", "jobid"),
+    "email_name": ("emailname",),
+    "from_name": ("fromname",),
+    "from_address": ("fromemail",),
+    "subject_line": ("subject", "emailsubject"),
+}
+
+
 def read_send_jobs(path: str | os.PathLike[str]) -> pl.LazyFrame:
     """Send details from an extract's ``SendJobs`` (or ``_Job``) file.
 
@@ -164,46 +205,37 @@ def read_send_jobs(path: str | os.PathLike[str]) -> pl.LazyFrame:
         job_id, email_name, from_name, from_address, subject_line (one row per job; empty when
         the extract has no SendJobs file).
     """
-    schema = {
-        "job_id": pl.Int64,
-        "email_name": pl.String,
-        "from_name": pl.String,
-        "from_address": pl.String,
-        "subject_line": pl.String,
-    }
-    aliases = {
-        "job_id": ("sendid", "jobid"),
-        "email_name": ("emailname",),
-        "from_name": ("fromname",),
-        "from_address": ("fromemail",),
-        "subject_line": ("subject", "emailsubject"),
-    }
-    frames = []
     with open_extract(path) as files:
-        for file in files:
-            if file.kind != "jobs" or not file.header:
-                continue
-            lowered = {h.lower(): h for h in file.header}
-            exprs = {}
-            for canonical, names in aliases.items():
-                header = next((lowered[n] for n in names if n in lowered), None)
-                exprs[canonical] = (
-                    pl.lit(None, schema[canonical])
-                    if header is None
-                    else pl.col(header).str.strip_chars().cast(schema[canonical], strict=False)
-                )
-            try:
-                frames.append(text_scan(file).select(**exprs).collect(engine="in-memory"))
-            except pl.exceptions.PolarsError as error:
-                _jobs_unreadable(file, error)
+        return send_jobs_of(files).lazy()
+
+
+def send_jobs_of(files: list[ExtractFile]) -> pl.DataFrame:
+    """``read_send_jobs`` of files already open (``open_extract``): no second unpacking."""
+    frames = []
+    for file in files:
+        if file.kind != "jobs" or not file.header:
+            continue
+        lowered = {h.lower(): h for h in file.header}
+        exprs = {}
+        for canonical, names in _SEND_JOBS_ALIASES.items():
+            header = next((lowered[n] for n in names if n in lowered), None)
+            dtype = SEND_JOBS_SCHEMA[canonical]
+            exprs[canonical] = (
+                pl.lit(None, dtype)
+                if header is None
+                else pl.col(header).str.strip_chars().cast(dtype, strict=False)
+            )
+        try:
+            frames.append(text_scan(file).select(**exprs).collect(engine="in-memory"))
+        except pl.exceptions.PolarsError as error:
+            _jobs_unreadable(file, error)
     if not frames:
-        return pl.LazyFrame(schema=schema)
+        return pl.DataFrame(schema=SEND_JOBS_SCHEMA)
     return (
         pl.concat(frames)
         .filter(pl.col("job_id").is_not_null())
         .unique("job_id", keep="first", maintain_order=True)
         .sort("job_id")
-        .lazy()
     )
 
 

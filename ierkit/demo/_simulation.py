@@ -582,4 +582,4 @@ def signal_truth_frame(
             machine_open=pl.col("machine_open").fill_null(False),
         )
     )
-    return frame.cast(dict(SIGNAL_TRUTH_SCHEMA))  # type: ignore[arg-type]
+    return frame.cast(SIGNAL_TRUTH_SCHEMA)

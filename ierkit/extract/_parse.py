@@ -210,6 +210,14 @@ def check_header(file: ExtractFile) -> dict[str, str | None]:
     return found
 
 
+def _required(found: dict[str, str | None], canonical: str) -> str:
+    """The header name of a column ``check_header`` has already found to be there."""
+    name = found[canonical]
+    if name is None:
+        raise ValueError(f"column {canonical!r} was not checked for: call check_header first")
+    return name
+
+
 def _header_label(file: ExtractFile, canonical: str) -> str:
     labels = {
         "job_id": "JobID" if file.data_view else "SendID",
@@ -252,7 +260,7 @@ def _events(
         return expr if file.kind == kind else pl.lit(None, pl.String)
 
     key = col("subscriber_key", pl.String()).str.strip_chars()
-    raw_date = pl.col(found["event_time"]).str.strip_chars()  # type: ignore[arg-type]
+    raw_date = pl.col(_required(found, "event_time")).str.strip_chars()
     return {
         "job_id": col("job_id", pl.Int64()),
         # A file without BatchID comes from a list send, whose batch is 0.
@@ -308,7 +316,7 @@ def scan_file(file: ExtractFile, *, source_zone: str = clock.MC_TIME_ZONE) -> pl
         # A short first row must not shrink the file's columns (polars counts them from it).
         missing_columns="insert",
     )
-    form = _file_date_form(file, found["event_time"])  # type: ignore[arg-type]
+    form = _file_date_form(file, _required(found, "event_time"))
     return frame.filter(_not_blank_row(file)).select(**_events(file, found, form, source_zone))
 
 
@@ -468,7 +476,7 @@ def check_file(
     if cause is not None:
         text_problem(file)
     try:
-        form = _file_date_form(file, found["event_time"])  # type: ignore[arg-type]
+        form = _file_date_form(file, _required(found, "event_time"))
         first = (
             _rows(file)
             .with_columns(**_problems(file, found, form, source_zone))
@@ -549,7 +557,7 @@ def stage_file(
         return StageResult(_check_counts(file, pl.scan_parquet(events_file), source_zone))
     found = check_header(file)
     try:
-        form = _file_date_form(file, found["event_time"])  # type: ignore[arg-type]
+        form = _file_date_form(file, _required(found, "event_time"))
         rows = (
             _rows(file)
             .filter(_not_blank_row(file))

@@ -152,6 +152,6 @@ def classify_iers(
             signal_reason=pl.when(automated | machine).then(reason),
         )
         .select(IER_SIGNAL_SCHEMA.names())
-        .cast(dict(IER_SIGNAL_SCHEMA))  # type: ignore[arg-type]  # polars accepts a Schema's items
+        .cast(IER_SIGNAL_SCHEMA)
         .sort("ier_id")
     )

@@ -25,6 +25,7 @@ from ierkit._files import cache_dir
 from ierkit.archive import ARCHIVED_TABLES, ArchiveStore, check_files
 from ierkit.cleanup._errors import CleanupError, VerificationError
 from ierkit.cleanup._ledger import Ledger
+from ierkit.cleanup._restore import write_restored
 from ierkit.cleanup._selection import IERS, LINKS, CleanupCriteria, select_iers, select_links
 from ierkit.metadata import NO_PARENT, big_object
 from ierkit.orgs._bigobject import RUN_ID, BigObjectArchive
@@ -46,10 +47,6 @@ BIGOBJECT_VERIFY_SCHEMA = pl.Schema(
         "fields_match": pl.Boolean,
         "ok": pl.Boolean,
     }
-)
-
-_RESTORE_SCHEMA = pl.Schema(
-    {"table": pl.String, "archived": pl.Int64, "restored": pl.Int64, "already_present": pl.Int64}
 )
 
 
@@ -262,16 +259,4 @@ def restore_bigobject(
             live = org.table(table) if org.has_table(table) else records.clear().lazy()
             new = records.lazy().join(live.select("id"), on="id", how="anti").collect()
             found.append((table, live, new, records.height))
-        rows = []
-        for table, live, new, archived in found:
-            if new.height:
-                org.write_table(table, pl.concat([live, new.lazy()]))
-            rows.append(
-                {
-                    "table": table,
-                    "archived": archived,
-                    "restored": new.height,
-                    "already_present": archived - new.height,
-                }
-            )
-    return pl.DataFrame(rows, schema=_RESTORE_SCHEMA)
+        return write_restored(org, found)

@@ -88,18 +88,34 @@ def restore_archive(
                     f"read ({first_line(error)}); nothing restored"
                 ) from None
             restores.append((table, live, new, n_archived))
-        rows = []
-        for table, live, new, n_archived in restores:
-            if new.height:
-                org.write_table(table, pl.concat([live, new.lazy()]))
-            rows.append(
-                {
-                    "table": table,
-                    "archived": n_archived,
-                    "restored": new.height,
-                    "already_present": n_archived - new.height,
-                }
-            )
+        return write_restored(org, restores)
+
+
+def write_restored(
+    org: LocalOrg, restores: list[tuple[str, pl.LazyFrame, pl.DataFrame, int]]
+) -> pl.DataFrame:
+    """Add each table's archived records the org lacks; call it holding ``org.lock()``.
+
+    Args:
+        org: The local org restored into.
+        restores: Per table, parents first: its name, the live table, the archived records
+            the org lacks (read in full before anything is written), and how many were archived.
+
+    Returns:
+        ``table``, ``archived``, ``restored``, ``already_present``, one row per table.
+    """
+    rows = []
+    for table, live, new, archived in restores:
+        if new.height:
+            org.write_table(table, pl.concat([live, new.lazy()]))
+        rows.append(
+            {
+                "table": table,
+                "archived": archived,
+                "restored": new.height,
+                "already_present": archived - new.height,
+            }
+        )
     return pl.DataFrame(rows, schema=_COUNTS_SCHEMA)
 
 

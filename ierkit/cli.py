@@ -42,6 +42,17 @@ def _number(text: str, kind: type[int] | type[float]) -> int | float:
     return value
 
 
+def time_zone_name(text: str) -> str:
+    """An IANA time zone name (``America/Chicago``) or ``UTC``."""
+    from ierkit import clock
+
+    try:
+        clock.time_zone(text)
+    except clock.ClockError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text.strip()
+
+
 def positive_int(text: str) -> int:
     """A whole number of 1 or more (a count, a size)."""
     value = int(_number(text, int))
@@ -242,6 +253,13 @@ def _add_weekly(sub: Subparsers) -> Runner:
     parser.add_argument(
         "--cell-timeout", type=int, default=900, help="seconds a notebook cell may run (900)"
     )
+    parser.add_argument(
+        "--timezone",
+        type=time_zone_name,
+        default="UTC",
+        help="IANA zone the reports show times in, e.g. America/Chicago (default UTC); each "
+        "rep's email uses the rep's own Salesforce time zone",
+    )
 
     def run(args: argparse.Namespace) -> int:
         from ierkit import weekly
@@ -268,6 +286,7 @@ def _add_weekly(sub: Subparsers) -> Runner:
             resend=args.resend,
             lock_wait=args.lock_wait,
             execution_timeout=args.cell_timeout,
+            timezone=args.timezone,
             progress=lambda line: print(line, flush=True),
         )
         print(f"reports in {result.folder}")

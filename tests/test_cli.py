@@ -54,3 +54,9 @@ def test_a_bad_date_is_reported_by_argparse() -> None:
     result = _run("weekly", "--as-of", "20/11/2026")
     assert result.returncode == 2
     assert "'20/11/2026' is not a date of the form YYYY-MM-DD" in result.stderr
+
+
+def test_weekly_refuses_an_unknown_time_zone_by_name() -> None:
+    result = _run("weekly", "--timezone", "Mars/Olympus")
+    assert result.returncode == 2
+    assert "'Mars/Olympus' is not an IANA zone name" in result.stderr

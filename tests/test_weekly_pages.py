@@ -159,3 +159,22 @@ def test_pages_fit_the_window_in_chromium(week: weekly.WeeklyResult, tmp_path: P
             stats = png_stats(ctx, shot.read_bytes())
             assert stats.colours > MIN_COLOURS, f"{shot} looks blank: {stats}"
             page.close()
+
+
+def test_the_index_names_the_reports_time_zone(tmp_path: Path) -> None:
+    from ierkit.weekly._index import write_index
+
+    week = tmp_path / "2026-W47"
+    week.mkdir()
+    page = write_index(
+        week,
+        week="2026-W47",
+        out_root=tmp_path,
+        source="demo",
+        as_of="2026-11-20",
+        headlines=None,
+        reports=["engagement_report.html"],
+        worklists=[],
+        timezone="America/Chicago",
+    )
+    assert "times in America/Chicago" in page.read_text()

@@ -81,6 +81,7 @@ def write_index(
     reports: Sequence[str],
     worklists: Sequence[tuple[str, str]],
     teams: Sequence[tuple[str, str]] = (),
+    timezone: str = "UTC",
 ) -> Path:
     """Write ``folder/index.html``.
 
@@ -94,12 +95,13 @@ def write_index(
         reports: The report HTML file names, in reading order.
         worklists: Per rep: name and file stem (``worklists/<stem>.html`` and ``.csv``).
         teams: Per manager: name and file stem (``teams/<stem>.html``).
+        timezone: The zone the week's reports show times in, named on the page.
     """
     page = _PAGE.render(
         week=week,
         source=source,
         as_of=as_of,
-        timezone="UTC",
+        timezone=timezone,
         link_colour=present.LINK_COLOUR,
         headlines=headlines.html() if headlines else "",
         reports=[(REPORT_TITLES.get(Path(r).stem, Path(r).stem), r) for r in reports],

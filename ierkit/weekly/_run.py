@@ -308,6 +308,7 @@ def _build_and_publish(
             reports=[Path(n).with_suffix(".html").name for n in notebooks],
             worklists=[(d.name, d.stem) for d in documents],
             teams=[(t.name, t.stem) for t in teams],
+            timezone=str(parameters["timezone"]),
         )
         _write_skipped(staging / SKIPPED_NAME, result.skipped)
         # The delivery ledger belongs to the week, not to one run: carry it over.

@@ -45,6 +45,21 @@ ALL: Final = (
 )
 
 #: What a RevOps lead should do about each reason, in words.
+#: Each reason in words, as a report shows it.
+LABEL: Final = {
+    HEALTHY: "Healthy",
+    EMAIL_KEY: "Email address as Subscriber Key",
+    ID15_KEY: "15-character Id as Subscriber Key",
+    UNKNOWN_ID: "Key is no Contact or Lead",
+    TRACKING_OFF: "Tracking off for the send",
+    NOT_SALESFORCE_AUDIENCE: "Audience not from Salesforce",
+    IN_SYNC_WINDOW: "Still syncing",
+    LEAD_CONVERTED: "Lead converted",
+    DELETED_IN_MARKETING_CLOUD: "Deleted in Marketing Cloud",
+    DEDUPLICATED: "Deduplicated (shared email address)",
+    UNEXPLAINED: "Unexplained",
+}
+
 FIX: Final = {
     HEALTHY: "Nothing to do.",
     EMAIL_KEY: "Use the 18-character Contact or Lead Id as Subscriber Key in the audience.",

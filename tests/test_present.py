@@ -163,3 +163,12 @@ def test_engagement_headline_is_written_from_the_numbers() -> None:
 )
 def test_shares_and_rates_read_as_percentages(name: str, expected: str) -> None:
     assert _format.formatter(name, pl.Float64(), LOOK)(0.62) == expected
+
+
+def test_sync_health_reasons_read_in_words() -> None:
+    from ierkit import reasons
+
+    show = _format.formatter("main_reason", pl.String(), LOOK)
+    assert show(reasons.TRACKING_OFF) == "Tracking off for the send"
+    assert show(None) == ""
+    assert set(reasons.LABEL) >= set(reasons.ALL)  # every reason has its words

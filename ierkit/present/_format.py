@@ -17,11 +17,11 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
-from ierkit import schema
+from ierkit import reasons, schema
 from ierkit.errors import IerkitError
 
 
@@ -248,6 +248,10 @@ def _is_rate(name: str) -> bool:
     )
 
 
+#: Columns that hold a sync-health reason code (``ierkit.reasons``): shown in words.
+_REASON_COLUMNS: Final = ("reason", "main_reason")
+
+
 def formatter(name: str, dtype: pl.DataType, look: Look) -> Callable[[Any], str]:
     """The value formatter a column gets from its name and type."""
     if isinstance(dtype, pl.Boolean):
@@ -258,6 +262,8 @@ def formatter(name: str, dtype: pl.DataType, look: Look) -> Callable[[Any], str]
         return day
     if isinstance(dtype, pl.List):
         return lambda value: "; ".join(str(v) for v in value or [] if v is not None)
+    if name in _REASON_COLUMNS:
+        return lambda value: "" if value is None else reasons.LABEL.get(value, str(value))
     if dtype.is_numeric():
         if name == "mb" or name.endswith("_mb") or "_mb_" in name or name.startswith("mb_"):
             return size_mb

@@ -13,6 +13,7 @@ from ierkit.present import _format
 LOOK = present.Look(timezone="America/New_York", instance_url="https://acme.my.salesforce.com")
 CONTACT = "003Dn00003GyWg0IAF"
 USER = "005Dn00003XvPWDIA3"
+LEAD = "00QDn00000AbCdEMAV"
 
 
 @pytest.mark.parametrize(
@@ -172,3 +173,12 @@ def test_sync_health_reasons_read_in_words() -> None:
     assert show(reasons.TRACKING_OFF) == "Tracking off for the send"
     assert show(None) == ""
     assert set(reasons.LABEL) >= set(reasons.ALL)  # every reason has its words
+
+
+def test_a_person_links_to_the_right_object_from_the_id_when_no_column_says() -> None:
+    frame = pl.DataFrame({"recipient_name": ["Ann", "Bo"], "recipient_id": [CONTACT, LEAD]})
+    cells = present.prepare(frame, LOOK)
+    assert cells.links["Person"] == [
+        f"https://acme.my.salesforce.com/lightning/r/Contact/{CONTACT}/view",
+        f"https://acme.my.salesforce.com/lightning/r/Lead/{LEAD}/view",
+    ]

@@ -9,6 +9,7 @@ external source, and a manager's roll-up sums their reps.
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import re
@@ -120,7 +121,7 @@ def test_emails_have_a_text_part_with_the_same_people_and_nothing_external(
         attachments = list(message.iter_attachments())
         assert [a.get_filename() for a in attachments] == ["worklist-2026-W47.csv"]
         subject = str(message["Subject"]).strip()  # a long subject is folded
-        assert re.fullmatch(r"\d+ to follow up this week \(2026-W47\), most from .+", subject)
+        assert re.fullmatch(r"\d+ to follow up this week \(2026-W47\), first .+", subject)
 
 
 def test_a_managers_rollup_sums_their_reps(week: weekly.WeeklyResult) -> None:
@@ -178,3 +179,17 @@ def test_the_index_names_the_reports_time_zone(tmp_path: Path) -> None:
         timezone="America/Chicago",
     )
     assert "times in America/Chicago" in page.read_text()
+
+
+def test_a_reps_rows_put_the_highest_score_first_among_those_waiting() -> None:
+    from ierkit.weekly._email import rep_order
+
+    rows = pl.DataFrame(
+        {
+            "recipient_name": ["Low", "High", "Done", "Mid"],
+            "followed_up": [False, False, True, False],
+            "engagement_score": [1.0, 8.4, 9.9, 3.1],
+            "clicked_at": [dt.datetime(2026, 11, 20, h) for h in (9, 8, 10, 11)],
+        }
+    )
+    assert rep_order(rows)["recipient_name"].to_list() == ["High", "Mid", "Low", "Done"]

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from ierkit import ids as ids_module
 from ierkit import reasons, schema
 from ierkit.errors import IerkitError
 
@@ -41,6 +42,7 @@ YES, NO = "✓", "✗"
 #: "Sends judged"); rate columns are labelled by ``_rate_label``.
 LABELS: Mapping[str, str] = {
     "owner_name": "Owner",
+    "rep": "Rep",
     "owner_email": "Owner's email",
     "recipient_name": "Person",
     "recipient_type": "Record",
@@ -106,6 +108,7 @@ LABELS: Mapping[str, str] = {
 #: or a column holding the object name per row (``recipient_type`` is Contact or Lead).
 RECORD_LINKS: Mapping[str, tuple[str, str]] = {
     "owner_name": ("owner_id", "User"),
+    "rep": ("owner_id", "User"),
     "recipient_name": ("recipient_id", "@recipient_type"),
     "email_name": ("send_id", schema.EMAIL_SENDS.sobject),
     "campaign_name": ("campaign_id", "Campaign"),
@@ -333,8 +336,11 @@ def _links(frame: pl.DataFrame, name: str, instance_url: str) -> list[str | None
     if id_column not in frame.columns:
         return None
     ids = frame.get_column(id_column).to_list()
-    if sobject.startswith("@"):
-        objects = frame.get_column(sobject[1:]).to_list() if sobject[1:] in frame.columns else []
+    if sobject.startswith("@") and sobject[1:] in frame.columns:
+        objects = frame.get_column(sobject[1:]).to_list()
+    elif sobject.startswith("@"):
+        # No column names the object: the Id's key prefix does (003 Contact, 00Q Lead).
+        objects = [ids_module.object_type(str(i)) if i is not None else None for i in ids]
     else:
         objects = [sobject] * len(ids)
     urls: list[str | None] = []

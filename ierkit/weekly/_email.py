@@ -20,12 +20,13 @@ from ierkit import present
 EMAIL_WIDTH_PX = 600
 
 #: The worklist columns an email shows, in order (those the frame has); the Ids stay for links.
+#: Whether a person is a Contact or a Lead is left to the record link: the list must fit 600 px.
 EMAIL_COLUMNS = (
     "recipient_name",
     "recipient_id",
-    "recipient_type",
     "recipient",
     "company",
+    "engagement_score",
     "links",
     "clicked_at",
     "followed_up",
@@ -72,8 +73,9 @@ def _followed(frame: pl.DataFrame) -> pl.Expr:
 
 
 def rep_order(rows: pl.DataFrame) -> pl.DataFrame:
-    """A rep's rows in priority order: not followed up first, then the latest click first."""
-    order = {"followed_up": False, "clicked_at": True}
+    """A rep's rows in priority order: not followed up first, then the highest engagement score
+    (``ierkit.signal``), then the latest click."""
+    order = {"followed_up": False, "engagement_score": True, "clicked_at": True}
     keys = [c for c in order if c in rows.columns]
     if not keys:
         return rows
@@ -93,27 +95,23 @@ def rep_email(
         instance_url: The org's My Domain URL for record links; None shows names unlinked.
 
     Returns:
-        "3 to follow up this week (2026-W47), most from Northbeam Ltd" and the message parts.
+        "3 to follow up this week (2026-W47), first Northbeam Ltd" and the message parts.
     """
     ordered = rep_order(rows)
     waiting = ordered.filter(~_followed(ordered)).height
     shown = [c for c in EMAIL_COLUMNS if c in ordered.columns] or ordered.columns
     table = ordered.select(shown)
-    top = None
-    if "company" in ordered.columns and ordered.height:
-        counted = (
-            ordered.filter(pl.col("company").is_not_null())
-            .group_by("company")
-            .len()
-            .sort("len", "company", descending=[True, False])
-        )
-        top = counted.item(0, "company") if counted.height else None
-    subject = f"{waiting:,} to follow up this week ({week})" + (f", most from {top}" if top else "")
+    # The top account: the company of the person at the head of the list (the highest score
+    # among those waiting), the one a rep should open first.
+    companies = ordered.get_column("company") if "company" in ordered.columns else None
+    top = next((c for c in companies if c), None) if companies is not None else None
+    subject = f"{waiting:,} to follow up this week ({week})" + (f", first {top}" if top else "")
     look = present.Look(timezone=timezone, instance_url=instance_url, rows=max(ordered.height, 1))
     lines = [
         f"Hello {name}, {ordered.height:,} of your contacts and leads clicked a link in week "
         f"{week}; {waiting:,} of them are waiting for a follow-up.",
-        f"Latest click first; times are in {timezone}. The full list is attached as CSV.",
+        f"Highest engagement score first, those already followed up last; times are in "
+        f"{timezone}. The full list is attached as CSV.",
     ]
     html = _EMAIL.render(
         title=f"Your worklist: {waiting:,} to follow up",
@@ -162,7 +160,9 @@ def manager_email(
     """A manager's team roll-up: per rep, to follow up and followed up; the team total first."""
     waiting = int(team.get_column("to_follow_up").sum())
     done = int(team.get_column("followed_up").sum())
-    table = team.select("owner_name", "owner_id", "to_follow_up", "followed_up")
+    table = team.select(
+        pl.col("owner_name").alias("rep"), "owner_id", "to_follow_up", "followed_up"
+    )
     look = present.Look(instance_url=instance_url, rows=max(team.height, 1))
     lines = [
         f"Hello {name}, your team of {team.height:,} has {waiting:,} people to follow up this "

@@ -144,6 +144,54 @@ _SEND_TOTALS = (
     _c("number_unsubscribed", pl.Int64, "et4ae5__NumberUnsubscribed__c", "unsubscribes"),
 )
 
+# The engagement summary ierkit writes back onto Contacts and Leads (``ierkit writeback``), so
+# the signal outlives the IERs a cleanup deletes. Custom fields shipped by ``ierkit metadata``;
+# optional: an org or snapshot without them reads them as null.
+_ENGAGEMENT_SUMMARY = (
+    _c(
+        "engagement_last_open",
+        UTC_DATETIME,
+        "Ierkit_Last_Email_Open__c",
+        "last email open (machine opens excluded)",
+        optional=True,
+    ),
+    _c(
+        "engagement_last_human_click",
+        UTC_DATETIME,
+        "Ierkit_Last_Human_Click__c",
+        "last click not flagged as automated",
+        optional=True,
+    ),
+    _c(
+        "engagement_human_clicks_90d",
+        COUNT,
+        "Ierkit_Human_Clicks_90d__c",
+        "human clicks in the 90 days before the summary",
+        optional=True,
+    ),
+    _c(
+        "engagement_score",
+        pl.Float64,
+        "Ierkit_Engagement_Score__c",
+        "ierkit's engagement score (Number(8,2))",
+        optional=True,
+    ),
+    _c(
+        "engagement_last_link",
+        pl.String,
+        "Ierkit_Last_Link_Clicked__c",
+        "name of the last link clicked by a person",
+        optional=True,
+    ),
+    _c(
+        "engagement_summary_as_of",
+        UTC_DATETIME,
+        "Ierkit_Engagement_As_Of__c",
+        "the instant the summary describes",
+        optional=True,
+    ),
+)
+
 USERS = Table(
     "users",
     "User",
@@ -189,6 +237,7 @@ CONTACTS = Table(
         ),
         _c("lead_source", pl.String, "LeadSource"),
         _c("owner_id", ID, "OwnerId", "owning user"),
+        *_ENGAGEMENT_SUMMARY,
         *_AUDIT,
     ),
 )
@@ -215,6 +264,7 @@ LEADS = Table(
         _c("is_converted", pl.Boolean, "IsConverted"),
         _c("converted_contact_id", ID, "ConvertedContactId", "contact the lead became"),
         _c("converted_date", pl.Date, "ConvertedDate"),
+        *_ENGAGEMENT_SUMMARY,
         *_AUDIT,
     ),
 )

@@ -21,6 +21,10 @@ class OrgError(IerkitError):
 # Columns of the frame that ``Org.delete`` returns: one row per requested Id.
 DELETE_RESULT_SCHEMA = pl.Schema({"id": pl.String, "success": pl.Boolean, "error": pl.String})
 
+# Columns of the frame that ``Org.update`` and ``Org.insert`` return: one row per record given,
+# in the order given; for an insert ``id`` is the new record's Id (null when it failed).
+WRITE_RESULT_SCHEMA = DELETE_RESULT_SCHEMA
+
 
 @dataclass(frozen=True)
 class StorageLimits:
@@ -69,6 +73,42 @@ class Org(abc.ABC):
         Returns:
             One row per requested Id with ``id``, ``success`` and ``error`` (null on success).
         """
+
+    def update(self, table_name: str, records: pl.DataFrame) -> pl.DataFrame:
+        """Set fields of existing records by Id.
+
+        Args:
+            table_name: Canonical table name.
+            records: An ``id`` column and the canonical columns to set; a null clears the field.
+
+        Returns:
+            One row per record given, in order, with ``id``, ``success`` and ``error`` (null on
+            success; Salesforce's ``CODE:message:fields`` otherwise). Failures do not raise.
+
+        Raises:
+            OrgError: When the org cannot write at all (an archive, a read-only source).
+        """
+        raise OrgError(f"{self.label} cannot update records: it is read-only")
+
+    def insert(self, table_name: str, records: pl.DataFrame) -> pl.DataFrame:
+        """Create records (the write-back's optional Tasks).
+
+        Args:
+            table_name: Canonical table name.
+            records: Canonical columns without ``id``.
+
+        Returns:
+            One row per record given, in order: ``id`` (the new Id, null when it failed),
+            ``success`` and ``error``. Failures do not raise.
+
+        Raises:
+            OrgError: When the org cannot write at all.
+        """
+        raise OrgError(f"{self.label} cannot insert records: it is read-only")
+
+    def field_writable(self, sobject: str, field_name: str) -> bool | None:
+        """Whether the user can update a field (describe's ``updateable``); None: cannot tell."""
+        return None
 
     def sobject_names(self) -> set[str] | None:
         """API names of the objects the user can query; None when the org cannot tell."""

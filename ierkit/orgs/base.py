@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,12 +74,23 @@ class Org(abc.ABC):
             One row per requested Id with ``id``, ``success`` and ``error`` (null on success).
         """
 
-    def update(self, table_name: str, records: pl.DataFrame) -> pl.DataFrame:
-        """Set fields of existing records by Id.
+    def update(
+        self,
+        table_name: str,
+        records: pl.DataFrame,
+        *,
+        on_submit: Callable[[str], None] | None = None,
+    ) -> pl.DataFrame:
+        """Set fields of existing records by Id, in one request (callers chunk by
+        ``write_batch_size``).
 
         Args:
             table_name: Canonical table name.
             records: An ``id`` column and the canonical columns to set; a null clears the field.
+            on_submit: Called with a reference to the request (a Bulk job Id) once the org has
+                it and before it is carried out, so a ledger can record it: after a crash,
+                ``finish_write`` collects that request's results instead of sending it again.
+                An org whose write is a single atomic step never calls it.
 
         Returns:
             One row per record given, in order, with ``id``, ``success`` and ``error`` (null on
@@ -90,12 +101,19 @@ class Org(abc.ABC):
         """
         raise OrgError(f"{self.label} cannot update records: it is read-only")
 
-    def insert(self, table_name: str, records: pl.DataFrame) -> pl.DataFrame:
+    def insert(
+        self,
+        table_name: str,
+        records: pl.DataFrame,
+        *,
+        on_submit: Callable[[str], None] | None = None,
+    ) -> pl.DataFrame:
         """Create records (the write-back's optional Tasks).
 
         Args:
             table_name: Canonical table name.
             records: Canonical columns without ``id``.
+            on_submit: As for ``update``.
 
         Returns:
             One row per record given, in order: ``id`` (the new Id, null when it failed),
@@ -105,6 +123,25 @@ class Org(abc.ABC):
             OrgError: When the org cannot write at all.
         """
         raise OrgError(f"{self.label} cannot insert records: it is read-only")
+
+    def finish_write(self, reference: str) -> pl.DataFrame | None:
+        """Wait for a write submitted earlier (``on_submit``'s reference) and return its results.
+
+        Returns:
+            The per-record results as ``update``/``insert`` would have returned them (order
+            as uploaded), or None when the org does not know the reference (never carried out):
+            the caller then sends those records again.
+        """
+        return None
+
+    @property
+    def write_batch_size(self) -> int:
+        """Records one ``update``/``insert`` request should hold at most.
+
+        10,000: Bulk API 2.0 processes ingest jobs in batches of 10,000 records, and a ledger
+        entry per request keeps a resumed run's repeat small.
+        """
+        return 10_000
 
     def field_writable(self, sobject: str, field_name: str) -> bool | None:
         """Whether the user can update a field (describe's ``updateable``); None: cannot tell."""

@@ -11,14 +11,16 @@ import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable
+import secrets
+import string
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Final
 
 import polars as pl
 
-from ierkit import _files, clock, schema
-from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org, OrgError
+from ierkit import _files, clock, ids, schema
+from ierkit.orgs.base import DELETE_RESULT_SCHEMA, WRITE_RESULT_SCHEMA, Org, OrgError
 
 #: The manifest ``SalesforceOrg.snapshot`` keeps in a snapshot folder.
 SNAPSHOT_MANIFEST: Final = "_salesforce_snapshot.json"
@@ -210,6 +212,151 @@ class LocalOrg(Org):
                 .otherwise(None),
             )
             .cast(DELETE_RESULT_SCHEMA)
+        )
+
+    def field_writable(self, sobject: str, field_name: str) -> bool | None:
+        """True for a field a canonical table of ``sobject`` stores: ``update`` writes any of them.
+
+        None (cannot tell) for any other object or field.
+        """
+        for spec in schema.TABLES.values():
+            if spec.sobject == sobject and any(
+                c.api_name == field_name for c in spec.stored_columns
+            ):
+                return True
+        return None
+
+    def update(
+        self,
+        table_name: str,
+        records: pl.DataFrame,
+        *,
+        on_submit: Callable[[str], None] | None = None,
+    ) -> pl.DataFrame:
+        """Set fields of existing records by Id; one atomic rewrite of the table.
+
+        Per-record results follow Salesforce: an Id that is not well formed fails with
+        ``MALFORMED_ID``, one the table does not hold with ``INVALID_CROSS_REFERENCE_KEY``,
+        the same Id twice in one request fails the second time with ``DUPLICATE_VALUE``. A
+        null clears the field. ``on_submit`` is never called: the write is one atomic step.
+
+        Raises:
+            OrgError: A column the table does not define, or the table is missing.
+        """
+        spec = schema.table(table_name)
+        fields = [c for c in records.columns if c != "id"]
+        _check_columns(spec, records, fields, needs_id=True)
+        given = records.select(
+            pl.col("id").cast(pl.String), *(pl.col(f).cast(spec.column(f).dtype) for f in fields)
+        ).with_row_index("_row")
+        with self.lock():
+            present = (
+                self.table(table_name)
+                .select("id")
+                .join(given.lazy().select("id"), on="id", how="semi")
+                .collect()
+            )
+            checked = given.with_columns(
+                error=pl.when(
+                    pl.col("id").is_null()
+                    | ~pl.col("id").str.contains(r"^[0-9A-Za-z]{15}([0-9A-Za-z]{3})?$")
+                )
+                .then(pl.lit("MALFORMED_ID: Id is not a Salesforce Id"))
+                .when(~pl.col("id").is_in(present.get_column("id").implode()))
+                .then(pl.lit("INVALID_CROSS_REFERENCE_KEY: invalid cross reference id"))
+                .when(~pl.col("id").is_first_distinct())
+                .then(pl.lit("DUPLICATE_VALUE: the same Id twice in one request"))
+            )
+            good = checked.filter(pl.col("error").is_null()).drop("_row", "error")
+            if good.height:
+                current = self.table(table_name)
+                marked = good.with_columns(_given=pl.lit(True)).lazy()
+                changed = pl.col("_given").fill_null(False)
+                merged = current.join(
+                    marked, on="id", how="left", suffix="_new", maintain_order="left"
+                ).with_columns(
+                    *(
+                        pl.when(changed).then(pl.col(f"{f}_new")).otherwise(pl.col(f)).alias(f)
+                        for f in fields
+                    ),
+                    # As in Salesforce, a change moves the record's SystemModstamp.
+                    system_modstamp=pl.when(changed)
+                    .then(pl.lit(clock.now(), schema.UTC_DATETIME))
+                    .otherwise(pl.col("system_modstamp")),
+                )
+                self.write_table(table_name, merged.select(spec.column_names))
+        return checked.select("id", success=pl.col("error").is_null(), error=pl.col("error")).cast(
+            WRITE_RESULT_SCHEMA
+        )
+
+    def insert(
+        self,
+        table_name: str,
+        records: pl.DataFrame,
+        *,
+        on_submit: Callable[[str], None] | None = None,
+    ) -> pl.DataFrame:
+        """Create records with new Ids of the object's key prefix; one atomic table rewrite.
+
+        ``on_submit`` is never called: the write is one atomic step.
+
+        Raises:
+            OrgError: A column the table does not define, an ``id`` given, or an object whose
+                key prefix ierkit does not know (a custom object).
+        """
+        spec = schema.table(table_name)
+        if "id" in records.columns:
+            raise OrgError(f"insert into {table_name}: records must not carry an id column")
+        _check_columns(spec, records, records.columns, needs_id=False)
+        prefix = _KEY_PREFIX.get(spec.sobject)
+        if prefix is None:
+            raise OrgError(f"insert into {table_name}: no key prefix known for {spec.sobject}")
+        new_ids = [_new_id(prefix) for _ in range(records.height)]
+        now = clock.now()
+        rows = records.with_columns(
+            id=pl.Series(new_ids, dtype=pl.String),
+            created_date=pl.lit(now, schema.UTC_DATETIME),
+            system_modstamp=pl.lit(now, schema.UTC_DATETIME),
+        )
+        # Fields not given are null, as Salesforce leaves them (no defaults here).
+        rows = rows.with_columns(
+            pl.lit(None, c.dtype).alias(c.name) for c in spec.columns if c.name not in rows.columns
+        )
+        with self.lock():
+            added = schema.validate(table_name, rows)
+            if self.has_table(table_name):
+                self.write_table(table_name, pl.concat([self.table(table_name), added.lazy()]))
+            else:
+                self.write_table(table_name, added)
+        return pl.DataFrame(
+            {"id": new_ids, "success": [True] * len(new_ids), "error": [None] * len(new_ids)},
+            schema=WRITE_RESULT_SCHEMA,
+        )
+
+
+#: Key prefix of each standard object (``ierkit.ids.KEY_PREFIXES``, inverted).
+_KEY_PREFIX: Final = {sobject: prefix for prefix, sobject in ids.KEY_PREFIXES.items()}
+
+_ID_ALPHABET: Final = string.ascii_letters + string.digits
+
+
+def _new_id(prefix: str) -> str:
+    """A new 18-character Id with ``prefix``: twelve random characters (62**12: no collisions)."""
+    return ids.to_18(prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(12)))
+
+
+def _check_columns(
+    spec: schema.Table, records: pl.DataFrame, fields: list[str], *, needs_id: bool
+) -> None:
+    """Stop a write whose columns the table does not define (a caller's mistake, not a record's)."""
+    if needs_id and "id" not in records.columns:
+        raise OrgError(f"update of {spec.name}: records need an id column")
+    known = set(spec.column_names)
+    unknown = [f for f in fields if f not in known]
+    if unknown:
+        raise OrgError(
+            f"write to {spec.name}: no column {', '.join(unknown)} (columns: "
+            f"{', '.join(spec.column_names)})"
         )
 
 

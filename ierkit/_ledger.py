@@ -120,15 +120,3 @@ def _read_entries(path: Path) -> list[dict[str, Any]]:
             continue  # the last line of a killed write
     return entries
 
-
-def _read_entries(path: Path) -> list[dict[str, Any]]:
-    """The ledger's entries; a line a kill cut short is skipped."""
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text().splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # the last line of a killed write
-    return entries

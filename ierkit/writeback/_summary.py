@@ -65,14 +65,8 @@ def summarise(
         ``SUMMARY_SCHEMA``: ``recipient_id`` (the Contact or Lead Id) and the six summary
         columns, one row per person, sorted by ``recipient_id``.
     """
-    end = clock.to_utc(as_of)
-    iers = org.table("individual_email_results")
-    links = (
-        org.table("individual_links")
-        if org.has_table("individual_links")
-        else schema.INDIVIDUAL_LINKS.empty().lazy()
-    )
-    return summarise_tables(iers, links, end, params)
+    iers, links = _tables(org)
+    return summarise_tables(iers, links, as_of, params)
 
 
 def summarise_tables(
@@ -88,64 +82,37 @@ def summarise_tables(
     scores = signal.engagement_score(flags, links, as_of=end, params=params).select(
         "recipient_id", "engagement_score"
     )
-    facts = (
-        iers.select(
-            ier_id=pl.col("id"),
-            date_opened=pl.col("date_opened"),
-            ier_clicked_at=pl.coalesce("tracking_as_of", "date_opened"),
-            ier_clicks=pl.coalesce("total_clicks", "unique_clicks").fill_null(1).clip(1, None),
-        )
-        .join(flags, on="ier_id", how="inner")
-        .filter(pl.col("recipient_id").is_not_null() & (pl.col("date_sent") <= end))
-    )
+    facts = _facts(iers, flags, end)
     last_open = (
         facts.filter(pl.col("human_opened") & (pl.col("date_opened") <= end))
         .group_by("recipient_id")
         .agg(engagement_last_open=pl.col("date_opened").max())
     )
-    human = facts.filter("human_clicked").select(
-        "ier_id", "recipient_id", "ier_clicked_at", "ier_clicks"
-    )
-    link_clicks = (
-        links.filter(pl.col("individual_email_result_id").is_not_null())
-        .select(
-            ier_id=pl.col("individual_email_result_id"),
-            clicked_at=pl.col("last_clicked"),
-            clicks=pl.col("total_clicks").fill_null(1).clip(1, None).cast(pl.Int64),
-            link=pl.coalesce("link_name", "link_url"),
+    named = pl.col("link").is_not_null()
+    per_click = (
+        _human_clicks(facts, links, end)
+        .group_by("recipient_id")
+        .agg(
+            engagement_last_human_click=pl.col("clicked_at").max(),
+            engagement_human_clicks_90d=pl.col("clicks")
+            .filter(pl.col("clicked_at") > start)
+            .sum()
+            .cast(pl.Int32),
+            # The link clicked last; two on the same instant: the first name in order.
+            engagement_last_link=pl.col("link")
+            .filter(named)
+            .sort_by(
+                pl.col("clicked_at").filter(named),
+                pl.col("link").filter(named),
+                descending=[True, False],
+            )
+            .first(),
         )
-        .join(human.select("ier_id", "recipient_id"), on="ier_id", how="inner")
     )
-    # A clicked IER without link details still counts its clicks, dated as the worklist dates them.
-    bare_clicks = human.join(link_clicks.select("ier_id"), on="ier_id", how="anti").select(
-        "ier_id",
-        clicked_at=pl.col("ier_clicked_at"),
-        clicks=pl.col("ier_clicks").cast(pl.Int64),
-        link=pl.lit(None, pl.String),
-        recipient_id=pl.col("recipient_id"),
-    )
-    clicks = pl.concat([link_clicks, bare_clicks], how="diagonal").filter(
-        pl.col("clicked_at") <= end
-    )
-    per_click = clicks.group_by("recipient_id").agg(
-        engagement_last_human_click=pl.col("clicked_at").max(),
-        engagement_human_clicks_90d=pl.col("clicks")
-        .filter(pl.col("clicked_at") > start)
-        .sum()
-        .cast(pl.Int32),
-        # The latest link detail's name; ties on the same instant go to the first name.
-        engagement_last_link=pl.col("link")
-        .filter(pl.col("link").is_not_null())
-        .sort_by(
-            pl.col("clicked_at").filter(pl.col("link").is_not_null()),
-            pl.col("link").filter(pl.col("link").is_not_null()),
-            descending=[True, False],
-        )
-        .first(),
-    )
-    people = facts.select("recipient_id").unique()
     return (
-        people.join(last_open, on="recipient_id", how="left")
+        facts.select("recipient_id")
+        .unique()
+        .join(last_open, on="recipient_id", how="left")
         .join(per_click, on="recipient_id", how="left")
         .join(scores, on="recipient_id", how="left")
         .select(
@@ -155,8 +122,78 @@ def summarise_tables(
             engagement_human_clicks_90d=pl.col("engagement_human_clicks_90d").fill_null(0),
             engagement_score=pl.col("engagement_score").fill_null(0.0).round(2),
             engagement_last_link=pl.col("engagement_last_link").str.slice(0, LINK_NAME_LENGTH),
-            engagement_summary_as_of=pl.lit(end, schema.UTC_DATETIME).dt.truncate("1ms"),
+            engagement_summary_as_of=_ms(pl.lit(end, schema.UTC_DATETIME)),
         )
         .cast(SUMMARY_SCHEMA)
         .sort("recipient_id")
     )
+
+
+def human_clicks(
+    org: Org, as_of: dt.datetime, params: signal.SignalParams | None = None
+) -> pl.LazyFrame:
+    """Every human click of the org dated by ``as_of``: the clicks the summary counts.
+
+    Returns:
+        ``ier_id``, ``recipient_id``, ``email_name``, ``clicked_at``, ``clicks`` and ``link``
+        (the link's name, else its URL; null for a clicked IER without link details).
+    """
+    end = clock.to_utc(as_of)
+    iers, links = _tables(org)
+    return _human_clicks(_facts(iers, signal.classify_iers(iers, links, params), end), links, end)
+
+
+def _tables(org: Org) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    links = (
+        org.table("individual_links")
+        if org.has_table("individual_links")
+        else schema.INDIVIDUAL_LINKS.empty().lazy()
+    )
+    return org.table("individual_email_results"), links
+
+
+def _facts(iers: pl.LazyFrame, flags: pl.LazyFrame, end: dt.datetime) -> pl.LazyFrame:
+    """IERs sent by ``end`` to a known person, with their signal flags."""
+    return (
+        iers.select(
+            ier_id=pl.col("id"),
+            email_name=pl.col("name"),
+            date_opened=pl.col("date_opened"),
+            ier_clicked_at=pl.coalesce("tracking_as_of", "date_opened"),
+            ier_clicks=pl.coalesce("total_clicks", "unique_clicks").fill_null(1).clip(1, None),
+        )
+        .join(flags, on="ier_id", how="inner")
+        .filter(pl.col("recipient_id").is_not_null() & (pl.col("date_sent") <= end))
+    )
+
+
+def _human_clicks(facts: pl.LazyFrame, links: pl.LazyFrame, end: dt.datetime) -> pl.LazyFrame:
+    """Human clicks dated by ``end``: one row per link detail, or per clicked IER without any."""
+    human = facts.filter("human_clicked").select(
+        "ier_id", "recipient_id", "email_name", "ier_clicked_at", "ier_clicks"
+    )
+    link_clicks = (
+        links.filter(pl.col("individual_email_result_id").is_not_null())
+        .select(
+            ier_id=pl.col("individual_email_result_id"),
+            clicked_at=pl.col("last_clicked"),
+            clicks=pl.col("total_clicks").fill_null(1).clip(1, None).cast(pl.Int64),
+            link=pl.coalesce("link_name", "link_url"),
+        )
+        .join(human.select("ier_id", "recipient_id", "email_name"), on="ier_id", how="inner")
+    )
+    # A clicked IER without link details still counts, dated as the worklist dates its click.
+    bare_clicks = human.join(link_clicks.select("ier_id"), on="ier_id", how="anti").select(
+        "ier_id",
+        "recipient_id",
+        "email_name",
+        clicked_at=pl.col("ier_clicked_at"),
+        clicks=pl.col("ier_clicks").cast(pl.Int64),
+        link=pl.lit(None, pl.String),
+    )
+    return pl.concat(
+        [link_clicks.select(_CLICK_COLUMNS), bare_clicks.select(_CLICK_COLUMNS)]
+    ).filter(pl.col("clicked_at") <= end)
+
+
+_CLICK_COLUMNS: Final = ("ier_id", "recipient_id", "email_name", "clicked_at", "clicks", "link")

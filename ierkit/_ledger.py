@@ -119,4 +119,3 @@ def _read_entries(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue  # the last line of a killed write
     return entries
-

@@ -456,6 +456,11 @@ def _add_cleanup(sub: Subparsers) -> Runner:
         default=None,
         help="Ids per delete request (default: the org's batch, 10,000 for Salesforce)",
     )
+    parser.add_argument(
+        "--require-writeback",
+        action="store_true",
+        help="refuse while a person's IERs are newer than their written summary",
+    )
 
     def run(args: argparse.Namespace) -> int:
         from ierkit import cleanup
@@ -477,9 +482,47 @@ def _add_cleanup(sub: Subparsers) -> Runner:
             execute=args.execute,
             hard_delete=args.hard_delete,
             chunk_size=args.chunk_size,
+            require_writeback=args.require_writeback,
         )
         print(result)
         return 1 if result.failures is not None and result.failures.height else 0
+
+    return run
+
+
+def _add_writeback(sub: Subparsers) -> Runner:
+    parser = sub.add_parser(
+        "writeback",
+        help="write the engagement summary onto Contacts and Leads (dry run by default)",
+        description="Write each person's engagement summary onto their Contact or Lead where "
+        "it changed. Without --execute, only says what would change. A killed run resumes "
+        "when started again with its --run-id.",
+    )
+    _add_source(parser)
+    parser.add_argument("--as-of", default=None, help="summary instant or day (default: source's)")
+    parser.add_argument("--execute", action="store_true", help="write (not a dry run)")
+    parser.add_argument("--tasks", action="store_true", help="also one Task per click day")
+    parser.add_argument("--run-id", default=None, help="resume this run, or name a new one")
+    parser.add_argument("--ledger-dir", default=None, help="run folders (default: the cache)")
+
+    def run(args: argparse.Namespace) -> int:
+        from ierkit import clock, writeback
+        from ierkit.orgs import open_org
+
+        if args.execute:
+            _refuse_cached_demo(args.source, "ierkit writeback --execute")
+        result = writeback.run_writeback(
+            open_org(args.source),
+            as_of=clock.parse_as_of(args.as_of, name="--as-of"),
+            tasks=args.tasks,
+            execute=args.execute,
+            run_id=args.run_id,
+            ledger_dir=args.ledger_dir,
+        )
+        print(result)
+        if result.folder is not None:  # an executed run
+            print(f"Ledger: {result.folder} (to resume: --run-id {result.run_id})")
+        return 1 if result.failures.height else 0
 
     return run
 
@@ -693,6 +736,7 @@ COMMANDS: list[Callable[[Subparsers], Runner]] = [
     _add_check,
     _add_aggregate,
     _add_storage,
+    _add_writeback,
     _add_cleanup,
     _add_restore,
     _add_metadata,

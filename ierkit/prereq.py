@@ -3,7 +3,8 @@
 IERs are written only when Marketing Cloud Connect's objects exist and the integration user can
 read them, the send has individual tracking on, and the Subscriber Key is the 18-character
 Contact or Lead Id; users see them only when the related list is on the Contact and Lead page
-layouts. ``check_prerequisites`` checks each of these against an org and says pass, fail or
+layouts. The write-back (``ierkit writeback``) needs its six fields on Contact and Lead, editable
+by the user. ``check_prerequisites`` checks each of these against an org and says pass, fail or
 cannot tell, with the fix in words.
 
 Checks that need describe calls (objects, fields, page layouts) run on a Salesforce org only; on
@@ -19,6 +20,7 @@ from typing import Final
 import polars as pl
 
 from ierkit import clock, ids, reasons, schema
+from ierkit.metadata import WRITEBACK_PERMISSION_SET
 from ierkit.orgs.base import Org, OrgError
 
 PASS: Final = "pass"
@@ -149,6 +151,35 @@ def _check_layouts(org: Org, sobject: str) -> Row:
             "into Related Lists on each layout.",
         )
     return _row(name, PASS, f"on all {len(layouts)} layouts")
+
+
+#: The fix when the write-back fields are missing or not editable.
+WRITEBACK_FIX: Final = (
+    "Deploy the fields with `ierkit metadata --out DIR` then `sf project deploy start` in DIR, "
+    "and assign the permission set {permset} to the integration user."
+)
+
+
+def _check_writeback_fields(org: Org, spec: schema.Table) -> Row:
+    """Whether the six engagement summary fields exist on ``spec``'s object and can be written."""
+    name = f"write-back fields on {spec.sobject}"
+    fields = [c.sf_field for c in spec.columns if c.name.startswith("engagement_")]
+    exists = {f: org.has_field(spec.sobject, f) for f in fields}
+    writable = {f: org.field_writable(spec.sobject, f) for f in fields}
+    fix = WRITEBACK_FIX.format(permset=WRITEBACK_PERMISSION_SET)
+    missing = [f for f in fields if exists[f] is False]
+    if missing:
+        return _row(name, FAIL, "missing: " + ", ".join(missing), fix)
+    locked = [f for f in fields if writable[f] is False]
+    if locked:
+        return _row(name, FAIL, "this user cannot edit: " + ", ".join(locked), fix)
+    if all(writable[f] for f in fields):  # writable implies the field exists
+        return _row(name, PASS, f"all {len(fields)} exist and can be written")
+    if all(exists.values()):
+        return _row(
+            name, CANNOT_TELL, "the fields exist; whether this user can edit them is not known", fix
+        )
+    return _cannot_describe(name)
 
 
 def _recent_iers(org: Org, since: dt.datetime) -> pl.LazyFrame:
@@ -327,5 +358,7 @@ def check_prerequisites(
         _check_tracking(org, when, since, days),
         _check_arriving(org, when, since, days),
         _check_keys(org, events),
+        _check_writeback_fields(org, schema.CONTACTS),
+        _check_writeback_fields(org, schema.LEADS),
     ]
     return pl.DataFrame(rows, schema=CHECK_SCHEMA, orient="row")

@@ -27,6 +27,7 @@ from ierkit.archive import (
     table_entry,
     utc_now,
 )
+from ierkit.cleanup import _guard
 from ierkit.cleanup._bigobject import (
     BIGOBJECT_VERIFY_SCHEMA,
     bigobject_archive,
@@ -139,6 +140,7 @@ def run_cleanup(
     chunk_size: int | None = None,
     progress: ProgressCallback | None = None,
     lock_wait: float = LOCK_WAIT_SECONDS,
+    require_writeback: bool = False,
 ) -> CleanupResult:
     """Plan, archive, verify and delete; or with ``execute=False`` only plan.
 
@@ -158,15 +160,20 @@ def run_cleanup(
             An org without a batch size (a local org) gets all Ids of a table in one request.
         progress: Called as records are archived and deleted (see ``ProgressCallback``).
         lock_wait: Seconds to wait while another process runs the same run id.
+        require_writeback: Refuse (dry run too) while a selected IER's person has no
+            engagement summary covering it (``ierkit writeback``; see ``_guard``).
 
     Returns:
         The result; ``str(result)`` is a readable summary.
 
     Raises:
         VerificationError: The archive did not match the selection; nothing was deleted.
-        CleanupError: The run id belongs to a run with other criteria, or another process ran
-            it for all of ``lock_wait`` (the message names that process).
+        CleanupError: The run id belongs to a run with other criteria, another process ran
+            it for all of ``lock_wait`` (the message names that process), or
+            ``require_writeback`` found people without a summary (named).
     """
+    if require_writeback:
+        _guard.require_writeback(org, criteria)
     store, big = _archive_target(org, archive)
     if not execute:
         shown = _label(store, big)

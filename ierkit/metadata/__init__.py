@@ -11,6 +11,9 @@ Components today:
 - ``big-objects``: the big objects a cleanup archives into (``--archive bigobject``), one for
   IERs and one for link details, with every canonical field and one index each, and the
   permission set that lets a user insert and read them (see ``ierkit.metadata._bigobjects``).
+- ``writeback-fields``: the six engagement summary fields ``ierkit writeback`` writes, on
+  Contact and on Lead, and the permission set that lets a user edit them
+  (see ``ierkit.metadata._writeback``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ from ierkit.metadata._bigobjects import (
     field_name,
 )
 from ierkit.metadata._render import render_big_objects
+from ierkit.metadata._writeback import (
+    WRITEBACK_PERMISSION_SET,
+    WritebackField,
+    render_writeback,
+    writeback_fields,
+)
 
 __all__ = [
     "API_VERSION",
@@ -44,14 +53,18 @@ __all__ = [
     "MAX_INDEX_TEXT_LENGTH",
     "NO_PARENT",
     "PERMISSION_SET",
+    "WRITEBACK_PERMISSION_SET",
     "BigField",
     "BigObject",
     "MetadataError",
+    "WritebackField",
     "big_object",
     "field_name",
     "packaged_files",
     "render_big_objects",
+    "render_writeback",
     "write_project",
+    "writeback_fields",
 ]
 
 #: Each component's paths (files or folders) under ``force-app/main/default``.
@@ -59,6 +72,11 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "big-objects": (
         *(f"objects/{b.api_name}" for b in BIG_OBJECTS.values()),
         f"permissionsets/{PERMISSION_SET}.permissionset-meta.xml",
+    ),
+    "writeback-fields": (
+        "objects/Contact/fields",
+        "objects/Lead/fields",
+        f"permissionsets/{WRITEBACK_PERMISSION_SET}.permissionset-meta.xml",
     ),
 }
 

@@ -15,9 +15,18 @@ _NS = "http://soap.sforce.com/2006/04/metadata"
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
-def _element(tag: str, value: object, indent: int = 1) -> str:
+def element(tag: str, value: object, indent: int = 1) -> str:
+    """One XML element on its own line (booleans as ``true``/``false``, text escaped)."""
     text = str(value).lower() if isinstance(value, bool) else escape(str(value))
     return f"{'    ' * indent}<{tag}>{text}</{tag}>\n"
+
+
+def xml_head(root: str) -> str:
+    """The XML declaration and the opening tag of a metadata file's root element."""
+    return f'{_HEAD}<{root} xmlns="{_NS}">\n'
+
+
+_element = element
 
 
 def _object_xml(big: BigObject) -> str:

@@ -122,7 +122,7 @@ def run_folder(run_id: str, ledger_dir: str | os.PathLike[str] | None = None) ->
 def run_writeback(
     org: Org,
     *,
-    as_of: dt.datetime | None = None,
+    as_of: dt.datetime | dt.date | None = None,
     params: signal.SignalParams | None = None,
     tasks: bool = False,
     execute: bool = False,
@@ -134,8 +134,8 @@ def run_writeback(
 
     Args:
         org: The org to write to.
-        as_of: The summary's instant; the org's own when None. A resumed run keeps the
-            instant its first attempt recorded.
+        as_of: The summary's instant (a date: the end of that day, UTC); the org's own
+            when None. A resumed run keeps the instant its first attempt recorded.
         params: The signal's windows and weights; the defaults when None.
         tasks: Also create one Task per person per day of a human click.
         execute: Write; without it, only the plan is computed and nothing is written anywhere.
@@ -149,6 +149,8 @@ def run_writeback(
     Raises:
         WritebackError: Another process runs this run id, or the run recorded another instant.
     """
+    if as_of is not None and not isinstance(as_of, dt.datetime):
+        as_of = clock.end_of_day(as_of)
     if not execute:
         plan = plan_writeback(org, as_of=as_of, params=params, tasks=tasks)
         return WritebackResult(

@@ -257,6 +257,32 @@ def test_writeback_execute_writes_the_summary_then_a_second_run_writes_nothing(
     assert plan_writeback(org, as_of=AS_OF + dt.timedelta(days=1)).changed["contacts"] == 3
 
 
+class _Caching(LocalOrg):
+    """An org that keeps the tables it read until ``refresh``, as ``SalesforceOrg`` does."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.cached: dict[str, pl.DataFrame] = {}
+
+    def table(self, name: str) -> pl.LazyFrame:
+        if name not in self.cached:
+            self.cached[name] = super().table(name).collect()
+        return self.cached[name].lazy()
+
+    def refresh(self) -> None:
+        self.cached.clear()
+
+
+def test_writeback_second_run_in_one_session_reads_the_org_again(tmp_path: Path) -> None:
+    small_org(tmp_path / "org")
+    org = _Caching(tmp_path / "org")
+    first = run_writeback(org, as_of=AS_OF, execute=True, tasks=True, ledger_dir=tmp_path / "r")
+    assert first.written == {"contacts": 3, "leads": 1, "tasks": 2}
+    again = run_writeback(org, as_of=AS_OF, execute=True, tasks=True, ledger_dir=tmp_path / "r")
+    assert again.written == {"contacts": 0, "leads": 0, "tasks": 0}
+    assert run_writeback(org, as_of=AS_OF, tasks=True).plan.changed == {"contacts": 0, "leads": 0}
+
+
 def test_writeback_cli_dry_run_then_execute(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

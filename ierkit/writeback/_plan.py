@@ -128,6 +128,19 @@ def changed_records(org: Org, table: str, summary: pl.LazyFrame) -> pl.LazyFrame
     )
 
 
+def read_afresh(org: Org) -> None:
+    """Make ``org`` read its tables again: a write-back compares with what the org holds now.
+
+    ``SalesforceOrg`` keeps the tables it pulled for the whole session (``refresh`` forgets
+    them); without this a second run in one session would compare with values from before the
+    first and write (and create Tasks) again. Orgs that read their tables on each call have
+    nothing to forget.
+    """
+    refresh = getattr(org, "refresh", None)
+    if callable(refresh):
+        refresh()
+
+
 def plan_writeback(
     org: Org,
     *,
@@ -146,6 +159,7 @@ def plan_writeback(
     Returns:
         The plan; ``str(plan)`` is a readable summary with a sample.
     """
+    read_afresh(org)
     end = clock.to_utc(as_of or org.data_as_of())
     summary = summarise(org, end, params).collect().lazy()
     people: dict[str, int] = {}

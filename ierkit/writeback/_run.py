@@ -35,7 +35,13 @@ from ierkit._files import LockHeldError, crash_point
 from ierkit._ledger import LOCK_WAIT_SECONDS, Ledger
 from ierkit.errors import IerkitError
 from ierkit.orgs.base import Org
-from ierkit.writeback._plan import TABLES, WritebackPlan, changed_records, plan_writeback
+from ierkit.writeback._plan import (
+    TABLES,
+    WritebackPlan,
+    changed_records,
+    plan_writeback,
+    read_afresh,
+)
 from ierkit.writeback._summary import SUMMARY_COLUMNS, summarise
 from ierkit.writeback._tasks import TASK_KEY, missing_tasks
 
@@ -171,6 +177,7 @@ def run_writeback(
     except LockHeldError as error:
         raise WritebackError(str(error)) from None
     try:
+        read_afresh(org)  # after the lock: what an earlier run in this session wrote is read
         return _Run(org, ledger, run, folder, params).execute(as_of=as_of, tasks=tasks)
     finally:
         ledger.close()

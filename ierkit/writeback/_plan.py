@@ -45,6 +45,7 @@ class WritebackPlan:
         changes: Per table: ``id``, the six new values and the six held now (``was_<name>``),
             only for records where they differ; sorted by highest score, then ``id``.
         tasks: Tasks to create (``ierkit.writeback.missing_tasks``); None when not asked for.
+        names: Names of the people the sample shows, by Id.
     """
 
     source: str

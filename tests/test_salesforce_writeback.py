@@ -321,3 +321,22 @@ def test_writeback_finish_write_of_a_job_never_closed_aborts_it_and_the_records_
     assert org.update("contacts", todo).get_column("success").all()
     assert changed(org, wanted).is_empty()
     assert dict(server.org.writes) == dict.fromkeys(ids, 1)
+
+
+def test_writeback_failed_job_lists_every_record_unprocessed(
+    server: RunningServer, rsa_key: tuple[Path, bytes]
+) -> None:
+    org = connect(server, jwt_env(rsa_key))
+    ids = [sfid("003", i) for i in (9, 3, 6)]
+    server.org.fail_next_job("InternalServerError: job failed")
+    submitted: list[str] = []
+    result = org.update("contacts", summary(ids), on_submit=submitted.append)
+    assert result.get_column("id").to_list() == ids
+    assert not result.get_column("success").any()
+    expected = f"UNPROCESSED: job {submitted[0]} ended Failed: InternalServerError: job failed"
+    assert set(result.get_column("error")) == {expected}
+    assert any("ended Failed" in e for e in org.events)
+    # Picked up after a crash, the same job lists the same records by Id.
+    finished = org.finish_write(submitted[0])
+    assert finished is not None and finished.sort("id").equals(result.sort("id"))
+    assert not server.org.writes

@@ -11,6 +11,10 @@ Tables are pulled on first use into a cache folder (a local org) and read from t
 ``snapshot(folder)`` pulls into a folder you keep, and later snapshots into the same folder pull
 only records changed since (``SystemModstamp``), then drop records deleted since.
 
+Deletes, updates and inserts run as Bulk API 2.0 ingest jobs (``ierkit.orgs._sf_write``): one
+job per request, per-record results in the order given, and a job Id handed to the caller
+before any record is sent, so ``finish_write`` can collect a job after a crash.
+
 Every call retries transient failures (HTTP 5xx, connection errors, ``REQUEST_LIMIT_EXCEEDED``)
 with exponential backoff; each wait is logged at WARNING on the ``ierkit.salesforce`` logger and
 kept in ``SalesforceOrg.events``. An expired session (``INVALID_SESSION_ID``) is renewed by

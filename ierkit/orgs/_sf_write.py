@@ -1,10 +1,10 @@
 """Bulk API 2.0 ingest jobs for ``SalesforceOrg``: one way to run a job and read its results.
 
-``delete``, ``update`` and ``insert`` all go through ``run_job``: create the job, hand its Id to
-the caller (``on_submit``, for a ledger), upload the CSV, close the job, wait for it, then read
-``successfulResults``, ``failedResults`` and ``unprocessedrecords`` into one result row per
-uploaded row, in upload order. ``finish_job`` picks up a job that a process submitted before it
-died.
+``delete_ids`` (delete, hardDelete) and ``write_records`` (update, insert) both go through
+``run_job``: create the job, hand its Id to the caller (``on_submit``, for a ledger), upload
+the CSV, close the job, wait for it, then read ``successfulResults``, ``failedResults`` and
+``unprocessedrecords`` into one result row per uploaded row, in upload order. ``finish_job``
+picks up a job that a process submitted before it died.
 
 The CSV is what Bulk API 2.0 takes for writes ("Prepare CSV Files" in the Bulk API 2.0 guide):
 columns named by API name, comma and LF, a null written ``#N/A`` (an empty field leaves the
@@ -15,7 +15,7 @@ field as it is), datetimes ``2026-11-20T10:30:00.000Z``, dates ``2026-11-20``, b
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -25,13 +25,14 @@ from simple_salesforce.exceptions import SalesforceResourceNotFound
 
 from ierkit import schema
 from ierkit.orgs._sf_adapter import Operation, bulk_client
-from ierkit.orgs.base import WRITE_RESULT_SCHEMA, OrgError
+from ierkit.orgs.base import DELETE_RESULT_SCHEMA, WRITE_RESULT_SCHEMA, OrgError
 
 __all__ = [
     "CSV_DATETIME",
     "NULL",
     "OUTCOME_SCHEMA",
     "Jobs",
+    "delete_ids",
     "finish_job",
     "run_job",
     "upload_frame",
@@ -264,6 +265,47 @@ def run_job(
         jobs.report(f"{what}: job {job_id} ended {info['state']}: {info.get('errorMessage') or ''}")
     reported = _reported(jobs, sobject, job_id, info)
     return _match(upload, reported, _unprocessed(job_id, info))
+
+
+def delete_ids(
+    jobs: Jobs, sobject: str, ids: Iterable[str], *, hard: bool, chunk: int
+) -> pl.DataFrame:
+    """``Org.delete``: one ``delete`` (or ``hardDelete``) job per ``chunk`` distinct Ids.
+
+    Returns:
+        ``DELETE_RESULT_SCHEMA`` rows, one per Id given, in order; the same Id a second time
+        fails as already deleted, as in a local org.
+    """
+    requested = pl.DataFrame({"id": list(ids)}, schema={"id": pl.String}).with_row_index("_order")
+    unique = requested.filter(pl.col("id").is_first_distinct()).select("id")
+    operation = Operation.hard_delete if hard else Operation.delete
+    hint = "hard deletes need the 'Bulk API Hard Delete' permission" if hard else ""
+    outcomes = [
+        pl.concat(
+            [
+                part,
+                run_job(jobs, sobject, operation, part.rename({"id": "Id"}), refused_hint=hint),
+            ],
+            how="horizontal",
+        ).drop("sf_id")
+        for part in (unique.slice(start, chunk) for start in range(0, unique.height, chunk))
+    ]
+    outcome = (
+        pl.concat(outcomes) if outcomes else pl.DataFrame(schema=DELETE_RESULT_SCHEMA)
+    ).unique("id", keep="first")
+    return (
+        requested.with_columns(first=pl.col("id").is_first_distinct())
+        .join(outcome, on="id", how="left")
+        .sort("_order")
+        .select(
+            "id",
+            success=pl.col("success").fill_null(False) & pl.col("first"),
+            error=pl.when(~pl.col("first"))
+            .then(pl.lit("ENTITY_IS_DELETED: entity is deleted"))
+            .otherwise(pl.col("error")),
+        )
+        .cast(DELETE_RESULT_SCHEMA)
+    )
 
 
 def write_records(

@@ -58,8 +58,8 @@ from ierkit.orgs._sf_csv import (
     scan_page,
     write_page,
 )
-from ierkit.orgs._sf_write import Jobs, finish_job, run_job, write_records
-from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org, OrgError, StorageLimits
+from ierkit.orgs._sf_write import Jobs, delete_ids, finish_job, write_records
+from ierkit.orgs.base import Org, OrgError, StorageLimits
 from ierkit.orgs.local import SNAPSHOT_MANIFEST, LocalOrg
 from ierkit.orgs.salesforce_auth import Credentials, SalesforceAuthError, redact
 
@@ -620,47 +620,7 @@ class SalesforceOrg(Org):
         spec = schema.table(table_name)
         if not self.has_table(table_name):
             raise OrgError(f"cannot delete from {spec.sobject}: the org has no such object")
-        requested = pl.DataFrame({"id": list(ids)}, schema={"id": pl.String}).with_row_index(
-            "_order"
-        )
-        unique = requested.filter(pl.col("id").is_first_distinct()).select("id")
-        operation = Operation.hard_delete if hard else Operation.delete
-        outcomes = [
-            self._delete_chunk(spec.sobject, operation, unique.slice(start, self.delete_chunk))
-            for start in range(0, unique.height, self.delete_chunk)
-        ]
-        outcome = (
-            pl.concat(outcomes) if outcomes else pl.DataFrame(schema=DELETE_RESULT_SCHEMA)
-        ).unique("id", keep="first")
-        return (
-            requested.with_columns(first=pl.col("id").is_first_distinct())
-            .join(outcome, on="id", how="left")
-            .sort("_order")
-            .select(
-                "id",
-                success=pl.col("success").fill_null(False) & pl.col("first"),
-                error=pl.when(~pl.col("first"))
-                .then(pl.lit("ENTITY_IS_DELETED: entity is deleted"))
-                .otherwise(pl.col("error")),
-            )
-            .cast(DELETE_RESULT_SCHEMA)
-        )
-
-    def _delete_chunk(
-        self, sobject: str, operation: Operation, chunk: pl.DataFrame
-    ) -> pl.DataFrame:
-        outcome = run_job(
-            self._jobs(),
-            sobject,
-            operation,
-            chunk.rename({"id": "Id"}),
-            refused_hint="hard deletes need the 'Bulk API Hard Delete' permission"
-            if operation == Operation.hard_delete
-            else "",
-        )
-        return pl.concat([chunk, outcome.drop("sf_id")], how="horizontal").cast(
-            DELETE_RESULT_SCHEMA
-        )
+        return delete_ids(self._jobs(), spec.sobject, ids, hard=hard, chunk=self.delete_chunk)
 
     # --- writing ------------------------------------------------------------------------------
 

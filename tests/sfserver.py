@@ -28,13 +28,13 @@ Behaviours modelled:
   null as an empty quoted string ``""`` (``null_style="bare"`` writes the older, unquoted empty
   field instead, so tests can read both), in the job's ``columnDelimiter`` (COMMA, TAB, PIPE,
   SEMICOLON, CARET, BACKQUOTE) and ``lineEnding`` (LF, CRLF); any other value is refused.
-- Bulk API 2.0 ingest jobs (``delete``, ``hardDelete``): create (``Open``, with
-  ``contentUrl``), upload CSV with an ``Id`` column in the job's delimiter and line ending
-  (201; a ``Content-Length`` body or ``Transfer-Encoding: chunked``), close
-  (``UploadComplete``), poll, ``successfulResults`` / ``failedResults`` /
-  ``unprocessedrecords`` CSV. Soft-deleted records go to a recycle bin (deleting them again
-  fails ``ENTITY_IS_DELETED``); unknown Ids fail ``INVALID_CROSS_REFERENCE_KEY``; malformed Ids
-  fail ``MALFORMED_ID``.
+- Bulk API 2.0 ingest jobs (``delete``, ``hardDelete``, ``update``, ``insert``): create
+  (``Open``, with ``contentUrl``), upload CSV in the job's delimiter and line ending (201; a
+  ``Content-Length`` body or ``Transfer-Encoding: chunked``), close (``UploadComplete``), poll,
+  abort, ``successfulResults`` / ``failedResults`` / ``unprocessedrecords`` CSV. What each
+  operation does to the records, and its per-record errors, is in ``tests/sfserver_ingest.py``.
+  Describe gives ``createable``, ``updateable`` and ``defaultedOnCreate`` per field; Contact
+  and Lead carry the six engagement summary fields unless ``drop_writeback_fields()``.
 - Job info as Salesforce gives it (``jobType`` V2Query / V2Ingest, times like
   ``2026-11-28T20:03:37.000+0000``, processing times, ``retries``); ``DELETE`` of a finished or
   closed job (204, then 404); ``GET jobs/query`` and ``GET jobs/ingest`` list jobs
@@ -46,7 +46,11 @@ Behaviours modelled:
   guessed result.
 - Faults a test switches on: expired sessions, the next N calls failing with 503 or
   ``REQUEST_LIMIT_EXCEEDED``, the next job failing, chosen Ids failing to delete, fields an
-  older package lacks (``drop_field``), a page layout without the IER related list.
+  older package lacks (``drop_field``), a page layout without the IER related list, a field the
+  user cannot edit (``make_read_only``), a validation rule (``fail_validation``), row locks
+  (``lock_rows_once``), required fields (``require_field``), update and insert jobs held
+  ``InProgress`` (``stall_jobs``, so a test can kill a client mid-job). ``writes`` counts how
+  often each record was written by an update or insert.
 
 Not modelled: compression, PK chunking, parallel results, sharing rules, field-level security
 beyond dropped fields, API version differences, the 150 MB upload limit, paging of job lists,
@@ -65,6 +69,7 @@ import ssl
 import threading
 import traceback
 import urllib.parse
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,23 +84,17 @@ import requests
 import trustme
 
 from ierkit import schema
+from tests.sfserver_ingest import (
+    DELIMITERS,
+    LINE_ENDINGS,
+    USER_ID,
+    process_ingest,
+)
+from tests.sfserver_ingest import bulk_csv as _csv
 
 API_VERSION = "59.0"
 ORG_ID = "00D000000000001EAA"
-USER_ID = "005000000000001AAA"
-# polars (chrono) formats: %3f is milliseconds there, and unknown to Python's strftime.
-DATETIME_CSV = "%Y-%m-%dT%H:%M:%S.%3fZ"
 DATETIME_JSON = "%Y-%m-%dT%H:%M:%S.%3f+0000"
-#: Bulk API 2.0 ``columnDelimiter`` and ``lineEnding`` values.
-DELIMITERS = {
-    "COMMA": ",",
-    "TAB": "\t",
-    "PIPE": "|",
-    "SEMICOLON": ";",
-    "CARET": "^",
-    "BACKQUOTE": "`",
-}
-LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 NULL_STYLES = ("quoted", "bare")
 #: Salesforce counts most records as 2 KB of data storage.
 RECORD_KB = 2
@@ -109,6 +108,11 @@ RELATIONSHIPS: dict[tuple[str, str], tuple[str, str]] = {
     ): (schema.INDIVIDUAL_EMAIL_RESULTS.sobject, "et4ae5__Individual_Email_Result__r"),
 }
 _MC_KEYS = {"job_id", "batch_id", "list_id", "subscriber_id"}
+_INGEST_OPERATIONS = ("delete", "hardDelete", "update", "insert")
+#: Fields Salesforce sets itself: never createable or updateable.
+_SYSTEM_FIELDS = {"Id", "CreatedDate", "SystemModstamp", "LastModifiedDate"}
+#: Required fields Salesforce fills when an insert leaves them empty (Task status, owners).
+_DEFAULTED = {"OwnerId", "Status"}
 
 
 def json_time(value: dt.datetime) -> str:
@@ -180,14 +184,20 @@ def _describe_fields(table: schema.Table) -> list[dict[str, Any]]:
         if "." in column.api_name:
             continue
         kind = _sf_type(table.name, column)
+        # The user may set every field but the Id and the audit fields (field-level security
+        # and formula fields are switched per test with ``make_read_only``).
+        settable = column.api_name not in _SYSTEM_FIELDS
         entry: dict[str, Any] = {
             "name": column.api_name,
             "label": column.description or column.name,
             "type": kind,
-            "nillable": column.nullable,
+            "nillable": column.nullable and column.api_name not in _DEFAULTED,
             "custom": column.api_name.endswith("__c"),
             "referenceTo": [],
             "relationshipName": None,
+            "createable": settable,
+            "updateable": settable,
+            "defaultedOnCreate": column.api_name in _DEFAULTED,
         }
         parent = RELATIONSHIPS.get((table.sobject, column.api_name))
         if parent:
@@ -203,6 +213,9 @@ def _describe_fields(table: schema.Table) -> list[dict[str, Any]]:
                 "custom": False,
                 "referenceTo": ["Account"],
                 "relationshipName": "Account",
+                "createable": True,
+                "updateable": True,
+                "defaultedOnCreate": False,
             }
         )
     return fields
@@ -253,6 +266,11 @@ class FakeSalesforce:
         self.faults: list[tuple[int, str, str, str]] = []  # (status, code, message, path part)
         self.fail_next_job_message: str | None = None
         self.delete_failures: dict[str, str] = {}
+        self.validation_failures: dict[str, str] = {}
+        self.locked_once: set[str] = set()
+        self.writes: Counter[str] = Counter()
+        self.stalled = False
+        self.next_record = 10**11
         self.cursors: dict[str, tuple[str, pl.LazyFrame]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.objects: dict[str, SObject] = {}
@@ -353,6 +371,42 @@ class FakeSalesforce:
                     other = self.objects[child]
                     other.records = other.records.drop(path, strict=False)
                     other.deleted = other.deleted.drop(path, strict=False)
+
+    def drop_writeback_fields(self) -> None:
+        """Remove the six engagement summary fields from Contact and Lead (not yet deployed)."""
+        for table in (schema.CONTACTS, schema.LEADS):
+            for column in table.columns:
+                if column.name.startswith("engagement_"):
+                    self.drop_field(table.sobject, column.sf_field)
+
+    def make_read_only(self, sobject: str, field_name: str) -> None:
+        """The user cannot set the field (describe ``createable``/``updateable`` false)."""
+        with self.lock:
+            for entry in self.objects[sobject].fields:
+                if entry["name"] == field_name:
+                    entry["createable"] = entry["updateable"] = False
+
+    def require_field(self, sobject: str, field_name: str) -> None:
+        """An insert must give the field (describe ``nillable`` false, no default)."""
+        with self.lock:
+            for entry in self.objects[sobject].fields:
+                if entry["name"] == field_name:
+                    entry["nillable"], entry["defaultedOnCreate"] = False, False
+
+    def fail_validation(self, ids: list[str], message: str) -> None:
+        """A validation rule that refuses every write to these records, with ``message``."""
+        with self.lock:
+            self.validation_failures.update(dict.fromkeys(ids, message))
+
+    def lock_rows_once(self, ids: list[str]) -> None:
+        """The next write to each of these records fails ``UNABLE_TO_LOCK_ROW``; later ones
+        pass (another transaction held the row)."""
+        with self.lock:
+            self.locked_once.update(ids)
+
+    def stall_jobs(self, stalled: bool = True) -> None:
+        """Closed update and insert jobs stay ``InProgress`` (nothing written) until released."""
+        self.stalled = stalled
 
     def remove_related_list(self, layout_sobject: str) -> None:
         """Take the Individual Email Results related list off every layout of an object."""
@@ -617,25 +671,6 @@ def _json_records(sobject: str, page: pl.DataFrame) -> list[dict[str, Any]]:
                 record[key] = None
         records.append(record)
     return records
-
-
-def _csv(
-    frame: pl.DataFrame,
-    *,
-    delimiter: str = "COMMA",
-    line_ending: str = "LF",
-    null_style: str = "quoted",
-) -> bytes:
-    """Bulk CSV: every value quoted and a null as ``""`` (``quoted``), or the older style with
-    nulls as bare empty fields and numbers and booleans unquoted (``bare``)."""
-    return frame.write_csv(
-        separator=DELIMITERS[delimiter],
-        line_terminator=LINE_ENDINGS[line_ending],
-        datetime_format=DATETIME_CSV,
-        date_format="%Y-%m-%d",
-        # polars writes a null as "" under "always", and bare under "non_numeric".
-        quote_style="always" if null_style == "quoted" else "non_numeric",
-    ).encode()
 
 
 def _error(code: str, message: str) -> list[dict[str, str]]:
@@ -1072,9 +1107,13 @@ class _Handler(BaseHTTPRequestHandler):
                             f"Entity '{big.name}' is a big object: only insert is supported",
                         ),
                     )
-                if big is None and spec.get("operation") not in ("delete", "hardDelete"):
+                if big is None and spec.get("operation") not in _INGEST_OPERATIONS:
                     return self._json(
-                        400, _error("INVALIDJOB", "This server models delete and hardDelete only")
+                        400,
+                        _error(
+                            "INVALIDJOB",
+                            "This server models delete, hardDelete, update and insert only",
+                        ),
                     )
                 name = _match_name(spec.get("object", ""), org.objects)
                 if name not in org.objects:
@@ -1170,79 +1209,13 @@ class _Handler(BaseHTTPRequestHandler):
         if job["kind"] == "query":
             job["total"] = job["frame"].select(pl.len()).collect().item()
             job["numberRecordsProcessed"] = job["total"]
-        elif job["operation"] == "insert":
-            return process_big_object_insert(org, job)
+            job["state"] = "JobComplete"
+        elif job["object"] in big_object_defs(org):
+            process_big_object_insert(org, job)
+        elif org.stalled and job["operation"] in ("update", "insert"):
+            job["state"] = "InProgress"
         else:
-            self._process_ingest(job)
-        job["state"] = "JobComplete"
-
-    def _process_ingest(self, job: dict[str, Any]) -> None:
-        org = self.server.org
-        ids = (
-            pl.read_csv(
-                io.BytesIO(job["data"]),
-                schema={"Id": pl.String},
-                separator=DELIMITERS[job["columnDelimiter"]],
-            )
-            if job["data"]
-            else pl.DataFrame(schema={"Id": pl.String})
-        )
-        with org.lock:
-            obj = org.objects[job["object"]]
-            live = set(obj.records.get_column("Id").to_list())
-            binned = set(obj.deleted.get_column("Id").to_list())
-            ok, failed, seen = [], [], set()
-            for record_id in ids.get_column("Id").to_list():
-                # Per-record outcomes: a small loop over a test-sized upload.
-                if record_id in org.delete_failures:
-                    failed.append((record_id, org.delete_failures[record_id], record_id))
-                elif record_id is None or not re.fullmatch(
-                    r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?", record_id
-                ):
-                    failed.append(("", f"MALFORMED_ID:bad id {record_id}:--", record_id))
-                    continue
-                elif record_id in seen or (record_id in binned and job["operation"] == "delete"):
-                    failed.append((record_id, "ENTITY_IS_DELETED:entity is deleted:--", record_id))
-                elif record_id in live or (
-                    record_id in binned and job["operation"] == "hardDelete"
-                ):
-                    ok.append(record_id)
-                    seen.add(record_id)
-                else:
-                    failed.append(
-                        (
-                            record_id,
-                            "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--",
-                            record_id,
-                        )
-                    )
-            gone = obj.records.filter(pl.col("Id").is_in(ok))
-            obj.records = obj.records.filter(~pl.col("Id").is_in(ok))
-            if job["operation"] == "delete":
-                obj.deleted = pl.concat([obj.deleted, gone])
-            else:
-                obj.deleted = obj.deleted.filter(~pl.col("Id").is_in(ok))
-        job["numberRecordsProcessed"] = len(ok) + len(failed)
-        job["numberRecordsFailed"] = len(failed)
-        success = pl.DataFrame(
-            {"sf__Id": ok, "sf__Created": ["false"] * len(ok), "Id": ok},
-            schema={"sf__Id": pl.String, "sf__Created": pl.String, "Id": pl.String},
-        )
-        failure = pl.DataFrame(
-            {
-                "sf__Id": [f[0] for f in failed],
-                "sf__Error": [f[1] for f in failed],
-                "Id": [f[2] for f in failed],
-            },
-            schema={"sf__Id": pl.String, "sf__Error": pl.String, "Id": pl.String},
-        )
-        # Salesforce quotes the sf__ headers; the original columns follow as uploaded.
-        fmt = {"delimiter": job["columnDelimiter"], "line_ending": job["lineEnding"]}
-        job["results"] = {
-            "successfulResults": _csv(success, **fmt),
-            "failedResults": _csv(failure, **fmt),
-            "unprocessedrecords": b"Id" + LINE_ENDINGS[job["lineEnding"]].encode(),
-        }
+            process_ingest(org, job)
 
     def _results_page(self, job: dict[str, Any], params: dict[str, str]) -> None:
         try:

@@ -38,6 +38,7 @@ REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "_Bulk2Client.create_job": ("operation", "query", "column_delimiter", "line_ending"),
     "_Bulk2Client.get_job": ("job_id", "is_query"),
     "_Bulk2Client.close_job": ("job_id",),
+    "_Bulk2Client.abort_job": ("job_id", "is_query"),
     "_Bulk2Client.upload_job_data": ("job_id", "data"),
     "_Bulk2Client.download_job_data": ("path", "job_id", "locator", "max_records"),
     "_Bulk2Client.get_ingest_results": ("job_id", "results_type"),

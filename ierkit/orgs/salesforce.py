@@ -11,6 +11,10 @@ Tables are pulled on first use into a cache folder (a local org) and read from t
 ``snapshot(folder)`` pulls into a folder you keep, and later snapshots into the same folder pull
 only records changed since (``SystemModstamp``), then drop records deleted since.
 
+Deletes, updates and inserts run as Bulk API 2.0 ingest jobs (``ierkit.orgs._sf_write``): one
+job per request, per-record results in the order given, and a job Id handed to the caller
+before any record is sent, so ``finish_write`` can collect a job after a crash.
+
 Every call retries transient failures (HTTP 5xx, connection errors, ``REQUEST_LIMIT_EXCEEDED``)
 with exponential backoff; each wait is logged at WARNING on the ``ierkit.salesforce`` logger and
 kept in ``SalesforceOrg.events``. An expired session (``INVALID_SESSION_ID``) is renewed by
@@ -20,7 +24,6 @@ logging in again, except for a session id given in the environment, which cannot
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 import shutil
@@ -55,7 +58,8 @@ from ierkit.orgs._sf_csv import (
     scan_page,
     write_page,
 )
-from ierkit.orgs.base import DELETE_RESULT_SCHEMA, Org, OrgError, StorageLimits
+from ierkit.orgs._sf_write import Jobs, delete_ids, finish_job, write_records
+from ierkit.orgs.base import Org, OrgError, StorageLimits
 from ierkit.orgs.local import SNAPSHOT_MANIFEST, LocalOrg
 from ierkit.orgs.salesforce_auth import Credentials, SalesforceAuthError, redact
 
@@ -616,87 +620,91 @@ class SalesforceOrg(Org):
         spec = schema.table(table_name)
         if not self.has_table(table_name):
             raise OrgError(f"cannot delete from {spec.sobject}: the org has no such object")
-        requested = pl.DataFrame({"id": list(ids)}, schema={"id": pl.String}).with_row_index(
-            "_order"
-        )
-        unique = requested.filter(pl.col("id").is_first_distinct()).select("id")
-        operation = Operation.hard_delete if hard else Operation.delete
-        outcomes = [
-            self._delete_chunk(spec.sobject, operation, unique.slice(start, self.delete_chunk))
-            for start in range(0, unique.height, self.delete_chunk)
-        ]
-        outcome = (
-            pl.concat(outcomes) if outcomes else pl.DataFrame(schema=DELETE_RESULT_SCHEMA)
-        ).unique("id", keep="first")
-        return (
-            requested.with_columns(first=pl.col("id").is_first_distinct())
-            .join(outcome, on="id", how="left")
-            .sort("_order")
-            .select(
-                "id",
-                success=pl.col("success").fill_null(False) & pl.col("first"),
-                error=pl.when(~pl.col("first"))
-                .then(pl.lit("ENTITY_IS_DELETED: entity is deleted"))
-                .otherwise(pl.col("error")),
-            )
-            .cast(DELETE_RESULT_SCHEMA)
+        return delete_ids(self._jobs(), spec.sobject, ids, hard=hard, chunk=self.delete_chunk)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _jobs(self) -> Jobs:
+        return Jobs(
+            call=self._call,
+            wait=lambda sobject, job_id: self._wait_for_job(sobject, job_id, is_query=False),
+            report=self._report,
         )
 
-    def _delete_chunk(
-        self, sobject: str, operation: Operation, chunk: pl.DataFrame
+    def update(
+        self,
+        table_name: str,
+        records: pl.DataFrame,
+        *,
+        on_submit: Callable[[str], None] | None = None,
     ) -> pl.DataFrame:
-        what = f"Bulk {operation.value} on {sobject}"
-        try:
-            job = self._call(what, lambda sf: self._bulk(sf, sobject).create_job(operation))
-        except OrgError as error:
-            if operation == Operation.hard_delete:
-                raise OrgError(
-                    f"{error} (hard deletes need the 'Bulk API Hard Delete' permission)"
-                ) from None
-            raise
-        job_id = job["id"]
-        data = chunk.rename({"id": "Id"}).write_csv()
-        self._call(what, lambda sf: self._bulk(sf, sobject).upload_job_data(job_id, data))
-        self._call(what, lambda sf: self._bulk(sf, sobject).close_job(job_id))
-        info = self._wait_for_job(sobject, job_id, is_query=False)
+        """Set fields by Id through one Bulk API 2.0 ``update`` job (see ``Org.update``).
 
-        def results(kind: str) -> pl.DataFrame:
-            text = self._call(
-                f"{what}: {kind}",
-                lambda sf: self._bulk(sf, sobject).get_ingest_results(job_id, kind),
-            )
-            if not text.strip():
-                return pl.DataFrame(schema={"Id": pl.String})
-            return pl.read_csv(io.StringIO(text), infer_schema=False)
+        A null clears the field (sent as ``#N/A``), and so does an empty text. ``on_submit``
+        gets the job Id once the job exists, before any record is sent.
 
-        ok = results("successfulResults")
-        failed = results("failedResults")
-        if "sf__Error" not in failed.columns:
-            failed = failed.with_columns(sf__Error=pl.lit(None, pl.String))
-        reported = pl.concat(
-            [
-                ok.select(
-                    pl.col("Id").alias("id"), success=pl.lit(True), error=pl.lit(None, pl.String)
-                ),
-                failed.select(
-                    pl.col("Id").alias("id"), success=pl.lit(False), error=pl.col("sf__Error")
-                ),
-            ]
+        Raises:
+            OrgError: When the object or one of the fields does not exist for the user (deploy
+                the fields first), or a column cannot be written.
+        """
+        return self._write(table_name, records, Operation.update, on_submit)
+
+    def insert(
+        self,
+        table_name: str,
+        records: pl.DataFrame,
+        *,
+        on_submit: Callable[[str], None] | None = None,
+    ) -> pl.DataFrame:
+        """Create records through one Bulk API 2.0 ``insert`` job (see ``Org.insert``).
+
+        Raises:
+            OrgError: As for ``update``.
+        """
+        return self._write(table_name, records, Operation.insert, on_submit)
+
+    def _write(
+        self,
+        table_name: str,
+        records: pl.DataFrame,
+        operation: Operation,
+        on_submit: Callable[[str], None] | None,
+    ) -> pl.DataFrame:
+        spec = schema.table(table_name)
+        if not self.has_table(table_name):
+            raise OrgError(f"cannot {operation.value} {spec.sobject}: the org has no such object")
+        return write_records(
+            self._jobs(),
+            table_name,
+            records,
+            operation,
+            on_submit=on_submit,
+            has_field=lambda name: self.has_field(spec.sobject, name),
         )
-        if info["state"] != "JobComplete":
-            self._report(
-                f"{what}: job {job_id} ended {info['state']}: {info.get('errorMessage') or ''}"
-            )
-        unprocessed = f"UNPROCESSED: job {job_id} ended {info['state']}"
-        if info.get("errorMessage"):
-            unprocessed += f": {info['errorMessage']}"
-        return (
-            chunk.join(reported, on="id", how="left")
-            .with_columns(
-                error=pl.when(pl.col("success").is_null())
-                .then(pl.lit(unprocessed))
-                .otherwise(pl.col("error")),
-                success=pl.col("success").fill_null(False),
-            )
-            .cast(DELETE_RESULT_SCHEMA)
+
+    def finish_write(self, reference: str) -> pl.DataFrame | None:
+        """The results of a Bulk job submitted before a crash (``on_submit``'s job Id).
+
+        A job never closed is aborted and gives None (send its records again); one still
+        running is waited for. Rows come in the order of Salesforce's result files, not
+        necessarily as uploaded: ``id`` is the record's Id for an update (the new Id for an
+        insert), so a caller matches by it.
+        """
+        return finish_job(self._jobs(), reference)
+
+    def field_writable(self, sobject: str, field_name: str) -> bool | None:
+        """Describe's ``updateable`` for the field: False when the object or field is absent,
+        None when the describe does not say."""
+        described = self.describe(sobject)
+        found = next(
+            (
+                f
+                for f in (described or {}).get("fields", [])
+                if str(f.get("name", "")).lower() == field_name.lower()
+            ),
+            None,
         )
+        if found is None:
+            return False
+        value = found.get("updateable")
+        return None if value is None else bool(value)

@@ -128,9 +128,11 @@ class Org(abc.ABC):
         """Wait for a write submitted earlier (``on_submit``'s reference) and return its results.
 
         Returns:
-            The per-record results as ``update``/``insert`` would have returned them (order
-            as uploaded), or None when the org does not know the reference (never carried out):
-            the caller then sends those records again.
+            The per-record results (``WRITE_RESULT_SCHEMA``) in the org's order, not the
+            upload's: Salesforce keeps no copy of the upload to match against. For an update
+            ``id`` is the record; for an insert the new record (match inserts by their values).
+            None when the org does not know the reference or never carried it out: the caller
+            then sends those records again.
         """
         return None
 

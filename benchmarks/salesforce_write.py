@@ -1,30 +1,43 @@
-"""Benchmark: write an engagement summary onto N Contacts of the Salesforce-like test server.
+"""Benchmark: the real write-back of N Contacts (and a few Leads) through the test server.
 
-Measures records/second of ``SalesforceOrg.update("contacts", ...)`` in chunks of
-``org.write_batch_size`` (one Bulk API 2.0 update job each: create, CSV upload over HTTPS on
-loopback, close, poll, result files read and matched back to the rows), and the client's peak
-memory sampled after every chunk: the peak after 100,000 records and after all N should be the
-same (flat), since only one chunk is held at a time. The server runs in its own process, so
-its memory is not counted; it reports how many writes each record got (each exactly once).
+``ierkit.writeback.run_writeback(org, as_of=..., execute=True, ledger_dir=...)`` against
+tests/sfserver.py over HTTPS on loopback, the server in its own process (its memory is not the
+client's). The org holds N Contacts and N // 1,000 Leads, each person with one IER and every
+fourth with a second one; every second IER was opened (two hours after sending, a human open),
+every fifth clicked with one Individual Link Level Detail (three hours after sending), so every
+summary has values and every person's record changes. The runner reads the org through Bulk
+API 2.0 query jobs (Contacts, Leads, IERs, link details), computes the summary and the diff,
+and writes the changed records in ``org.write_batch_size`` update jobs, with its ledger.
 
-Jobs are polled every ``POLL_SECONDS`` (the server finishes a job on its second poll): the
-figure is ierkit's own cost plus the server's, not Salesforce's queueing.
+Recorded: the rows; seconds for read+plan (until the first update job) and for the writes,
+and in all; records written per second; the client's peak memory (VmHWM) and its memory over
+time (a thread reads VmRSS from /proc/self/status every 0.5 s), with RSS at 10% of the writes
+against RSS at their end (a flat write phase holds one chunk at a time); the cores. Checks: the
+server's write counter shows every person written exactly once, and a second run (a new
+client, same server; ``--second-count`` runs it on a fresh server of that size instead) writes 0.
+
+Jobs are polled every ``POLL_SECONDS`` at first (the server finishes a job on its second
+poll): the figure is ierkit's own cost plus the server's, not Salesforce's queueing.
 
 Run (heavy: take the shared lock):
-    flock /tmp/ierkit-bench.lock nice .venv/bin/python benchmarks/salesforce_write.py [N]
-
-Appends to benchmarks/results/salesforce_write.json.
+    flock /tmp/ierkit-bench.lock nice .venv/bin/python benchmarks/salesforce_write.py
+        [--count N] [--second-count M]   (appends to benchmarks/results/salesforce_write.json)
+    .venv/bin/python benchmarks/salesforce_write.py --fast   (20,000 Contacts; prints only)
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -32,154 +45,363 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ierkit import ids, schema  # noqa: E402
+from ierkit.orgs.salesforce import SalesforceOrg  # noqa: E402
+from ierkit.writeback import SUMMARY_COLUMNS, run_writeback  # noqa: E402
+from tests.sfserver import FakeSalesforce, LoopbackSession, serve  # noqa: E402
 
 COUNT = 1_000_000
+FAST_COUNT = 20_000
 POLL_SECONDS = 0.1
+SAMPLE_SECONDS = 0.5
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+AS_OF = dt.datetime(2026, 11, 20, 10, 30, tzinfo=dt.UTC)
+RESULTS = ROOT / "benchmarks" / "results" / "salesforce_write.json"
+ENV = {
+    "SF_USERNAME": "integration@example.com",
+    "SF_PASSWORD": "p",
+    "SF_SECURITY_TOKEN": "t",
+}
 
 
-def synthetic_contacts(n: int) -> pl.DataFrame:
-    """``n`` Contacts in the canonical schema, the engagement summary fields empty."""
-    i = pl.int_range(n, dtype=pl.Int64)
-    frame = pl.select(i=i).select(
-        id=ids.to_18_expr(pl.format("003{}", pl.col("i").cast(pl.String).str.zfill(12))),
-        first_name=pl.lit("Pat"),
-        last_name=pl.format("Contact {}", pl.col("i")),
-        email=pl.format("pat{}@example.com", pl.col("i")),
-        owner_id=pl.lit("005000000000001AAA"),
-        created_date=pl.lit(T0),
-        system_modstamp=pl.lit(T0),
+# --- the org -------------------------------------------------------------------------------
+
+
+def _sfid(prefix: str, k: pl.Expr) -> pl.Expr:
+    return ids.to_18_expr(pl.concat_str(pl.lit(prefix), k.cast(pl.String).str.zfill(12)))
+
+
+def synthetic_org(n: int) -> dict[str, pl.DataFrame]:
+    """``n`` Contacts, ``n // 1000`` Leads (at least one), their IERs and link details."""
+    leads = max(1, n // 1000)
+    people = n + leads
+
+    def person(table: str, prefix: str, count: int) -> pl.DataFrame:
+        frame = pl.select(i=pl.int_range(count, dtype=pl.Int64)).select(
+            id=_sfid(prefix, pl.col("i")),
+            first_name=pl.lit("Pat"),
+            last_name=pl.format("Person {}", pl.col("i")),
+            email=pl.format("pat{}@example.com", pl.col("i")),
+            owner_id=pl.lit("005000000000001AAA"),
+            created_date=pl.lit(T0),
+            system_modstamp=pl.lit(T0),
+        )
+        return schema.validate(table, schema.conform(table, frame))
+
+    # One IER per person (k < people), a second for every fourth person (k >= people).
+    k = pl.int_range(people + (people + 3) // 4, dtype=pl.Int64)
+    who = pl.when(pl.col("k") < people).then(pl.col("k")).otherwise((pl.col("k") - people) * 4)
+    sent = pl.lit(T0) + pl.duration(minutes=pl.col("k") % 400_000)
+    opened, clicked = pl.col("k") % 2 == 0, pl.col("k") % 10 == 0  # a fifth of the opens
+    iers = (
+        pl.select(k=k)
+        .with_columns(who=who)
+        .select(
+            "k",
+            id=_sfid("a0R", pl.col("k")),
+            name=pl.format("Monthly Newsletter - {}", pl.col("k") % 50),
+            contact_id=pl.when(pl.col("who") < n).then(_sfid("003", pl.col("who"))),
+            lead_id=pl.when(pl.col("who") >= n).then(_sfid("00Q", pl.col("who") - n)),
+            email_send_id=_sfid("a0S", pl.col("k") % 50),
+            date_sent=sent,
+            opened=opened,
+            date_opened=pl.when(opened).then(sent + pl.duration(hours=2)),
+            clicked=clicked,
+            unique_clicks=clicked.cast(pl.Int32),
+            total_clicks=clicked.cast(pl.Int32) * (1 + pl.col("k") % 3),
+            tracking_as_of=sent + pl.duration(hours=4),
+            created_date=sent,
+            system_modstamp=sent,
+        )
     )
-    return schema.validate("contacts", schema.conform("contacts", frame))
+    links = iers.filter(pl.col("clicked")).select(
+        id=_sfid("a0L", pl.col("k")),
+        name=pl.format("Pricing {}", pl.col("k") % 40),
+        individual_email_result_id=pl.col("id"),
+        link_name=pl.format("Pricing {}", pl.col("k") % 40),
+        link_url=pl.format("https://example.com/pricing/{}", pl.col("k") % 40),
+        last_clicked=pl.col("date_sent") + pl.duration(hours=3),
+        total_clicks=pl.col("total_clicks"),
+        unique_link_id=pl.format("u{}", pl.col("k") % 40),
+        created_date=pl.col("date_sent") + pl.duration(hours=3),
+        system_modstamp=pl.col("date_sent") + pl.duration(hours=3),
+    )
+
+    def canonical(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+        return schema.validate(table, schema.conform(table, frame))
+
+    return {
+        "contacts": person("contacts", "003", n),
+        "leads": person("leads", "00Q", leads),
+        "individual_email_results": canonical("individual_email_results", iers.drop("k")),
+        "individual_links": canonical("individual_links", links),
+        "tasks": schema.TASKS.empty(),
+    }
 
 
-SERVER = """
-import sys, json, pathlib
-import polars as pl
-sys.path.insert(0, {root!r})
-from tests.sfserver import FakeSalesforce, serve
-org = FakeSalesforce({{"contacts": pl.read_parquet({data!r})}}, password="p", security_token="t")
-with serve(org, pathlib.Path({work!r})) as running:
-    print(json.dumps({{"base_url": running.base_url, "ca": str(running.ca_path)}}), flush=True)
-    sys.stdin.read()
-counts = list(org.writes.values())
-print(json.dumps({{"writes": sum(counts), "records": len(counts), "max": max(counts or [0])}}))
-"""
-
-CLIENT = """
-import sys, time, json
-sys.path.insert(0, {root!r})
-import datetime as dt
-import polars as pl
-from ierkit import ids
-from ierkit.orgs.salesforce import SalesforceOrg
-from tests.sfserver import LoopbackSession
+# --- the server process ----------------------------------------------------------------------
 
 
-def hwm_mb():
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent.
+def _kib(field: str) -> float:
     with open("/proc/self/status") as status:
-        return next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
-env = {{"SF_USERNAME": "integration@example.com", "SF_PASSWORD": "p", "SF_SECURITY_TOKEN": "t"}}
-org = SalesforceOrg.from_env(
-    env, session=LoopbackSession({base!r}, {ca!r}), poll_interval={poll!r}
-)
-n, size = {n!r}, org.write_batch_size
-as_of = dt.datetime(2026, 11, 20, 10, 30, tzinfo=dt.UTC)
-samples, written, failed = [], 0, 0
-start = time.perf_counter()
-for first in range(0, n, size):
-    i = pl.int_range(first, min(n, first + size), dtype=pl.Int64)
-    chunk = pl.select(i=i).select(
-        id=ids.to_18_expr(pl.format("003{{}}", pl.col("i").cast(pl.String).str.zfill(12))),
-        engagement_last_open=pl.lit(as_of) - pl.duration(minutes=pl.col("i") % 50_000),
-        engagement_last_human_click=pl.lit(as_of) - pl.duration(hours=pl.col("i") % 2_000),
-        engagement_human_clicks_90d=(pl.col("i") % 7).cast(pl.Int32),
-        engagement_score=(pl.col("i") % 10_000) / 100,
-        engagement_last_link=pl.format("Pricing {{}}", pl.col("i") % 40),
-        engagement_summary_as_of=pl.lit(as_of),
+def serve_org(data: Path, work: Path) -> None:
+    """Serve the tables in ``data`` until stdin closes, then print the write counter."""
+    tables = {p.stem: pl.read_parquet(p) for p in sorted(data.glob("*.parquet"))}
+    org = FakeSalesforce(tables, password="p", security_token="t")
+    del tables
+    with serve(org, work) as running:
+        print(json.dumps({"base_url": running.base_url, "ca": str(running.ca_path)}), flush=True)
+        sys.stdin.read()
+    counts = list(org.writes.values())
+    report = {
+        "writes": sum(counts),
+        "records": len(counts),
+        "max_per_record": max(counts or [0]),
+        "peak_rss_mb": round(_kib("VmHWM") / 1024, 1),
+    }
+    print(json.dumps(report), flush=True)
+
+
+class Server:
+    """The test server in its own process, holding the tables written to ``work/data``."""
+
+    def __init__(self, tables: dict[str, pl.DataFrame], work: Path) -> None:
+        data = work / "data"
+        data.mkdir(parents=True)
+        for name, frame in tables.items():
+            frame.write_parquet(data / f"{name}.parquet")
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(data), str(work)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.info: dict[str, str] = json.loads(self.process.stdout.readline())
+
+    def stop(self) -> dict[str, Any]:
+        """Stop the server; its write counter."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=300)
+        return dict(json.loads(self.process.stdout.read().strip().splitlines()[-1]))
+
+
+# --- the client process ----------------------------------------------------------------------
+
+
+class RssSampler(threading.Thread):
+    """VmRSS every ``SAMPLE_SECONDS``: (seconds since start, MB)."""
+
+    def __init__(self, start: float) -> None:
+        super().__init__(daemon=True)
+        self.start_time = start
+        self.samples: list[tuple[float, float]] = []
+        self.stopped = threading.Event()
+
+    def sample(self) -> None:
+        at = time.perf_counter() - self.start_time
+        self.samples.append((round(at, 2), round(_kib("VmRSS") / 1024, 1)))
+
+    def run(self) -> None:
+        while not self.stopped.wait(SAMPLE_SECONDS):
+            self.sample()
+
+
+def run_client(base_url: str, ca: str, ledger_dir: str) -> None:
+    """One ``run_writeback(execute=True)`` in this process; prints figures as JSON."""
+    start = time.perf_counter()
+    sampler = RssSampler(start)
+    sampler.sample()
+    sampler.start()
+    org = SalesforceOrg.from_env(
+        ENV, session=LoopbackSession(base_url, Path(ca)), poll_interval=POLL_SECONDS
     )
-    result = org.update("contacts", chunk)
-    ok = int(result.get_column("success").sum())
-    written, failed = written + ok, failed + result.height - ok
-    samples.append({{"records": first + chunk.height, "peak_rss_mb": round(hwm_mb(), 1),
-                     "seconds": round(time.perf_counter() - start, 2)}})
-seconds = time.perf_counter() - start
-print(json.dumps({{"rows": n, "written": written, "failed": failed, "seconds": seconds,
-                  "jobs": len(samples), "samples": samples}}))
-"""
+    jobs: list[tuple[float, float, int]] = []  # (started, ended, records) per update job
+    update = org.update
+
+    def timed_update(table_name: str, records: pl.DataFrame, **options: Any) -> pl.DataFrame:
+        began = time.perf_counter() - start
+        result = update(table_name, records, **options)
+        jobs.append((began, time.perf_counter() - start, records.height))
+        return result
+
+    org.update = timed_update  # type: ignore[method-assign]  # time each update job
+    result = run_writeback(org, as_of=AS_OF, execute=True, ledger_dir=ledger_dir)
+    seconds = time.perf_counter() - start
+    sampler.stopped.set()
+    sampler.join()
+    sampler.sample()
+    # What the org held when this run read it: after a first run, the values it wrote.
+    held = pl.concat([org.table(t).select(SUMMARY_COLUMNS) for t in ("contacts", "leads")])
+    values_held = held.select(pl.all().count()).collect().to_dicts()[0]
+    figures = {
+        "seconds": seconds,
+        "written": result.written,
+        "unchanged": result.unchanged,
+        "failures": result.failures.height,
+        "jobs": jobs,
+        "rss_samples": sampler.samples,
+        "peak_rss_mb": round(_kib("VmHWM") / 1024, 1),
+        "values_held_when_read": values_held,
+    }
+    print(json.dumps(figures), flush=True)
 
 
-def run(n: int, work: Path) -> dict[str, object]:
-    data = work / f"contacts-{n}.parquet"
-    synthetic_contacts(n).write_parquet(data)
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER.format(root=str(ROOT), data=str(data), work=str(work))],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+def client(server: Server, ledger_dir: Path) -> dict[str, Any]:
+    """Run the write-back in a fresh client process against ``server``."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--client",
+            server.info["base_url"],
+            server.info["ca"],
+            str(ledger_dir),
+        ],
+        capture_output=True,
         text=True,
     )
-    assert server.stdin is not None and server.stdout is not None
-    try:
-        info = json.loads(server.stdout.readline())
-        client = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                CLIENT.format(
-                    root=str(ROOT), base=info["base_url"], ca=info["ca"], n=n, poll=POLL_SECONDS
-                ),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result: dict[str, object] = json.loads(client.stdout.strip().splitlines()[-1])
-    finally:
-        server.stdin.close()
-        server.wait(timeout=120)
-    result["server"] = json.loads(server.stdout.read().strip().splitlines()[-1])
-    return result
+    if done.returncode:
+        raise RuntimeError(f"client failed:\n{done.stderr[-4000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def main(n: int) -> None:
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+def _rss_at(samples: list[list[float]], at: float) -> float:
+    """RSS of the first sample at or after ``at`` seconds (the last one if none)."""
+    return next((mb for t, mb in samples if t >= at), samples[-1][1])
+
+
+def measure(n: int, second_count: int | None) -> dict[str, Any]:
+    """Write back ``n`` Contacts, then run again (on a fresh org of ``second_count`` if set)."""
     with tempfile.TemporaryDirectory(prefix="ierkit-bench-sfw-") as folder:
-        result = run(n, Path(folder))
-    samples = result.pop("samples")
-    assert isinstance(samples, list)
-    at_100k = next(s for s in samples if s["records"] >= min(100_000, n))
-    seconds = float(result["seconds"])  # type: ignore[arg-type]
-    entry = {
+        work = Path(folder)
+        tables = synthetic_org(n)
+        rows = {name: frame.height for name, frame in tables.items() if name != "tasks"}
+        server = Server(tables, work / "server")
+        del tables
+        try:
+            first = client(server, work / "runs")
+            again = client(server, work / "runs") if second_count is None else None
+        finally:
+            counter = server.stop()
+        second_counter = None
+        if second_count is not None:
+            small = Server(synthetic_org(second_count), work / "server-second")
+            try:
+                client(small, work / "runs-second")
+                again = client(small, work / "runs-second")
+            finally:
+                second_counter = small.stop()
+        assert again is not None
+    jobs = first.pop("jobs")
+    samples = first.pop("rss_samples")
+    people = rows["contacts"] + rows["leads"]
+    written = sum(first["written"].values())
+    write_start, write_end = jobs[0][0], jobs[-1][1]
+    total = float(first["seconds"])
+    # The time by which 10% of the records had been written, and RSS then and at the end.
+    done, at_10 = 0, write_end
+    for _, ended, records in jobs:
+        done += records
+        if done >= written / 10:
+            at_10 = ended
+            break
+    during = [mb for t, mb in samples if write_start <= t <= write_end]
+    entry: dict[str, Any] = {
         "benchmark": "salesforce_write",
-        "what": "SalesforceOrg.update('contacts', chunk) of the six engagement summary fields "
-        "to tests/sfserver.py over HTTPS on loopback: one Bulk API 2.0 update job per chunk",
+        "what": "ierkit.writeback.run_writeback(org, as_of, execute=True, ledger_dir) on "
+        "SalesforceOrg against tests/sfserver.py over HTTPS on loopback: Bulk API 2.0 query "
+        "jobs read Contacts, Leads, IERs and link details; summary, diff; one update job per "
+        "write_batch_size changed records",
         "date": dt.date.today().isoformat(),
         "cpu_count": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
+        "load_average_at_start": os.getloadavg(),
         "polars": pl.__version__,
         "poll_seconds": POLL_SECONDS,
-        **result,
-        "records_per_second": int(result["rows"]) / seconds,  # type: ignore[call-overload]
-        "peak_rss_mb_after_100k": at_100k["peak_rss_mb"],
-        "peak_rss_mb_after_all": samples[-1]["peak_rss_mb"],
-        "memory_samples": samples[:: max(1, len(samples) // 10)] + samples[-1:],
+        "rows": rows,
+        "written": first["written"],
+        "failures": first["failures"],
+        "update_jobs": len(jobs),
+        "seconds": {
+            "read_and_plan": round(write_start, 2),
+            "write": round(write_end - write_start, 2),
+            "after_writes": round(total - write_end, 2),
+            "total": round(total, 2),
+        },
+        "records_written_per_second": round(written / (write_end - write_start)),
+        "records_per_second_end_to_end": round(written / total),
+        "client_peak_rss_mb": first["peak_rss_mb"],
+        "write_phase_rss_mb": {
+            "at_10_percent": _rss_at(samples, at_10),
+            "at_end": _rss_at(samples, write_end),
+            "min": min(during, default=None),
+            "max": max(during, default=None),
+        },
+        "server": counter,
+        "every_record_written_once": counter["records"] == people
+        and counter["writes"] == people
+        and counter["max_per_record"] == 1
+        and written == people,
+        "second_run": {
+            "count": second_count or n,
+            "written": again["written"],
+            "seconds": round(float(again["seconds"]), 2),
+            "peak_rss_mb": again["peak_rss_mb"],
+            "writes_nothing": sum(again["written"].values()) == 0,
+            "non_null_values_read_back": again["values_held_when_read"],
+        },
+        "rss_samples_every_seconds": SAMPLE_SECONDS,
+        "rss_samples": samples,
     }
+    if second_counter is not None:
+        entry["second_run"]["server"] = second_counter
+    return entry
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=COUNT, help="Contacts (default 1,000,000)")
+    parser.add_argument(
+        "--fast", action="store_true", help=f"{FAST_COUNT:,} Contacts, printed, not appended"
+    )
+    parser.add_argument(
+        "--second-count", type=int, help="run the second run on a fresh org of this size"
+    )
+    parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--client", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve_org(Path(args.serve[0]), Path(args.serve[1]))
+    if args.client:
+        return run_client(*args.client)
+    n = FAST_COUNT if args.fast else args.count
+    entry = measure(n, args.second_count)
+    s, rss = entry["seconds"], entry["write_phase_rss_mb"]
     print(
-        f"{entry['rows']:>10,} Contacts  {seconds:7.1f} s  "
-        f"{entry['records_per_second']:>9,.0f} records/s  {entry['jobs']} jobs  "
-        f"client peak {entry['peak_rss_mb_after_100k']:,.0f} MB after 100k, "
-        f"{entry['peak_rss_mb_after_all']:,.0f} MB after all; server writes "
-        f"{entry['server']}",
+        f"{entry['rows']}\n"
+        f"read+plan {s['read_and_plan']:.1f} s, write {s['write']:.1f} s "
+        f"({entry['update_jobs']} jobs, {entry['records_written_per_second']:,} records/s), "
+        f"total {s['total']:.1f} s; client peak {entry['client_peak_rss_mb']:,.0f} MB, "
+        f"RSS at 10% of writes {rss['at_10_percent']:,.0f} MB, at end {rss['at_end']:,.0f} MB; "
+        f"server {entry['server']}; every record once: {entry['every_record_written_once']}; "
+        f"second run {entry['second_run']}",
         flush=True,
     )
-    path = ROOT / "benchmarks" / "results" / "salesforce_write.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    runs = json.loads(path.read_text()) if path.is_file() else []
-    path.write_text(json.dumps([*runs, entry], indent=2) + "\n")
-    print(f"appended to {path.relative_to(ROOT)}")
+    if not (entry["every_record_written_once"] and entry["second_run"]["writes_nothing"]):
+        raise SystemExit("check failed: see above")
+    if args.fast:
+        return
+    runs = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+    RESULTS.write_text(json.dumps([*runs, entry], indent=2) + "\n")
+    print(f"appended to {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else COUNT)
+    main()

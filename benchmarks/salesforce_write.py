@@ -293,8 +293,8 @@ def client(server: Server, ledger_dir: Path) -> dict[str, Any]:
 
 
 def _rss_at(samples: list[list[float]], at: float) -> float:
-    """RSS of the first sample at or after ``at`` seconds (the last one if none)."""
-    return next((mb for t, mb in samples if t >= at), samples[-1][1])
+    """RSS of the last sample at or before ``at`` seconds (the first one if none)."""
+    return next((mb for t, mb in reversed(samples) if t <= at), samples[0][1])
 
 
 def measure(n: int, second_count: int | None) -> dict[str, Any]:

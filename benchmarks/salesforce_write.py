@@ -4,15 +4,18 @@
 tests/sfserver.py over HTTPS on loopback, the server in its own process (its memory is not the
 client's). The org holds N Contacts and N // 1,000 Leads, each person with one IER and every
 fourth with a second one; every second IER was opened (two hours after sending, a human open),
-every fifth clicked with one Individual Link Level Detail (three hours after sending), so every
-summary has values and every person's record changes. The runner reads the org through Bulk
-API 2.0 query jobs (Contacts, Leads, IERs, link details), computes the summary and the diff,
-and writes the changed records in ``org.write_batch_size`` update jobs, with its ledger.
+every tenth (a fifth of the opened) clicked with one Individual Link Level Detail (three hours
+after sending), so the summaries have values and every person's record changes. The runner
+reads the org through Bulk API 2.0 query jobs (Contacts, Leads, IERs, link details), computes
+the summary and the diff, and writes the changed records in ``org.write_batch_size`` update
+jobs, with its ledger.
 
-Recorded: the rows; seconds for read+plan (until the first update job) and for the writes,
-and in all; records written per second; the client's peak memory (VmHWM) and its memory over
-time (a thread reads VmRSS from /proc/self/status every 0.5 s), with RSS at 10% of the writes
-against RSS at their end (a flat write phase holds one chunk at a time); the cores. Checks: the
+Recorded: the rows; seconds for read+plan (until the first update job: each Bulk pull, the
+plan's summary and diff, the run's own), for the Contact writes and after them (the runner
+diffs again before the Leads' job), and in all; Contact records written per second; the
+client's peak memory (VmHWM) and its memory over time (a thread reads VmRSS from
+/proc/self/status every 0.5 s), with RSS at 10% of the Contact writes against RSS at their end
+(a flat write phase holds one chunk at a time); the cores and the load. Checks: the
 server's write counter shows every person written exactly once, and a second run (a new
 client, same server; ``--second-count`` runs it on a fresh server of that size instead) writes 0.
 

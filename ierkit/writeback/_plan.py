@@ -148,6 +148,7 @@ def plan_writeback(
     as_of: dt.datetime | None = None,
     params: signal.SignalParams | None = None,
     tasks: bool = False,
+    summary: pl.LazyFrame | None = None,
 ) -> WritebackPlan:
     """Compute the summary and what writing it would change; nothing is written.
 
@@ -156,13 +157,17 @@ def plan_writeback(
         as_of: The instant the summary describes; the org's own (``Org.data_as_of``) when None.
         params: The signal's windows and weights; the defaults when None.
         tasks: Also plan the Tasks for human clicks (off by default: Tasks cost storage).
+        summary: The summary at ``as_of`` when the caller has computed it already (from an
+            org it has just read afresh); computed here when None.
 
     Returns:
         The plan; ``str(plan)`` is a readable summary with a sample.
     """
-    read_afresh(org)
+    if summary is None:
+        read_afresh(org)
     end = clock.to_utc(as_of or org.data_as_of())
-    summary = summarise(org, end, params).collect().lazy()
+    if summary is None:
+        summary = summarise(org, end, params).collect().lazy()
     people: dict[str, int] = {}
     changes: dict[str, pl.DataFrame] = {}
     names: dict[str, str] = {}

@@ -204,7 +204,10 @@ class _Run:
         plan = self.ledger.last("plan")
         if plan is None:
             self.as_of = clock.to_utc(as_of or self.org.data_as_of())
-            counts = plan_writeback(self.org, as_of=self.as_of, params=self.params)
+            # The summary is computed once per run: the plan's counts and the writes share it.
+            counts = plan_writeback(
+                self.org, as_of=self.as_of, params=self.params, summary=self._summary_frame()
+            )
             plan = self.ledger.write(
                 "plan",
                 "done",
@@ -286,12 +289,15 @@ class _Run:
         step = f"{phase}:{table}"
         if self.ledger.state(step) == "done":
             return
-        candidates = self._candidates(table)
         tried = set(self._failed_keys(table, phase))
         if phase == "retry":
             wanted = set(self._failed_keys(table, "write")) - tried
-            candidates = candidates.filter(pl.col("_key").is_in(list(wanted)))
+            if not wanted:  # nothing failed: no need to compare with the org again
+                self.ledger.write(step, "done")
+                return
+            candidates = self._candidates(table).filter(pl.col("_key").is_in(list(wanted)))
         else:
+            candidates = self._candidates(table)
             candidates = candidates.filter(~pl.col("_key").is_in(list(tried)))
         done = sum(1 for e in self.ledger.entries if e["step"].startswith(f"{step}:"))
         for n, chunk in enumerate(_chunks(candidates, self.org.write_batch_size), start=done):

@@ -19,7 +19,9 @@ lists the rest.
 from ierkit.signal._events import (
     EVENT_SIGNAL_SCHEMA,
     RECIPIENT_KEYS,
+    RECIPIENT_SIGNAL_SCHEMA,
     classify_events,
+    classify_recipients,
     recipient_signal,
 )
 from ierkit.signal._org import IER_SIGNAL_SCHEMA, classify_iers
@@ -31,9 +33,11 @@ __all__ = [
     "EVENT_SIGNAL_SCHEMA",
     "IER_SIGNAL_SCHEMA",
     "RECIPIENT_KEYS",
+    "RECIPIENT_SIGNAL_SCHEMA",
     "SignalParams",
     "classify_events",
     "classify_iers",
+    "classify_recipients",
     "engagement_score",
     "intent_weight",
     "recipient_signal",

@@ -400,8 +400,13 @@ def classify_events(events: pl.LazyFrame, params: SignalParams | None = None) ->
     return pl.defer(run, schema=pl.Schema({**columns, **EVENT_SIGNAL_SCHEMA}))
 
 
+def events_input(events: pl.LazyFrame) -> pl.LazyFrame:
+    """The events and columns the rules read (Sent, Open, Click; a click's email and link)."""
+    return events.filter(_KINDS).select(_INPUT)
+
+
 def recipients_of(events: pl.DataFrame, p: SignalParams) -> pl.DataFrame:
-    """``classify_recipients`` on events already collected."""
+    """``classify_recipients`` on events already collected (``events_input``)."""
     keyed = _in_recipient_order(events)
     flags = _flag(keyed, p)
     first = pl.col("_row").min()
@@ -467,7 +472,7 @@ def classify_recipients(events: pl.LazyFrame, params: SignalParams | None = None
     p = params or SignalParams()
 
     def run() -> pl.DataFrame:
-        return recipients_of(events.filter(_KINDS).select(_INPUT).collect(), p)
+        return recipients_of(events_input(events).collect(), p)
 
     return pl.defer(run, schema=RECIPIENT_SIGNAL_SCHEMA)
 

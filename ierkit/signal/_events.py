@@ -145,13 +145,15 @@ class _Flags:
     """The rules applied to events in recipient order.
 
     Attributes:
-        delivered_at: Per recipient number (``_rid``), its delivery (null without a Sent row).
+        recipients: Per recipient number (``_rid``, row i is recipient i): ``delivered_at``
+            (null without a Sent row), ``_opens`` and ``_first`` (its first row).
         clicks: Per click: ``_row`` (its event), ``_rid``, ``_link``, ``automated``.
-        opens: Per open: ``_row``, ``_rid``, ``automated``, ``machine_open``.
+        opens: Per open soon after delivery (any other is a person's): ``_row``, ``_rid``,
+            ``automated``, ``machine_open``.
         reasons: Per automated click and machine open: ``_row``, ``_rid``, ``signal_reason``.
     """
 
-    delivered_at: pl.Series
+    recipients: pl.DataFrame
     clicks: pl.DataFrame
     opens: pl.DataFrame
     reasons: pl.DataFrame
@@ -277,19 +279,37 @@ def _flag(frame: pl.DataFrame, p: SignalParams) -> _Flags:
         )
         .collect()
     )
-    delivered, last_open = per.get_column("delivered_at"), per.get_column("_last_open")
-
-    def after_delivery(rows: pl.DataFrame) -> pl.Expr:
-        at = delivered.gather(rows.get_column("_rid"))
-        return _seconds(_TIME - pl.lit(at))
-
-    clicks = frame.filter(_IS_CLICK).select(
-        "_row", "_rid", "job_id", "subscriber_key", "event_time", _link=_link(), _domain=_domain()
+    # Counts and first rows from runs, not as aggregations: sum and first would leave the
+    # fast path of a sorted key.
+    # (Eager and in one chunk: polars 2.1's streaming rle panics on several chunks.)
+    opened = frame.filter(_IS_OPEN).get_column("_rid").rechunk().rle().struct.unnest()
+    per = per.with_columns(
+        _opens=_dense(opened.get_column("value"), opened.get_column("len"), per.height)
+        .fill_null(0)
+        .cast(pl.Int64),
+        _first=frame.select(
+            pl.arg_where(pl.col("_rid") != pl.col("_rid").shift(1, fill_value=-1))
+        ).to_series(),
     )
+
+    def of_recipient(name: str) -> pl.Expr:
+        return pl.lit(per.get_column(name)).gather(pl.col("_rid"))
+
+    after_delivery = _seconds(_TIME - of_recipient("delivered_at"))
     clicks = (
         _click_flags(
-            clicks.with_columns(seconds_after_delivery=after_delivery(clicks))
-            .lazy()
+            frame.lazy()
+            .filter(_IS_CLICK)
+            .select(
+                "_row",
+                "_rid",
+                "job_id",
+                "subscriber_key",
+                "event_time",
+                seconds_after_delivery=after_delivery,
+                _link=_link(),
+                _domain=_domain(),
+            )
             .sort("_rid", "event_time", "_link", nulls_last=True),
             p,
         )
@@ -308,14 +328,17 @@ def _flag(frame: pl.DataFrame, p: SignalParams) -> _Flags:
     n, rids = per.height, by_recipient.get_column("_rid")
     scanned = _dense(rids, by_recipient.get_column("_scanned"), n)
     last_human_click = _dense(rids, by_recipient.get_column("_last_human_click"), n)
-    opens = frame.filter(_IS_OPEN).select("_row", "_rid", "event_time")
-    at = opens.get_column("_rid")
+    # Only an open soon after delivery can be a machine's: the rules look at those alone.
+    soon = max(p.scanner_seconds, p.machine_open_seconds)
     opens = _open_flags(
-        opens.lazy().with_columns(
-            seconds_after_delivery=after_delivery(opens),
-            _scanned=pl.lit(scanned.gather(at)).fill_null(False),
+        frame.lazy()
+        .filter(_IS_OPEN)
+        .select("_row", "_rid", "event_time", seconds_after_delivery=after_delivery)
+        .filter(pl.col("seconds_after_delivery") <= soon)
+        .with_columns(
+            _scanned=pl.lit(scanned).gather(pl.col("_rid")).fill_null(False),
             _last_human=pl.max_horizontal(
-                pl.lit(last_open.gather(at)), pl.lit(last_human_click.gather(at))
+                of_recipient("_last_open"), pl.lit(last_human_click).gather(pl.col("_rid"))
             ),
         ),
         p,
@@ -330,7 +353,7 @@ def _flag(frame: pl.DataFrame, p: SignalParams) -> _Flags:
         ]
     ).collect()
     return _Flags(
-        delivered_at=delivered,
+        recipients=per.select("_rid", "delivered_at", "_opens", "_first"),
         clicks=clicks.drop("event_time", "signal_reason"),
         opens=opens.drop("seconds_after_delivery"),
         reasons=reasons,
@@ -386,7 +409,9 @@ def classify_events(events: pl.LazyFrame, params: SignalParams | None = None) ->
         reason.scatter(flags.reasons.get_column("_row"), flags.reasons.get_column("signal_reason"))
         return (
             keyed.with_columns(
-                flags.delivered_at.gather(keyed.get_column("_rid")).alias("delivered_at")
+                flags.recipients.get_column("delivered_at")
+                .gather(keyed.get_column("_rid"))
+                .alias("delivered_at")
             )
             .drop("_batch", "_rid")
             .with_columns(
@@ -409,46 +434,46 @@ def recipients_of(events: pl.DataFrame, p: SignalParams) -> pl.DataFrame:
     """``classify_recipients`` on events already collected (``events_input``)."""
     keyed = _in_recipient_order(events)
     flags = _flag(keyed, p)
-    first = pl.col("_row").min()
-    opens = (
-        flags.opens.lazy()
-        .group_by("_rid", maintain_order=True)
-        .agg(
-            _first=first,
-            opens=pl.len().cast(pl.Int64),
-            human_opens=(~pl.col("automated") & ~pl.col("machine_open")).sum().cast(pl.Int64),
-            machine_opens=(pl.col("automated") | pl.col("machine_open")).sum().cast(pl.Int64),
-        )
-    )
     human = ~pl.col("automated")
     clicks = (
         flags.clicks.lazy()
         .group_by("_rid")
         .agg(
-            _first_click=first,
             clicks=pl.len().cast(pl.Int64),
             human_clicks=human.sum().cast(pl.Int64),
             automated_clicks=pl.col("automated").sum().cast(pl.Int64),
             human_links=pl.col("_link").filter(human).n_unique().cast(pl.Int64),
         )
     )
+    machine = (
+        flags.opens.lazy()
+        .filter(pl.col("automated") | pl.col("machine_open"))
+        .group_by("_rid")
+        .agg(machine_opens=pl.len().cast(pl.Int64))
+    )
     reasons = (
         flags.reasons.lazy()
         .group_by("_rid")
         .agg(pl.col("signal_reason").unique().sort().str.join("; "))
     )
-    counts = ["opens", "human_opens", "machine_opens", "clicks", "human_clicks"]
-    counts += ["automated_clicks", "human_links"]
+    # Placed by position (row i is recipient i), not joined: few recipients click.
+    n = flags.recipients.height
+    placed = [
+        _dense(part.get_column("_rid"), part.get_column(name), n).alias(name)
+        for part in (clicks.collect(), machine.collect(), reasons.collect())
+        for name in part.columns
+        if name != "_rid"
+    ]
+    counts = ["machine_opens", "clicks", "human_clicks", "automated_clicks", "human_links"]
     per = (
-        opens.join(clicks, on="_rid", how="full", coalesce=True)
-        .join(reasons, on="_rid", how="left")
+        flags.recipients.with_columns(placed)
+        .filter((pl.col("_opens") > 0) | pl.col("clicks").is_not_null())
+        .with_columns(pl.col(counts).fill_null(0))
         .with_columns(
-            pl.col(counts).fill_null(0), _first=pl.min_horizontal("_first", "_first_click")
+            opens=pl.col("_opens"), human_opens=pl.col("_opens") - pl.col("machine_opens")
         )
-        .sort("_rid")
-        .collect()
     )
-    # Each recipient's key, from one of its rows.
+    # Each recipient's key, from its first row.
     keys = keyed.select(pl.col(_KEYS).gather(per.get_column("_first"))).rename(
         {"_batch": "batch_id"}
     )

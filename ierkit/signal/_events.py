@@ -165,9 +165,9 @@ class _Flags:
     reasons: pl.DataFrame
 
 
-def _click_flags(clicks: pl.LazyFrame, p: SignalParams) -> pl.LazyFrame:
-    """Every click with ``automated`` and, for those, ``signal_reason`` (in time order per
-    ``_rid``).
+def _click_flags(clicks: pl.DataFrame, p: SignalParams) -> pl.LazyFrame:
+    """Every click with ``automated`` and, for those, ``signal_reason`` (clicks in time order
+    per ``_rid``).
 
     - A click at most ``scanner_seconds`` after the recipient's delivery.
     - ``burst_min_links`` or more different links of one email clicked by one recipient,
@@ -177,21 +177,39 @@ def _click_flags(clicks: pl.LazyFrame, p: SignalParams) -> pl.LazyFrame:
     """
     new_recipient = pl.col("_rid") != pl.col("_rid").shift(1)
     gap = pl.when(~new_recipient).then(_seconds(_TIME - _TIME.shift(1)))
-    flagged = (
-        clicks.with_columns(_gap=gap)
-        .with_columns(
-            _burst_id=(pl.col("_gap").is_null() | (pl.col("_gap") > p.burst_seconds)).cum_sum()
-        )
-        .with_columns(
-            _burst_links=pl.col("_link").n_unique().over("_burst_id"),
-            _burst_span=_seconds(_TIME.max().over("_burst_id") - _TIME.min().over("_burst_id")),
-            _domain_count=pl.when(pl.col("_domain").is_not_null()).then(
-                pl.col("subscriber_key")
-                .n_unique()
-                .over(["job_id", "_domain", _TIME.dt.truncate("1s")])
-            ),
-        )
+    new_burst = pl.col("_gap").is_null() | (pl.col("_gap") > p.burst_seconds)
+    numbered = clicks.with_columns(_gap=gap).with_columns(
+        _burst_id=(new_burst.cum_sum() - 1).cast(pl.UInt32).set_sorted()
     )
+    # Burst i is row i (a sorted key), handed back by position.
+    bursts = (
+        numbered.lazy()
+        .group_by("_burst_id", maintain_order=True)
+        .agg(
+            _burst_links=pl.col("_link").n_unique(),
+            _burst_span=_seconds(_TIME.max() - _TIME.min()),
+        )
+        .collect()
+    )
+    at = numbered.get_column("_burst_id")
+    # Distinct recipients per domain and second only where there are enough clicks for it to
+    # matter (elsewhere the count is below the threshold, and left null).
+    same_second = ["job_id", "_domain", _TIME.dt.truncate("1s")]
+    crowded = (
+        numbered.with_row_index("_i")
+        .filter(
+            pl.col("_domain").is_not_null()
+            & (pl.len().over(same_second) >= p.domain_min_recipients)
+        )
+        .select("_i", _count=pl.col("subscriber_key").n_unique().over(same_second))
+    )
+    flagged = numbered.with_columns(
+        bursts.get_column("_burst_links").gather(at),
+        bursts.get_column("_burst_span").gather(at),
+        _dense(crowded.get_column("_i"), crowded.get_column("_count"), numbered.height).alias(
+            "_domain_count"
+        ),
+    ).lazy()
     fast = pl.col("seconds_after_delivery").is_not_null() & (
         pl.col("seconds_after_delivery") <= p.scanner_seconds
     )
@@ -266,36 +284,41 @@ def _open_reason() -> pl.Expr:
 
 
 def _dense(rids: pl.Series, values: pl.Series, n: int) -> pl.Series:
-    """``values`` placed at positions ``rids`` of a series of ``n`` nulls."""
-    return pl.repeat(None, n, dtype=values.dtype, eager=True).scatter(rids, values)
+    """``values`` placed at positions ``rids`` of a series of ``n`` nulls (named as ``values``)."""
+    return (
+        pl.repeat(None, n, dtype=values.dtype, eager=True).scatter(rids, values).alias(values.name)
+    )
 
 
 def _flag(frame: pl.DataFrame, p: SignalParams) -> _Flags:
     """The rules over events in recipient order with ``_rid`` (``_in_recipient_order``)."""
     frame = frame.with_row_index("_row")
-    delivery = pl.when((pl.col("event_type") == "Sent") & pl.col("subscriber_key").is_not_null())
-    # maintain_order: row i is recipient i, so a recipient's fact is fetched by position
-    # (gather), not by a join on its key.
-    per = (
+    n = frame.get_column("_rid")[-1] + 1 if frame.height else 0
+    # Each aggregation over the rows it needs (faster than a conditional one over all rows),
+    # handed back by position: recipient i is row i.
+    sent = (
         frame.lazy()
+        .filter((pl.col("event_type") == "Sent") & pl.col("subscriber_key").is_not_null())
         .group_by("_rid", maintain_order=True)
-        .agg(
-            delivered_at=delivery.then(_TIME).min(),
-            _last_open=pl.when(_IS_OPEN).then(_TIME).max(),
-        )
+        .agg(delivered_at=_TIME.min())
         .collect()
     )
-    # Counts and first rows from runs, not as aggregations: sum and first would leave the
-    # fast path of a sorted key.
-    # (Eager and in one chunk: polars 2.1's streaming rle panics on several chunks.)
-    opened = frame.filter(_IS_OPEN).get_column("_rid").rechunk().rle().struct.unnest()
-    per = per.with_columns(
-        _opens=_dense(opened.get_column("value"), opened.get_column("len"), per.height)
-        .fill_null(0)
-        .cast(pl.Int64),
-        _first=frame.select(
-            pl.arg_where(pl.col("_rid") != pl.col("_rid").shift(1, fill_value=-1))
-        ).to_series(),
+    opened = (
+        frame.lazy()
+        .filter(_IS_OPEN)
+        .group_by("_rid", maintain_order=True)
+        .agg(_last_open=_TIME.max(), _opens=pl.len().cast(pl.Int64))
+        .collect()
+    )
+    per = pl.DataFrame(
+        [
+            _dense(sent.get_column("_rid"), sent.get_column("delivered_at"), n),
+            _dense(opened.get_column("_rid"), opened.get_column("_last_open"), n),
+            _dense(opened.get_column("_rid"), opened.get_column("_opens"), n).fill_null(0),
+            frame.select(
+                _first=pl.arg_where(pl.col("_rid") != pl.col("_rid").shift(1, fill_value=-1))
+            ).to_series(),
+        ]
     )
 
     def of_recipient(name: str) -> pl.Expr:
@@ -316,7 +339,8 @@ def _flag(frame: pl.DataFrame, p: SignalParams) -> _Flags:
                 _link=_link(),
                 _domain=_domain(),
             )
-            .sort("_rid", "event_time", "_link", nulls_last=True),
+            .sort("_rid", "event_time", "_link", nulls_last=True)
+            .collect(),
             p,
         )
         .collect()
@@ -331,7 +355,7 @@ def _flag(frame: pl.DataFrame, p: SignalParams) -> _Flags:
         )
         .collect()
     )
-    n, rids = per.height, by_recipient.get_column("_rid")
+    rids = by_recipient.get_column("_rid")
     scanned = _dense(rids, by_recipient.get_column("_scanned"), n)
     last_human_click = _dense(rids, by_recipient.get_column("_last_human_click"), n)
     # Only an open soon after delivery can be a machine's: the rules look at those alone.
@@ -359,7 +383,7 @@ def _flag(frame: pl.DataFrame, p: SignalParams) -> _Flags:
         ]
     ).collect()
     return _Flags(
-        recipients=per.select("_rid", "delivered_at", "_opens", "_first"),
+        recipients=per.select("delivered_at", "_opens", "_first"),
         clicks=clicks.drop("event_time", "signal_reason"),
         opens=opens.drop("seconds_after_delivery"),
         reasons=reasons,

@@ -11,6 +11,7 @@ import pytest
 
 from ierkit import aggregate, cli, demo, extract, signal
 from ierkit.extract import EVENT_SCHEMA
+from ierkit.signal import _written
 
 T0 = dt.datetime(2026, 11, 2, 14, 0, tzinfo=dt.UTC)
 HEAD = (
@@ -229,3 +230,40 @@ def test_classify_recipients_equals_the_per_event_path_on_the_demo() -> None:
     expected = signal.recipient_signal(signal.classify_events(events.lazy())).collect()
     assert signal.classify_recipients(events.lazy()).collect().equals(expected)
     assert expected.get_column("automated_clicks").sum() > 1000
+
+
+def test_only_the_sends_whose_events_changed_are_classified_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def of_send(folder: Path, job: int) -> Path:
+        for path in folder.iterdir():  # SendID is the second column of every row
+            path.write_text(path.read_text().replace("\n1,100,", f"\n1,{job},"))
+        return folder
+
+    out = tmp_path / "out"
+    first = [of_send(write_extract(tmp_path / f"s{job}", FIRST), job) for job in (100, 101)]
+    aggregate.aggregate_extracts(first, out)
+    classified: list[list[int]] = []
+
+    def recording(events: pl.DataFrame, p: signal.SignalParams) -> pl.DataFrame:
+        classified.append(sorted(events.get_column("job_id").unique().to_list()))
+        return original(events, p)
+
+    original = _written.recipients_of
+    monkeypatch.setattr(_written, "recipients_of", recording)
+    # The next day's extract touches send 101 only.
+    aggregate.aggregate_extracts([of_send(write_extract(tmp_path / "d2", SECOND), 101)], out)
+    assert classified == [[101]]
+    incremental = pl.read_parquet(out / signal.SIGNAL_FILE)
+    assert flags(incremental.filter(pl.col("job_id") == 100)) == EXPECTED_FIRST
+    assert flags(incremental.filter(pl.col("job_id") == 101))[1] == ("B", 2, 2, 0, 0, 0, 0, 0, None)
+    # The same file as classifying everything again.
+    (out / signal.SIGNAL_FILE).unlink()
+    signal.write_engagement_signal(out / "event_store", out)
+    assert classified[-1] == [100, 101]
+    assert pl.read_parquet(out / signal.SIGNAL_FILE).equals(incremental)
+    # Other windows: nothing is copied.
+    signal.write_engagement_signal(
+        out / "event_store", out, params=signal.SignalParams(machine_open_seconds=30)
+    )
+    assert classified[-1] == [100, 101]

@@ -2,11 +2,13 @@
 
 ``<out>/engagement_signal.parquet`` holds ``classify_recipients`` of the whole event store: one
 row per recipient of a send with an open or a click, the human and machine counts and the
-reasons in words. Its Parquet metadata names the store state it was computed from (the path,
-size and modification time of every event file: the store replaces a send's files whenever its
-events change) and the rules' parameters. A reader takes the file only when both still match;
-otherwise it classifies the store's events again, so a file left behind by a run with
-``--no-signal``, by a killed run or by other parameters is never used.
+reasons in words. Its Parquet metadata names the store state it was computed from (per send, a
+fingerprint of the path, size and modification time of each event file: the store replaces a
+send's files whenever its events change) and the rules' parameters. A reader takes the file
+only when both still match; otherwise it classifies the store's events again, so a file left
+behind by a run with ``--no-signal``, by a killed run or by other parameters is never used. A
+writer classifies again only the sends whose fingerprint changed and copies the others' rows,
+as the IER tables are written.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ierkit.signal._params import SignalParams
 SIGNAL_FILE: Final = "engagement_signal.parquet"
 _STATE_KEY: Final = "ierkit.store_state"
 _PARAMS_KEY: Final = "ierkit.signal_params"
+_JOBS_KEY: Final = "ierkit.send_states"
 # The parameters the event rules read (the score's weights do not change the flags).
 _RULE_PARAMS: Final = (
     "scanner_seconds",
@@ -62,14 +65,26 @@ class SignalWritten:
     machine_opens: int
 
 
+def _job_states(store: str | os.PathLike[str]) -> dict[int, str]:
+    """Per send: a fingerprint of its event files (path, size and change time of each)."""
+    base = event_store.events_dir(store)
+    states = {}
+    for job_id in event_store.stored_jobs(base):
+        digest = hashlib.sha256()
+        for path in event_store.job_files(base, [job_id]):
+            stat = path.stat()
+            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        states[job_id] = digest.hexdigest()
+    return states
+
+
+def _states_text(states: dict[int, str]) -> str:
+    return json.dumps({str(job): state for job, state in sorted(states.items())})
+
+
 def store_state(store: str | os.PathLike[str]) -> str:
     """A fingerprint of the store's events: every event file's path, size and change time."""
-    base = event_store.events_dir(store)
-    digest = hashlib.sha256()
-    for path in event_store.job_files(base, event_store.stored_jobs(base)):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(base)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    return hashlib.sha256(_states_text(_job_states(store)).encode()).hexdigest()
 
 
 def _params_text(params: SignalParams) -> str:
@@ -94,8 +109,10 @@ def write_engagement_signal(
 ) -> SignalWritten:
     """Classify the store's events per recipient and write ``<out>/engagement_signal.parquet``.
 
-    Run by ``ierkit aggregate`` (under the store's lock) after the IERs are written. Sends are
-    read a group at a time (``limit`` events), so memory is bounded by the group.
+    Run by ``ierkit aggregate`` (under the store's lock) after the IERs are written. Only the
+    sends whose event files changed since the file was last written (with the same parameters)
+    are classified again; the others' rows are copied, as the IER tables do. Sends are read a
+    group at a time (``limit`` events), so memory is bounded by the group.
 
     Args:
         store: The event store folder.
@@ -107,24 +124,52 @@ def write_engagement_signal(
         The file and its totals.
     """
     p = params or SignalParams()
-    state = store_state(store)
+    path = Path(out) / SIGNAL_FILE
+    states = _job_states(store)
+    kept, same = _unchanged(path, states, p)
+    changed = sorted(set(states) - same)
     base = event_store.events_dir(store)
-    sizes = event_store.rows_per_job(event_store.job_files(base, event_store.stored_jobs(base)))
-    parts = [
+    sizes = event_store.rows_per_job(event_store.job_files(base, changed))
+    parts = [kept] + [
         recipients_of(events_input(event_store.scan_events(store, job_ids=group)).collect(), p)
         for group in event_store.plan_groups(sizes, limit=limit)
     ]
-    frame = pl.concat(parts) if parts else pl.DataFrame(schema=RECIPIENT_SIGNAL_SCHEMA)
-    path = Path(out) / SIGNAL_FILE
+    frame = pl.concat(parts)
+    if kept.height:  # copied and classified sends interleave; each part holds whole sends
+        frame = frame.sort("job_id", maintain_order=True)
+    text = _states_text(states)
     _files.write_parquet(
         frame,
         path,
         compression="zstd",
         compression_level=1,
-        metadata={_STATE_KEY: state, _PARAMS_KEY: _params_text(p)},
+        metadata={
+            _STATE_KEY: hashlib.sha256(text.encode()).hexdigest(),
+            _JOBS_KEY: text,
+            _PARAMS_KEY: _params_text(p),
+        },
     )
     totals = frame.select(pl.col("automated_clicks").sum(), pl.col("machine_opens").sum())
     return SignalWritten(path, frame.height, int(totals.item(0, 0)), int(totals.item(0, 1)))
+
+
+def _unchanged(
+    path: Path, states: dict[int, str], params: SignalParams
+) -> tuple[pl.DataFrame, set[int]]:
+    """The sends whose events are as when ``path`` was written with ``params``, and their
+    rows; none when there is no such file."""
+    nothing = (pl.DataFrame(schema=RECIPIENT_SIGNAL_SCHEMA), set[int]())
+    try:
+        data = path.read_bytes()
+        metadata = pl.read_parquet_metadata(io.BytesIO(data))
+        before = {int(job): state for job, state in json.loads(metadata[_JOBS_KEY]).items()}
+        frame = pl.read_parquet(io.BytesIO(data))
+    except (OSError, KeyError, ValueError, TypeError, pl.exceptions.PolarsError):
+        return nothing  # none, from an earlier version, or unreadable: classify everything
+    if metadata.get(_PARAMS_KEY) != _params_text(params) or frame.schema != RECIPIENT_SIGNAL_SCHEMA:
+        return nothing
+    same = {job for job, state in states.items() if before.get(job) == state}
+    return frame.filter(pl.col("job_id").is_in(sorted(same))), same
 
 
 def describe_written(out: str | os.PathLike[str]) -> str:

@@ -40,6 +40,10 @@ Cases, each in its own subprocess (seconds and peak memory of that process), ove
 - ``ierkit_csv``: ``aggregate_extracts`` from the CSV zip into an empty store: unzip, strict
   parsing with validation, landing (lock, journal, staging, flushes, dedup where sends can
   overlap), aggregation and writes.
+- ``ierkit_csv_signal``: ``ierkit_csv`` that also writes the engagement signal per recipient
+  (``ierkit.signal.write_engagement_signal``, as ``ierkit aggregate`` does by default;
+  ``ierkit_csv`` runs with it off). Ratio ``signal_overhead``: the share it adds (issue 14:
+  at most 0.2).
 - ``duckdb_peer``: ``benchmarks/duckdb_peer.py``, the query a data engineer would write instead
   of ierkit, from the same zip (unzip included) to the same two tables. At ``demo`` and ``10M``
   its output is compared with ierkit's (``duckdb_peer_output_equals_ierkit``);
@@ -465,8 +469,11 @@ def run_case(case: str, data: Path, out: Path) -> dict[str, object]:
         os.symlink(events_dir(store), events_dir(work))
         result = aggregate.aggregate_store(work, out, limit=_chunk_events())
         rows = result.iers
-    elif case == "ierkit_csv":
-        _landed, result = aggregate.aggregate_extracts([data / "tracking_extract.zip"], out)
+    elif case in ("ierkit_csv", "ierkit_csv_signal"):
+        # ierkit_csv writes no engagement signal, so that it stays comparable with the peer.
+        _landed, result = aggregate.aggregate_extracts(
+            [data / "tracking_extract.zip"], out, write_signal=case == "ierkit_csv_signal"
+        )
         rows = result.iers
     elif case == "duckdb_peer":
         duckdb_peer(data / "tracking_extract.zip", out)
@@ -622,6 +629,11 @@ def _ratios(cases: dict[str, dict[str, object]]) -> dict[str, float]:
         ratios["ierkit_csv_vs_duckdb_peer_cpu"] = round(
             ours["cpu_seconds"] / peer["cpu_seconds"], 2
         )
+    if "ierkit_csv" in cases and "ierkit_csv_signal" in cases:
+        # Issue 14: writing the engagement signal adds at most 20% to the CSV roll-up.
+        plain, flagged = cases["ierkit_csv"], cases["ierkit_csv_signal"]
+        ratios["signal_overhead"] = round(flagged["seconds"] / plain["seconds"] - 1, 3)
+        ratios["signal_overhead_cpu"] = round(flagged["cpu_seconds"] / plain["cpu_seconds"] - 1, 3)
     ours = cases.get("ierkit_parquet")
     if ours is None:
         return ratios
@@ -726,6 +738,7 @@ def main() -> None:
             "plain_query_links",
             "ierkit_parquet",
             "ierkit_csv",
+            "ierkit_csv_signal",
             "duckdb_peer",
             "pandas",
         ]
@@ -735,7 +748,7 @@ def main() -> None:
         if n > PANDAS_ROWS * 1.5 and "pandas" in cases and args.cases is None:
             cases.remove("pandas")  # pandas runs on a 10 million sample only
         if args.no_csv:
-            cases = [case for case in cases if case not in CSV_CASES]
+            cases = [case for case in cases if case not in [*CSV_CASES, "ierkit_csv_signal"]]
         run = {"size": size, "events": events, "command": report["command"], "cases": {}}
         # Round robin (every case once, then again): a shared machine's slow minutes then
         # fall on all cases alike, and the fastest run of each is kept.

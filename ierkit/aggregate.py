@@ -72,7 +72,7 @@ from typing import Any, Final
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from ierkit import _files, clock, extract, schema
+from ierkit import _files, clock, extract, schema, signal
 from ierkit import store as event_store
 from ierkit._link_details import LINK_TABLE, finish_links, link_rows
 from ierkit._prefetch import prefetched
@@ -744,6 +744,7 @@ def aggregate_extracts(
     limit: int | None = None,
     lock_wait: float = event_store.DEFAULT_LOCK_WAIT,
     skip_bad_rows: bool = False,
+    write_signal: bool = True,
 ) -> tuple[event_store.LandResult, AggregateResult]:
     """Land extracts in the event store, recompute the sends they touched, write the tables.
 
@@ -762,6 +763,8 @@ def aggregate_extracts(
         lock_wait: Seconds to wait for another run holding the store or the output folder.
         skip_bad_rows: Load the good rows of a file with bad ones and list the bad ones in
             ``<out>/rejected_rows.csv``; by default a bad row refuses everything.
+        write_signal: Also write the engagement signal per recipient beside the tables
+            (``ierkit.signal.write_engagement_signal``: ``<out>/engagement_signal.parquet``).
 
     Returns:
         What was landed, and the counts written.
@@ -786,4 +789,6 @@ def aggregate_extracts(
             job_ids=landed.job_ids,
             limit=CHUNK_EVENTS if limit is None else limit,
         )
+        if write_signal:
+            signal.write_engagement_signal(store_path, out)
     return landed, written

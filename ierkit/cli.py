@@ -326,6 +326,12 @@ def _add_aggregate(sub: Subparsers) -> Runner:
         help="load the good rows and list bad ones in OUT/rejected_rows.csv (default: a bad row "
         "refuses the whole run and nothing is written)",
     )
+    parser.add_argument(
+        "--no-signal",
+        action="store_true",
+        help="do not write OUT/engagement_signal.parquet (per recipient: opens and clicks of a "
+        "person and of a machine, with the reasons in words; written by default)",
+    )
 
     def seconds(text: str) -> float:
         try:
@@ -348,7 +354,7 @@ def _add_aggregate(sub: Subparsers) -> Runner:
     def run(args: argparse.Namespace) -> int:
         import contextlib
 
-        from ierkit import aggregate, clock, pickup
+        from ierkit import aggregate, clock, pickup, signal
         from ierkit import store as event_store
 
         store = Path(args.store) if args.store else Path(args.out) / "event_store"
@@ -377,6 +383,7 @@ def _add_aggregate(sub: Subparsers) -> Runner:
                 source_zone=args.source_zone or clock.MC_TIME_ZONE,
                 lock_wait=lock_wait,
                 skip_bad_rows=args.skip_bad_rows,
+                write_signal=not args.no_signal,
             )
         for note in landed.notes:
             print(f"  {note}")
@@ -394,6 +401,8 @@ def _add_aggregate(sub: Subparsers) -> Runner:
             f"({written.without_sent_row:,} without a Sent row) and "
             f"{written.links:,} link details to {args.out}"
         )
+        if not args.no_signal:
+            print(signal.describe_written(args.out))
         return 0
 
     return run

@@ -417,8 +417,12 @@ _STORE_DEBRIS: Final = re.compile(
     rf"\.staging-.+|\.sorting-[0-9a-f]{{32}}"
     rf"|\.({re.escape(JOURNAL_FILE)}|{re.escape(SEND_JOBS_FILE)})\..+\.tmp"
 )
+#: The engagement signal file ``aggregate`` writes beside the tables (``ierkit.signal``).
+SIGNAL_FILE: Final = "engagement_signal.parquet"
 _OUTPUT_DEBRIS: Final = re.compile(
     rf"\.aggregate-[0-9a-f]{{32}}|\.({'|'.join(OUTPUT_TABLES)})\.[0-9a-f]{{32}}\.tmp"
+    # Only aggregate writes the signal file (atomic_path's temporary name), under the lock.
+    rf"|\.{re.escape(SIGNAL_FILE)}\.\w+\.tmp"
 )
 
 

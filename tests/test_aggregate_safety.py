@@ -402,6 +402,7 @@ def test_debris_of_a_killed_run_is_removed_on_the_next_start(
         (folder / "job_id=100").mkdir(parents=True)
     (out / f".individual_email_results.{killed}.tmp").write_bytes(b"half")
     (out / "event_store" / ".send_jobs.parquet.k1ll3d.tmp").write_bytes(b"half")
+    (out / ".engagement_signal.parquet.k1ll3d_x.tmp").write_bytes(b"half")
     # Not aggregate's: a user's file, and another writer's temporary table (atomic_path's name).
     others = [out / "notes.tmp", out / ".individual_links.parquet.x7q2.tmp"]
     for other in others:

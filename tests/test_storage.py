@@ -273,7 +273,7 @@ def test_cli_storage_json_with_cadence(capsys) -> None:
 
 
 def test_cli_storage_refuses_negative_recipients(capsys) -> None:
-    # Refused by the option's type (cli.positive_int) as argparse parses it: exit 2.
+    # Refused by the option's type (ierkit._cli_args.positive_int) as argparse parses it: exit 2.
     with pytest.raises(SystemExit) as exited:
         cli.main(["storage", "--recipients", "-5"])
     assert exited.value.code == 2

@@ -34,7 +34,7 @@ from ierkit.signal._events import (
 from ierkit.signal._params import SignalParams
 
 #: The file beside ``individual_email_results.parquet``.
-SIGNAL_FILE: Final = "engagement_signal.parquet"
+SIGNAL_FILE: Final = event_store.SIGNAL_FILE
 _STATE_KEY: Final = "ierkit.store_state"
 _PARAMS_KEY: Final = "ierkit.signal_params"
 _JOBS_KEY: Final = "ierkit.send_states"

@@ -512,8 +512,9 @@ def _add_metadata(sub: Subparsers) -> Runner:
         "metadata",
         help="write the Salesforce metadata ierkit needs as an sfdx project to deploy",
         description="Write an sfdx project (sfdx-project.json, force-app/main/default/...) with "
-        "the big objects cleanup --archive bigobject archives into and their permission set. "
-        "Deploy it with 'sf project deploy start' run in that folder.",
+        "the big objects cleanup --archive bigobject archives into, the engagement summary "
+        "fields writeback writes on Contact and Lead, and a permission set for each. Deploy it "
+        "with 'sf project deploy start' run in that folder.",
     )
     parser.add_argument("--out", required=True, help="folder for the sfdx project")
 
@@ -523,7 +524,8 @@ def _add_metadata(sub: Subparsers) -> Runner:
         written = metadata.write_project(args.out)
         print(f"{len(written)} files written to {args.out}; deploy with:")
         print(f"  cd {args.out} && sf project deploy start --target-org YOUR_ORG")
-        print(f"  sf org assign permset --name {metadata.PERMISSION_SET} --target-org YOUR_ORG")
+        for permission_set in (metadata.PERMISSION_SET, metadata.WRITEBACK_PERMISSION_SET):
+            print(f"  sf org assign permset --name {permission_set} --target-org YOUR_ORG")
         return 0
 
     return run

@@ -576,6 +576,17 @@ def test_writeback_metadata_fields_and_permission_set_follow_the_schema(tmp_path
     assert {k: v.decode() for k, v in shipped.items()} == metadata.render_writeback()
 
 
+def test_writeback_metadata_command_names_both_permission_sets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["metadata", "--out", str(tmp_path / "md")]) == 0
+    out = capsys.readouterr().out
+    for permission_set in (metadata.PERMISSION_SET, metadata.WRITEBACK_PERMISSION_SET):
+        assert f"sf org assign permset --name {permission_set} " in out
+    fields = tmp_path / "md" / "force-app" / "main" / "default" / "objects" / "Lead" / "fields"
+    assert (fields / "Ierkit_Engagement_Score__c.field-meta.xml").is_file()
+
+
 class _Described(LocalOrg):
     """A local org that answers describe as told: fields missing, or not editable."""
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +68,10 @@ def _batch_kernel_manager() -> type[Any]:
     Two lines used to land in every weekly log, both from jupyter_client's defaults:
 
     - ipykernel warns "Kernel is running over TCP without encryption" when its sockets are TCP
-      ports. The batch kernel runs on this machine only, so it talks over IPC (Unix sockets in
-      Jupyter's private runtime folder): no port is open and there is nothing to warn about.
+      ports. The batch kernel runs on this machine only, so it talks over IPC (Unix sockets):
+      no port is open and there is nothing to warn about. The sockets go in a private folder
+      of their own (0700, removed at shutdown): jupyter_client's default, ``kernel-ipc-<n>``
+      in the working folder, left sockets in the project when a run was killed.
     - ``shutdown_kernel`` sends SIGINT to the kernel before asking it to shut down, in case it
       is busy; an idle kernel then logs "ERROR | KeyboardInterrupt caught in kernel". Our
       kernels are shut down after their last cell (or after a cell timed out, when the
@@ -80,6 +85,15 @@ def _batch_kernel_manager() -> type[Any]:
         @default("transport")
         def _transport_default(self) -> str:
             return "ipc"
+
+        @default("ip")
+        def _private_ipc_prefix(self) -> str:
+            return os.path.join(tempfile.mkdtemp(prefix="ierkit-kernel-"), "kernel-ipc")
+
+        def cleanup_ipc_files(self) -> None:
+            super().cleanup_ipc_files()
+            with contextlib.suppress(OSError):  # not empty: another kernel's; leave it
+                os.rmdir(os.path.dirname(self.ip))
 
         async def _async_interrupt_kernel(self) -> None:
             if self.shutting_down:
@@ -113,7 +127,9 @@ def execute_notebook(
             kernel_name=kernel_name,
             execution_timeout=execution_timeout,
             progress_bar=False,
-            cwd=str(notebook.parent),
+            # The caller's folder: a relative --source, --extract or output folder given on
+            # the command line means the same inside the notebook.
+            cwd=None,
             kernel_manager_class=_batch_kernel_manager(),
         )
     except papermill.PapermillExecutionError as error:

@@ -187,7 +187,8 @@ def run_weekly(
     if smtp is not None:
         sender = smtp.sender
     week = iso_week_label(as_of)
-    out_root = Path(out_root)
+    # Absolute: the notebooks write their tables into the week's folder by this path.
+    out_root = Path(out_root).absolute()
     if out_root.exists() and not out_root.is_dir():
         raise WeeklyRunError(f"--out {out_root} is a file; give a folder for the week folders")
     out_root.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,32 @@ def xml_head(root: str) -> str:
     return f'{_HEAD}<{root} xmlns="{_NS}">\n'
 
 
+def field_permission(field: str) -> str:
+    """A permission set's ``fieldPermissions`` block: ``Object.Field`` readable and editable."""
+    return (
+        "    <fieldPermissions>\n"
+        + element("editable", True, 2)
+        + element("field", field, 2)
+        + element("readable", True, 2)
+        + "    </fieldPermissions>\n"
+    )
+
+
+def object_permission(sobject: str, *, create: bool, edit: bool) -> str:
+    """A permission set's ``objectPermissions`` block: read, plus create and edit as given."""
+    return (
+        "    <objectPermissions>\n"
+        + element("allowCreate", create, 2)
+        + element("allowDelete", False, 2)
+        + element("allowEdit", edit, 2)
+        + element("allowRead", True, 2)
+        + element("modifyAllRecords", False, 2)
+        + element("object", sobject, 2)
+        + element("viewAllRecords", False, 2)
+        + "    </objectPermissions>\n"
+    )
+
+
 _element = element
 
 
@@ -82,26 +108,10 @@ def _permission_set_xml() -> str:
     for big in BIG_OBJECTS.values():
         # Required fields are always readable and writable: permission sets may not list them.
         for field in sorted((f for f in big.fields if not f.required), key=lambda f: f.api_name):
-            body += (
-                "    <fieldPermissions>\n"
-                + _element("editable", True, 2)
-                + _element("field", f"{big.api_name}.{field.api_name}", 2)
-                + _element("readable", True, 2)
-                + "    </fieldPermissions>\n"
-            )
+            body += field_permission(f"{big.api_name}.{field.api_name}")
     body += _element("label", "ierkit archive")
     for big in BIG_OBJECTS.values():
-        body += (
-            "    <objectPermissions>\n"
-            + _element("allowCreate", True, 2)
-            + _element("allowDelete", False, 2)
-            + _element("allowEdit", False, 2)
-            + _element("allowRead", True, 2)
-            + _element("modifyAllRecords", False, 2)
-            + _element("object", big.api_name, 2)
-            + _element("viewAllRecords", False, 2)
-            + "    </objectPermissions>\n"
-        )
+        body += object_permission(big.api_name, create=True, edit=False)
     return f'{_HEAD}<PermissionSet xmlns="{_NS}">\n{body}</PermissionSet>\n'
 
 

@@ -14,7 +14,7 @@ from typing import Final
 import polars as pl
 
 from ierkit import schema
-from ierkit.metadata._render import element, xml_head
+from ierkit.metadata._render import element, field_permission, object_permission, xml_head
 
 #: The permission set that lets the integration user write the summary (and create Tasks).
 WRITEBACK_PERMISSION_SET: Final = "Ierkit_Writeback"
@@ -95,30 +95,14 @@ def _permission_set_xml() -> str:
     )
     for table in WRITEBACK_TABLES:
         for field in writeback_fields():
-            body += (
-                "    <fieldPermissions>\n"
-                + element("editable", True, 2)
-                + element("field", f"{table.sobject}.{field.api_name}", 2)
-                + element("readable", True, 2)
-                + "    </fieldPermissions>\n"
-            )
+            body += field_permission(f"{table.sobject}.{field.api_name}")
     body += element("hasActivationRequired", False) + element("label", "ierkit write-back")
     for sobject, create, edit in (
         ("Contact", False, True),
         ("Lead", False, True),
         ("Task", True, False),
     ):
-        body += (
-            "    <objectPermissions>\n"
-            + element("allowCreate", create, 2)
-            + element("allowDelete", False, 2)
-            + element("allowEdit", edit, 2)
-            + element("allowRead", True, 2)
-            + element("modifyAllRecords", False, 2)
-            + element("object", sobject, 2)
-            + element("viewAllRecords", False, 2)
-            + "    </objectPermissions>\n"
-        )
+        body += object_permission(sobject, create=create, edit=edit)
     return f"{xml_head('PermissionSet')}{body}</PermissionSet>\n"
 
 

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -247,22 +247,30 @@ def run_until_killed(
         "ref": str(ref),
         "hang": hang,
     }
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def reached() -> bool:
+        job = running.org.jobs.get(ref.read_text()) if ref.is_file() else None
+        return job is not None and (hang or (job["state"] == "InProgress" and job["polls"] > 1))
+
+    kill_worker_when(WORKER, args, reached)
+    return ref.read_text()
+
+
+def kill_worker_when(worker: str, args: dict[str, object], reached: Callable[[], bool]) -> None:
+    """Run ``worker`` (Python source, given ``args`` as JSON) in a real process and SIGKILL it
+    as soon as ``reached()`` holds; fails if the worker ends or a minute passes first."""
     child = subprocess.Popen(
-        [sys.executable, "-c", WORKER, json.dumps(args)],
+        [sys.executable, "-c", worker, json.dumps(args)],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
-        while True:
+        while not reached():
             assert child.poll() is None, child.stderr.read() if child.stderr else ""
             assert time.monotonic() < deadline, "the worker never reached the point to kill it"
-            job = running.org.jobs.get(ref.read_text()) if ref.is_file() else None
-            if job is not None and (hang or (job["state"] == "InProgress" and job["polls"] > 1)):
-                break
             time.sleep(0.05)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
@@ -271,7 +279,6 @@ def run_until_killed(
             child.kill()
             child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
-    return ref.read_text()
 
 
 def changed(org: SalesforceOrg, wanted: pl.DataFrame) -> pl.DataFrame:

@@ -7,12 +7,6 @@ that writes nothing, a SIGKILLed run resumed, partial failures, Tasks, the clean
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +19,7 @@ from ierkit.orgs.salesforce import SalesforceOrg
 from ierkit.writeback import run_writeback
 from tests.sfserver import RunningServer, serve
 from tests.test_salesforce import connect, fake, jwt_env
+from tests.test_salesforce_writeback import kill_worker_when
 from tests.test_writeback import AS_OF, A, B, C, D, E, held, small_org, small_tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,26 +125,9 @@ def kill_mid_job(
         "runs": str(runs),
         "tasks": tasks,
     }
-    child = subprocess.Popen(
-        [sys.executable, "-c", WORKER, json.dumps(args)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    kill_worker_when(
+        WORKER, args, lambda: any(job["state"] == "InProgress" for job in ingest_jobs(running))
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not any(job["state"] == "InProgress" for job in ingest_jobs(running)):
-            assert child.poll() is None, child.stderr.read() if child.stderr else ""
-            assert time.monotonic() < deadline, "the write-back never reached a job"
-            time.sleep(0.05)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
 
 
 def test_writeback_over_https_sigkill_mid_job_resumes_and_writes_every_record_once(

@@ -1,19 +1,21 @@
-"""The event store: the events of many tracking extracts, deduplicated, one folder per send.
+"""The event store: the events of many tracking extracts, deduplicated, a folder per send or pack.
 
 Why events, and not IER totals, are the state. An IER holds counts (open_count, total_clicks).
 Merging counts from two extracts is idempotent only if one knows which events both extracts
 contained: rolling 7-day extracts taken every day overlap by six days, and summing would count each
 open up to seven times, while taking the maximum would lose opens that fall in different windows.
 Dates alone (max, min) merge idempotently, counts do not. So the store keeps the events themselves,
-deduplicated on all event columns, one folder per send (``events/job_id=<JobID>/``): merging an
-extract is a union, so applying the same extract twice, or overlapping windows, changes nothing,
-and the IERs of the sends an extract touched are recomputed from their complete event sets
-(``ierkit.aggregate``). Marketing Cloud writes times to the second, so one file can hold two
-identical rows that are two real events (two clicks on one link within a second): the union is a
-multiset union (each row kept as often as the one source that holds it most often), which keeps
-them both. Each send's events are written in store order (``EVENT_ORDER``: IER key, then time), so
-that ``ierkit.aggregate`` finds each IER's events as one run without sorting or hashing;
-``sort_store`` puts a folder that was written some other way back in that order.
+deduplicated on all event columns, each send in one folder: its own (``events/job_id=<JobID>/``),
+or a pack of small sends landed together (``events/jobs=<first>..<last>/``; the rules are in
+``ierkit._store_layout``). Merging an extract is a union, so applying the same extract twice, or
+overlapping windows, changes nothing, and the IERs of the sends an extract touched are recomputed
+from their complete event sets (``ierkit.aggregate``). Marketing Cloud writes times to the second,
+so one file can hold two identical rows that are two real events (two clicks on one link within
+a second): the union is a multiset union (each row kept as often as the one source that holds it
+most often), which keeps them both. Events are written in store order (``EVENT_ORDER``: JobID,
+IER key, then time), so that ``ierkit.aggregate`` finds each IER's events as one run without
+sorting or hashing; ``sort_store`` puts a folder that was written some other way back in that
+order.
 
 Nothing lost, nothing mixed (``locked``, ``Journal``). One writer at a time: every run that
 changes the store, or the tables it feeds, holds the store's lock (and the output folder's), and
@@ -28,10 +30,11 @@ of every pending send. Only a completed table rewrite clears the pending sends.
 
 What a landing costs (issue 17). Each tracking file is parsed once into one staged Parquet
 file (not one per send: a file's fixed cost paid per send made 1,000 small sends cost more than
-their events). Rows are counted for deduplication only for a send that can overlap: one the
-store holds already, or one that an event type reaches from two sources; a new send from one
-extract is taken as it is. A group of sends is read from the staged files by JobID range, sorted
-in memory, written by one polars call (a file per send) and flushed from a thread pool.
+their events), and small sends are stored in packs for the same reason. Rows are counted for
+deduplication only for a send that can overlap: one the store holds already, or one that an event
+type reaches from two sources; a new send from one extract is taken as it is. A group of folders
+is read from the staged files by JobID range, sorted in memory, written (one polars call for all
+the sends of their own, one file per pack) and flushed from a thread pool.
 
 Reading and checking the tracking files themselves is ``ierkit.extract``.
 """
@@ -54,6 +57,27 @@ from typing import Any, Final
 import polars as pl
 
 from ierkit import _files, clock, schema
+
+# The store's folders and reading them live in ``ierkit._store_layout``; named here as the
+# store's own (``store.scan_events``, ...), which is how the rest of ierkit reads the store.
+from ierkit._store_layout import (
+    PACK_EVENTS,
+    Folder,
+    folder_files,
+    folders_of,
+    holders,
+    plan_folders,
+    read_layout,
+    write_members,
+)
+from ierkit._store_layout import events_dir as events_dir
+from ierkit._store_layout import job_files as job_files
+from ierkit._store_layout import job_folder as job_folder
+from ierkit._store_layout import plan_groups as plan_groups
+from ierkit._store_layout import rows_per_job as rows_per_job
+from ierkit._store_layout import scan_events as scan_events
+from ierkit._store_layout import stored_folders as stored_folders
+from ierkit._store_layout import stored_jobs as stored_jobs
 from ierkit.errors import IerkitError
 from ierkit.extract import (
     EVENT_SCHEMA,
@@ -115,82 +139,6 @@ class LandResult:
     notes: tuple[str, ...] = ()
 
 
-def events_dir(store: str | os.PathLike[str]) -> Path:
-    """The folder of deduplicated events inside a store (``events/job_id=<JobID>/``)."""
-    return Path(store) / "events"
-
-
-def job_folder(base: Path, job_id: int) -> Path:
-    """The folder of one send inside a partitioned folder (hive style ``job_id=<JobID>``)."""
-    return base / f"job_id={job_id}"
-
-
-def stored_jobs(base: Path) -> list[int]:
-    """The JobIDs that have a folder under ``base``, sorted."""
-    if not base.is_dir():
-        return []
-    jobs = []
-    for child in base.iterdir():
-        match = re.fullmatch(r"job_id=(-?\d+)", child.name)
-        if match and child.is_dir():
-            jobs.append(int(match.group(1)))
-    return sorted(jobs)
-
-
-def job_files(base: Path, job_ids: Iterable[int]) -> list[Path]:
-    """Parquet files of the given sends under ``base``, in JobID order."""
-    files: list[Path] = []
-    for job_id in sorted(job_ids):
-        files.extend(sorted(job_folder(base, job_id).glob("*.parquet")))
-    return files
-
-
-def scan_events(
-    store: str | os.PathLike[str], *, job_ids: Iterable[int] | None = None
-) -> pl.LazyFrame:
-    """The stored events (all sends, or only ``job_ids``) in ``EVENT_SCHEMA``, in JobID order."""
-    base = events_dir(store)
-    jobs = stored_jobs(base) if job_ids is None else job_ids
-    files = job_files(base, jobs)
-    if not files:
-        return pl.LazyFrame(schema=EVENT_SCHEMA)
-    return pl.scan_parquet(
-        files, hive_partitioning=False, schema=EVENT_SCHEMA, missing_columns="insert"
-    )
-
-
-def rows_per_job(files: Sequence[Path]) -> dict[int, int]:
-    """Events per JobID in Parquet files of events (one cheap pass over the job_id column)."""
-    if not files:
-        return {}
-    counts = (
-        pl.scan_parquet(list(files), hive_partitioning=False).group_by("job_id").len().collect()
-    )
-    return dict(
-        zip(counts.get_column("job_id").to_list(), counts.get_column("len").to_list(), strict=True)
-    )
-
-
-def plan_groups(sizes: dict[int, int], *, limit: int = MAX_EVENTS_PER_GROUP) -> list[list[int]]:
-    """Consecutive sends (in JobID order) packed into groups of at most ``limit`` events.
-
-    A send with more events than ``limit`` forms a group of its own.
-    """
-    groups: list[list[int]] = []
-    current: list[int] = []
-    current_size = 0
-    for job_id in sorted(sizes):
-        size = sizes[job_id]
-        if current and current_size + size > limit:
-            groups.append(current)
-            current, current_size = [], 0
-        current.append(job_id)
-        current_size += size
-    if current:
-        groups.append(current)
-    return groups
-
-
 def _staged_sources(staged: Path) -> list[tuple[str, list[Path], dict[int, int]]]:
     """The staged sources of a landing: (event type, files, events per JobID) per tracking file.
 
@@ -216,7 +164,7 @@ def staged_jobs(staged: Path) -> set[int]:
 def merge_events(
     staged: Path, store: str | os.PathLike[str], *, limit: int = MAX_EVENTS_PER_GROUP
 ) -> tuple[list[int], int]:
-    """Union staged events into the store, one group of sends at a time.
+    """Union staged events into the store, one group of folders at a time.
 
     Each staged source (one tracking file) and the store itself count how often each event row
     occurs; the merged store holds every event row as often as the source that holds it most
@@ -224,7 +172,8 @@ def merge_events(
     the same link in the same second (identical rows within one file) stay two clicks. A send
     that the store does not hold yet and that each event type reaches from one source only
     (the usual weekly extract) cannot hold a row twice: its events are taken as they are, with
-    no counting.
+    no counting. Which folder each send goes to is ``ierkit._store_layout.plan_folders``: a
+    pack's sends that the landing does not touch are carried over as they are.
 
     Args:
         staged: A folder of staged sources, ``<n>-<event type>/*.parquet`` (``land_events``).
@@ -238,42 +187,53 @@ def merge_events(
     base.mkdir(parents=True, exist_ok=True)
     sources = _staged_sources(staged)
     kinds_by_job: dict[int, list[str]] = {}
+    landing: dict[int, int] = {}
     for kind, _, counts in sources:
-        for job_id in counts:
+        for job_id, rows in counts.items():
             kinds_by_job.setdefault(job_id, []).append(kind)
-    held = set(stored_jobs(base)) & set(kinds_by_job)
-    stored_rows = rows_per_job(job_files(base, held))
-    sizes = {
-        job_id: sum(counts.get(job_id, 0) for _, _, counts in sources) + stored_rows.get(job_id, 0)
-        for job_id in kinds_by_job
-    }
+            landing[job_id] = landing.get(job_id, 0) + rows
+    layout = read_layout(base)
+    held = holders(layout)
+    touched_folders = {held[job_id].name: held[job_id] for job_id in landing if job_id in held}
+    existing_files = {name: folder_files(base, folder) for name, folder in touched_folders.items()}
+    stored_rows = rows_per_job([file for files in existing_files.values() for file in files])
+    planned = plan_folders(landing, layout, stored_rows, pack_limit=min(limit, PACK_EVENTS))
     columns = list(EVENT_SCHEMA)
     stored = 0
-    groups = plan_groups(sizes, limit=limit)
+    groups = plan_groups({folder.first: events for folder, _, events in planned}, limit=limit)
+    by_first = {folder.first: (folder, exists) for folder, exists, _ in planned}
     for group in groups:
-        # Groups are runs of consecutive JobIDs: a range filter skips the row groups of the
+        targets = [by_first[first] for first in group]
+        jobs = sorted(job for folder, _ in targets for job in folder.jobs)
+        # Groups are runs of consecutive folders: a range filter skips the row groups of the
         # staged files that hold other sends (their statistics), and none when there is one.
-        in_group = pl.col("job_id").is_between(group[0], group[-1])
+        in_group = pl.col("job_id").is_between(jobs[0], jobs[-1])
         scans = [
             _scan_staged(files).filter(in_group) if len(groups) > 1 else _scan_staged(files)
             for _, files, counts in sources
-            if any(job_id in counts for job_id in group)
+            if any(job_id in counts for job_id in jobs)
         ]
         overlapping = [
             job_id
-            for job_id in group
-            if job_id in held
-            or "?" in kinds_by_job[job_id]
-            or len(set(kinds_by_job[job_id])) < len(kinds_by_job[job_id])
+            for job_id in jobs
+            if job_id in landing
+            and (
+                job_id in held
+                or "?" in kinds_by_job[job_id]
+                or len(set(kinds_by_job[job_id])) < len(kinds_by_job[job_id])
+            )
+        ]
+        carried = [job_id for job_id in jobs if job_id in held and job_id not in landing]
+        existing = [
+            file for folder, exists in targets if exists for file in existing_files[folder.name]
         ]
         parts = []
-        if len(overlapping) < len(group):
+        if len(overlapping) < sum(job_id in landing for job_id in jobs):
             plain = pl.concat(scans)
             parts.append(
                 plain.filter(~pl.col("job_id").is_in(overlapping)) if overlapping else plain
             )
         if overlapping:
-            existing = job_files(base, overlapping)
             counted = [
                 frame.filter(pl.col("job_id").is_in(overlapping)).group_by(columns).agg(_n=pl.len())
                 for frame in [*scans, *([_scan_staged(existing)] if existing else [])]
@@ -286,15 +246,19 @@ def merge_events(
                 .explode("_copy")
                 .drop("_n", "_copy")
             )
-        stored += _write_sorted(
+        if carried:
+            # A pack's sends this landing does not touch: rewritten with it, as they are.
+            parts.append(_scan_staged(existing).filter(pl.col("job_id").is_in(carried)))
+        written = _write_sorted(
             pl.concat(parts),
-            group,
+            [folder for folder, _ in targets],
             base,
             staged / f"merged-{uuid.uuid4().hex}",
-            size=sum(sizes[job_id] for job_id in group),
+            size=sum(events for folder, _, events in planned if folder.first in group),
             limit=limit,
         )
-    return sorted(kinds_by_job), stored
+        stored += sum(written.get(job_id, 0) for job_id in jobs if job_id in landing)
+    return sorted(landing), stored
 
 
 def _scan_staged(files: list[Path]) -> pl.LazyFrame:
@@ -305,42 +269,61 @@ def _scan_staged(files: list[Path]) -> pl.LazyFrame:
 
 def _write_sorted(
     events: pl.LazyFrame,
-    group: list[int],
+    folders: list[Folder],
     base: Path,
     work: Path,
     *,
     size: int = 0,
     limit: int = MAX_EVENTS_PER_GROUP,
-) -> int:
-    """Replace the folders of ``group`` under ``base`` with ``events`` in store order.
+) -> dict[int, int]:
+    """Replace ``folders`` under ``base`` with ``events`` (all of their sends) in store order.
 
-    The group is sorted in memory (it is at most ``limit`` events; one send larger than that,
-    alone in its group, by polars' streaming sort) and each send's rows are written as one
-    file in its folder. A send the store did not hold is renamed into place
-    and the store's folder flushed once for the group; a send it held is replaced through
-    ``ierkit._files.replace_folder`` (the old folder stays whole until the new one is in).
+    The group is sorted in memory (it is at most ``limit`` events; one folder larger than that,
+    alone in its group, by polars' streaming sort). A send of its own gets one file in its
+    folder, a pack one file for all its sends and ``jobs.json``. A folder the store did not hold
+    is renamed into place and the store's folder flushed once for the group; one it held is
+    replaced through ``ierkit._files.replace_folder`` (the old folder stays whole until the new
+    one is in).
+
+    Returns:
+        Events written per send.
     """
+    own = [folder.jobs[0] for folder in folders if not folder.packed]
+    packs = [folder for folder in folders if folder.packed]
     partition = pl.PartitionBy(work, key="job_id", include_key=True)
+    work.mkdir(parents=True, exist_ok=True)
     if size > limit:
-        # One send larger than a group: polars' streaming sort, whose memory stays below
+        [folder] = folders
+        # One folder larger than a group: polars' streaming sort, whose memory stays below
         # twice the events held (a copy sorted in memory beside them went past 4 GiB at 100M).
-        events.sort(EVENT_ORDER, nulls_last=True).sink_parquet(
-            partition, mkdir=True, **STORE_PARQUET
-        )
-        written = None
+        in_order = events.sort(EVENT_ORDER, nulls_last=True)
+        if folder.packed:
+            (work / folder.name).mkdir()
+            in_order.sink_parquet(work / folder.name / "part-0.parquet", **STORE_PARQUET)
+        else:
+            in_order.sink_parquet(partition, mkdir=True, **STORE_PARQUET)
+        written = rows_per_job(sorted(work.glob("*/*.parquet")))
     else:
         frame = events.collect(engine="in-memory")
         # Below a million rows a sort on one thread takes less CPU than on several (the
         # threads' hand-offs cost more than they save) and about the same time.
         frame = frame.sort(EVENT_ORDER, nulls_last=True, multithreaded=frame.height > 1_000_000)
-        # One polars call writes every send's file (hive folders job_id=<JobID>/): a write
-        # per send from Python cost more than the events of a small send.
-        frame.lazy().sink_parquet(partition, mkdir=True, **STORE_PARQUET)
-        written = frame.height
+        if own:
+            # One polars call writes every own folder's file (hive folders job_id=<JobID>/):
+            # a write per send from Python cost more than the events of a small send.
+            alone = frame if not packs else frame.filter(pl.col("job_id").is_in(own))
+            alone.lazy().sink_parquet(partition, mkdir=True, **STORE_PARQUET)
+        for pack in packs:
+            (work / pack.name).mkdir()
+            frame.filter(pl.col("job_id").is_between(pack.first, pack.last)).write_parquet(
+                work / pack.name / "part-0.parquet", **STORE_PARQUET
+            )
+        counts = frame.group_by("job_id").len()
+        written = dict(zip(counts["job_id"].to_list(), counts["len"].to_list(), strict=True))
         del frame
-    files = sorted(work.glob("job_id=*/*.parquet"))
-    if written is None:
-        written = sum(rows_per_job(files).values())
+    for pack in packs:
+        write_members(work / pack.name, pack)
+    files = sorted(path for path in work.glob("*/*") if path.is_file())
     # Many threads: an fsync waits on the disk, not the CPU, and the filesystem commits
     # concurrent ones together (a flush per send, one at a time, made 1,000 small sends cost
     # seconds). Files first, then the folders that name them.
@@ -349,8 +332,8 @@ def _write_sorted(
         list(pool.map(_files.fsync_dir, sorted({file.parent for file in files})))
     _files.fsync_dir(work)
     _files.crash_point("aggregate/merge-written")
-    for job_id in group:
-        fresh, target = job_folder(work, job_id), job_folder(base, job_id)
+    for folder in folders:
+        fresh, target = work / folder.name, base / folder.name
         if not fresh.is_dir():
             continue
         if target.exists():
@@ -367,23 +350,28 @@ def sort_store(
     *,
     limit: int = MAX_EVENTS_PER_GROUP,
 ) -> None:
-    """Rewrite the events of some sends in store order (``EVENT_ORDER``), one group at a time.
+    """Rewrite the folders holding some sends in store order (``EVENT_ORDER``), a group at a time.
 
     The store is written in that order; this repairs folders written some other way (copied
     in by hand, or by a tool that appended files). ``ierkit.aggregate`` calls it when it meets
-    such a folder.
+    such a folder. A pack is rewritten whole.
     """
     base = events_dir(store)
-    sizes = rows_per_job(job_files(base, job_ids))
+    folders, _ = folders_of(base, job_ids)
+    sizes = {
+        folder.first: sum(rows_per_job(folder_files(base, folder)).values()) for folder in folders
+    }
+    by_first = {folder.first: folder for folder in folders}
     for group in plan_groups(sizes, limit=limit):
+        targets = [by_first[first] for first in group]
         work = Path(store) / f".sorting-{uuid.uuid4().hex}"
         try:
             _write_sorted(
-                scan_events(store, job_ids=group),
-                group,
+                _scan_staged([file for folder in targets for file in folder_files(base, folder)]),
+                targets,
                 base,
                 work,
-                size=sum(sizes[job_id] for job_id in group),
+                size=sum(sizes[first] for first in group),
                 limit=limit,
             )
         finally:
@@ -605,7 +593,7 @@ def _remove(folder: Path, debris: re.Pattern[str]) -> None:
 def recover(store: str | os.PathLike[str], *, limit: int = MAX_EVENTS_PER_GROUP) -> Journal:
     """Finish what a killed run left in the store; call it only while holding its lock.
 
-    Puts back a send folder a kill caught between two renames, merges a committed staging
+    Puts back a folder a kill caught between two renames, merges a committed staging
     folder again (idempotent), and removes the temporary files and folders of killed runs.
 
     Returns:

@@ -25,6 +25,7 @@ import polars as pl
 
 from ierkit import _files
 from ierkit import store as event_store
+from ierkit._store_layout import folder_files
 from ierkit.signal._events import (
     RECIPIENT_SIGNAL_SCHEMA,
     classify_recipients,
@@ -66,15 +67,18 @@ class SignalWritten:
 
 
 def _job_states(store: str | os.PathLike[str]) -> dict[int, str]:
-    """Per send: a fingerprint of its event files (path, size and change time of each)."""
+    """Per send: a fingerprint of the event files of its folder (path, size and change time).
+
+    The sends of a pack share one: a pack rewritten for one of them classifies them all again.
+    """
     base = event_store.events_dir(store)
     states = {}
-    for job_id in event_store.stored_jobs(base):
+    for folder in event_store.stored_folders(base):
         digest = hashlib.sha256()
-        for path in event_store.job_files(base, [job_id]):
+        for path in folder_files(base, folder):
             stat = path.stat()
             digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-        states[job_id] = digest.hexdigest()
+        states.update(dict.fromkeys(folder.jobs, digest.hexdigest()))
     return states
 
 
@@ -129,7 +133,8 @@ def write_engagement_signal(
     kept, same = _unchanged(path, states, p)
     changed = sorted(set(states) - same)
     base = event_store.events_dir(store)
-    sizes = event_store.rows_per_job(event_store.job_files(base, changed))
+    in_files = event_store.rows_per_job(event_store.job_files(base, changed))
+    sizes = {job_id: in_files[job_id] for job_id in changed if job_id in in_files}
     parts = [kept] + [
         recipients_of(events_input(event_store.scan_events(store, job_ids=group)).collect(), p)
         for group in event_store.plan_groups(sizes, limit=limit)

@@ -24,7 +24,7 @@ first (parsed, written, flushed), then committed by the journal (``journal.json`
 the staged folder and the sends whose tables must be rebuilt; only then is the store changed. A
 run killed at any point leaves either nothing committed (its staging is debris, removed by the
 next run) or a journal that the next run finishes before doing its own work: it merges the
-staged folder again (a union: what was merged already changes nothing), puts back a send folder
+staged folder again (a union: what was merged already changes nothing), puts back a folder
 a kill caught between two renames (``ierkit._files.recover_replaced``), and rebuilds the tables
 of every pending send. Only a completed table rewrite clears the pending sends.
 

@@ -1,15 +1,18 @@
-"""Shared fixtures: the demo org at default parameters (cached) and a small one per session."""
+"""Shared fixtures: the demo org at default parameters (cached), a small one per session, and
+one weekly run on the demo that the weekly tests read."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ierkit import demo
+from ierkit import demo, weekly
 from ierkit.orgs import LocalOrg
+from tests.demo_week import DemoWeek, fd_output
 
 #: Scale of the small per-session demo: big enough that every planted failure mode occurs.
 SMALL_DEMO_SCALE = 0.1
@@ -50,3 +53,30 @@ def rsa_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return path, public
+
+
+@pytest.fixture(scope="session")
+def demo_week(demo_path: Path, tmp_path_factory: pytest.TempPathFactory) -> DemoWeek:
+    """The weekly suite run once on the default demo (the slowest step of the tests: one run)."""
+    workdir = tmp_path_factory.mktemp("demo-week")
+    (workdir / "outputs" / "2026-W46").mkdir(parents=True)  # an earlier week the index links
+    sink = tmp_path_factory.mktemp("demo-week-output") / "output.txt"
+    packaged_before = sorted(p.name for p in weekly.notebooks_dir().iterdir())
+    with pytest.MonkeyPatch.context() as patch, fd_output(sink):
+        # Relative paths, as typed on the command line: they mean the caller's folder, in the
+        # notebooks too (they once wrote their CSV tables beside the packaged notebooks).
+        patch.chdir(workdir)
+        result = weekly.run_weekly(
+            source=os.path.relpath(demo_path, workdir),
+            as_of=demo.DEMO_AS_OF,
+            out_root=Path("outputs"),
+            progress=lambda _: None,
+        )
+    return DemoWeek(
+        result=result,
+        workdir=workdir,
+        output=sink.read_text(),
+        workdir_after=sorted(p.name for p in workdir.iterdir()),
+        packaged_before=packaged_before,
+        packaged_after=sorted(p.name for p in weekly.notebooks_dir().iterdir()),
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ierkit import demo, views, weekly
+from ierkit import views
 from ierkit.session import Session
 from tests.browser_helpers import (
     MIN_COLOURS,
@@ -23,6 +23,7 @@ from tests.browser_helpers import (
     png_stats,
     requires_chromium,
 )
+from tests.demo_week import DemoWeek
 
 pytestmark = [requires_chromium, pytest.mark.slow]
 
@@ -128,18 +129,10 @@ def test_engagement_report_explorer_redraws_the_count_in_jupyterlab(
     assert time.monotonic() - started < 90
 
 
-@pytest.fixture(scope="module")
-def weekly_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The engagement report's HTML from one weekly run on the demo, shared by this module."""
-    out = tmp_path_factory.mktemp("weekly")
-    result = weekly.run_weekly(
-        source="demo",
-        as_of=demo.DEMO_AS_OF,
-        out_root=out,
-        notebooks=[REPORT],
-        progress=lambda _: None,
-    )
-    (report,) = [p for p in result.html_reports if p.name == "engagement_report.html"]
+@pytest.fixture
+def weekly_html(demo_week: DemoWeek) -> Path:
+    """The engagement report's HTML from the session's weekly run on the demo (conftest.py)."""
+    (report,) = [p for p in demo_week.result.html_reports if p.name == "engagement_report.html"]
     return report
 
 

@@ -1,7 +1,6 @@
 import datetime as dt
 import email
 import email.policy
-import os
 import re
 import socket
 from pathlib import Path
@@ -13,6 +12,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
 from ierkit import weekly
+from tests.demo_week import DemoWeek
 
 AS_OF = dt.date(2026, 11, 20)  # ISO week 2026-W47
 
@@ -250,29 +250,19 @@ def test_smtp_password_never_in_repr_or_errors() -> None:
 
 
 def test_weekly_run_on_the_demo_org_produces_every_file(
-    tmp_path: Path,
-    demo_path: Path,
-    capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    demo_week: DemoWeek, demo_path: Path
 ) -> None:
     from ierkit import demo, reports
     from ierkit.orgs import LocalOrg
 
-    # Relative paths, as typed on the command line: they mean the caller's folder, in the
-    # notebooks too (they once wrote their CSV tables beside the packaged notebooks).
-    monkeypatch.chdir(tmp_path)
-    packaged = sorted(p.name for p in weekly.notebooks_dir().iterdir())
-    result = weekly.run_weekly(
-        source=os.path.relpath(demo_path, tmp_path),
-        as_of=demo.DEMO_AS_OF,
-        out_root=Path("outputs"),
-        progress=lambda _: None,
-    )
+    # The shared run (tests/conftest.py) started in an empty working folder with a relative
+    # source and output, as typed on the command line.
+    result = demo_week.result
     # The kernels' own log lines reach the run's stderr: nothing alarming in them.
-    logged = capfd.readouterr()
     for noise in ("KeyboardInterrupt caught in kernel", "TCP without encryption", "Traceback"):
-        assert noise not in logged.err + logged.out
-    week = tmp_path / "outputs" / weekly.iso_week_label(demo.DEMO_AS_OF)
+        assert noise not in demo_week.output
+    week = demo_week.workdir / "outputs" / weekly.iso_week_label(demo.DEMO_AS_OF)
+    assert result.folder == week
     # Every table a page offers for download is in the week's folder.
     linked = [
         (page.name, href)
@@ -282,8 +272,8 @@ def test_weekly_run_on_the_demo_org_produces_every_file(
     assert {href for _, href in linked} >= {"worklist.csv", "link_interest.csv"}
     assert [link for link in linked if not (week / link[1]).is_file()] == []
     # Nothing left in the working folder or beside the notebooks (kernel sockets, tables).
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["outputs"]
-    assert sorted(p.name for p in weekly.notebooks_dir().iterdir()) == packaged
+    assert demo_week.workdir_after == ["outputs"]
+    assert demo_week.packaged_after == demo_week.packaged_before
     for name in weekly.WEEKLY_NOTEBOOKS:
         executed = nbformat.read(week / name, as_version=4)
         errors = [

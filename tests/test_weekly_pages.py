@@ -1,10 +1,10 @@
 """What people see of a weekly run on the demo: the reports, the index and the emails.
 
-One weekly run (module fixture) is checked as a reader meets it: no polars repr anywhere, no
-widget output in the HTML, every record link well formed; in real Chromium each page fits a
-1280 px window (an email 600 px) and its screenshot is not blank; every email parsed with
-Python's ``email`` has a text part listing the same people as its HTML part, no script, no
-external source, and a manager's roll-up sums their reps.
+One weekly run (the session's ``demo_week``, shared with test_weekly.py) is checked as a reader
+meets it: no polars repr anywhere, no widget output in the HTML, every record link well formed;
+in real Chromium each page fits a 1280 px window (an email 600 px) and its screenshot is not
+blank; every email parsed with Python's ``email`` has a text part listing the same people as its
+HTML part, no script, no external source, and a manager's roll-up sums their reps.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 
 from ierkit import demo, weekly
 from tests.browser_helpers import MIN_COLOURS, chromium_context, png_stats, requires_chromium
+from tests.demo_week import DemoWeek
 
 #: What a polars repr leaves in text: a shape line, a dtype row, box-drawing characters.
 POLARS_REPR = re.compile(r"shape: \(|\n\s*(?:---\s*){2,}|[\u2500-\u257f]|│ (?:str|i64|u32|f64) ")
@@ -32,13 +33,11 @@ WELL_FORMED = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
-def week(tmp_path_factory: pytest.TempPathFactory) -> weekly.WeeklyResult:
-    out = tmp_path_factory.mktemp("weekly-pages")
-    (out / "2026-W46").mkdir()  # an earlier week the index must link
-    return weekly.run_weekly(
-        source="demo", as_of=demo.DEMO_AS_OF, out_root=out, progress=lambda _: None
-    )
+@pytest.fixture
+def week(demo_week: DemoWeek) -> weekly.WeeklyResult:
+    """The session's weekly run on the demo (tests/conftest.py), whose output folder already
+    held an earlier week (2026-W46) that the index must link; shared with test_weekly.py."""
+    return demo_week.result
 
 
 def _messages(result: weekly.WeeklyResult) -> list[EmailMessage]:

@@ -19,6 +19,9 @@ from ierkit import signal as engagement
 from ierkit._store_layout import Folder, StoreLayoutError, pack_folder, plan_folders, send_folder
 from tests.test_aggregate_safety import debris, run_cli, same, tables, write_window
 
+#: Tables, stored events and engagement signal of the extracts landed with a folder per send.
+Unpacked = tuple[tuple[pl.DataFrame, pl.DataFrame], pl.DataFrame, pl.DataFrame]
+
 
 def _names(out: Path) -> list[str]:
     return sorted(path.name for path in store.events_dir(out / "event_store").iterdir())
@@ -48,10 +51,16 @@ def _run(out: Path, *paths: Path) -> None:
     assert cli.main(["aggregate", *map(str, paths), "--out", str(out)]) == 0
 
 
+@pytest.fixture
+def out(extracts: dict[str, Path], tmp_path: Path) -> Path:
+    """An output folder with C landed: its twelve sends in one pack."""
+    folder = tmp_path / "out"
+    _run(folder, extracts["C"])
+    return folder
+
+
 @pytest.fixture(scope="module")
-def unpacked(
-    extracts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> tuple[tuple[pl.DataFrame, pl.DataFrame], pl.DataFrame, pl.DataFrame]:
+def unpacked(extracts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Unpacked:
     """C, A, then B and B2, with a folder per send: tables, stored events and signal."""
     out = tmp_path_factory.mktemp("unpacked") / "out"
     with pytest.MonkeyPatch.context() as patch:
@@ -66,11 +75,9 @@ def unpacked(
 
 def test_small_sends_share_packs_and_every_result_is_as_with_a_folder_each(
     extracts: dict[str, Path],
-    unpacked: tuple[tuple[pl.DataFrame, pl.DataFrame], pl.DataFrame, pl.DataFrame],
-    tmp_path: Path,
+    unpacked: Unpacked,
+    out: Path,
 ) -> None:
-    out = tmp_path / "out"
-    _run(out, extracts["C"])
     assert _names(out) == ["jobs=100..122"]
     assert _members(out, "jobs=100..122") == list(range(100, 124, 2))
     _run(out, extracts["A"])
@@ -97,10 +104,8 @@ def test_small_sends_share_packs_and_every_result_is_as_with_a_folder_each(
 
 
 def test_a_landing_that_touches_one_send_of_a_pack_reclassifies_that_pack_only(
-    extracts: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    extracts: dict[str, Path], out: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = tmp_path / "out"
-    _run(out, extracts["C"])
     _run(out, extracts["B"])  # a pack of its own: below the first one
     assert _names(out) == ["jobs=100..122", "jobs=90..99"]
     classified: list[list[int]] = []
@@ -123,11 +128,9 @@ def test_a_landing_that_touches_one_send_of_a_pack_reclassifies_that_pack_only(
 def test_a_kill_while_a_pack_is_replaced_ends_as_uninterrupted(
     point: str,
     extracts: dict[str, Path],
-    unpacked: tuple[tuple[pl.DataFrame, pl.DataFrame], pl.DataFrame, pl.DataFrame],
-    tmp_path: Path,
+    unpacked: Unpacked,
+    out: Path,
 ) -> None:
-    out = tmp_path / "out"
-    _run(out, extracts["C"])
     killed = run_cli(str(extracts["A"]), "--out", str(out), crash_at=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     events = store.events_dir(out / "event_store")
@@ -143,9 +146,7 @@ def test_a_kill_while_a_pack_is_replaced_ends_as_uninterrupted(
     assert store.read_journal(out / "event_store") == store.Journal()
 
 
-def test_a_pack_out_of_order_is_sorted_whole(extracts: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    _run(out, extracts["C"])
+def test_a_pack_out_of_order_is_sorted_whole(out: Path) -> None:
     before = tables(out)
     [file] = (store.events_dir(out / "event_store") / "jobs=100..122").glob("*.parquet")
     pl.read_parquet(file).reverse().write_parquet(file)  # as a tool rewriting it might
@@ -156,20 +157,14 @@ def test_a_pack_out_of_order_is_sorted_whole(extracts: dict[str, Path], tmp_path
     assert not aggregate.aggregate_store(out / "event_store", out).resorted
 
 
-def test_a_pack_whose_list_of_sends_is_lost_is_read_from_its_file(
-    extracts: dict[str, Path], tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    _run(out, extracts["C"])
+def test_a_pack_whose_list_of_sends_is_lost_is_read_from_its_file(out: Path) -> None:
     (store.events_dir(out / "event_store") / "jobs=100..122" / _store_layout.PACK_MEMBERS).unlink()
     assert store.stored_jobs(store.events_dir(out / "event_store")) == list(range(100, 124, 2))
 
 
 def test_two_folders_claiming_the_same_sends_are_refused_naming_both(
-    extracts: dict[str, Path], tmp_path: Path
+    extracts: dict[str, Path], out: Path
 ) -> None:
-    out = tmp_path / "out"
-    _run(out, extracts["C"])
     events = store.events_dir(out / "event_store")
     shutil.copytree(events / "jobs=100..122", events / "job_id=104")  # copied in by hand
     with pytest.raises(StoreLayoutError, match=r"jobs=100\.\.122 and job_id=104 both cover"):

@@ -124,6 +124,23 @@ def test_a_landing_that_touches_one_send_of_a_pack_reclassifies_that_pack_only(
     assert pl.read_parquet(out / engagement.SIGNAL_FILE).equals(incremental)
 
 
+def test_a_store_of_earlier_versions_gets_packs_only_for_new_runs_of_small_sends(
+    extracts: dict[str, Path], unpacked: Unpacked, tmp_path: Path
+) -> None:
+    out = tmp_path / "earlier"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_store_layout, "PACK_MIN_SENDS", 10**9)  # a folder per send, as before
+        _run(out, extracts["C"])
+    _run(out, extracts["A"])  # new sends between the old folders: too few in each run
+    assert all(name.startswith("job_id=") for name in _names(out))
+    _run(out, extracts["B"], extracts["B2"])  # ten new sends below them all: one pack
+    assert [name for name in _names(out) if name.startswith("jobs=")] == ["jobs=90..99"]
+    expected_tables, expected_events, expected_signal = unpacked
+    assert same(tables(out), expected_tables)
+    assert store.scan_events(out / "event_store").collect().equals(expected_events)
+    assert pl.read_parquet(out / engagement.SIGNAL_FILE).equals(expected_signal)
+
+
 @pytest.mark.parametrize("point", ["aggregate/merge-written", "replace_folder/between-renames"])
 def test_a_kill_while_a_pack_is_replaced_ends_as_uninterrupted(
     point: str,

@@ -64,16 +64,16 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from ierkit import _files, clock, extract, schema, signal
 from ierkit import store as event_store
+from ierkit._io_source import frames_source
 from ierkit._link_details import LINK_TABLE, finish_links, link_rows
 from ierkit._prefetch import prefetched
 from ierkit.errors import IerkitError
@@ -424,33 +424,6 @@ _LINK_SCHEMA: Final[dict[str, pl.DataType]] = {
 }
 
 
-def _source(
-    frames: Callable[[], Iterator[pl.DataFrame]], frame_schema: dict[str, pl.DataType], name: str
-) -> pl.LazyFrame:
-    """A LazyFrame whose rows come from ``frames`` (a polars IO source, so it streams)."""
-
-    def read(
-        with_columns: list[str] | None,
-        predicate: pl.Expr | None,
-        n_rows: int | None,
-        batch_size: int | None,
-    ) -> Iterator[pl.DataFrame]:
-        remaining = n_rows
-        for frame in frames():
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            if with_columns is not None:
-                frame = frame.select(with_columns)
-            if remaining is not None:
-                frame = frame.head(remaining)
-                remaining -= frame.height
-            yield frame
-            if remaining is not None and remaining <= 0:
-                return
-
-    return register_io_source(read, schema=frame_schema, validate_schema=True, explain_name=name)
-
-
 def _in_store_order(events: pl.LazyFrame) -> pl.LazyFrame:
     return events.sort(event_store.EVENT_ORDER, nulls_last=True)
 
@@ -495,8 +468,11 @@ def aggregate_iers(events: pl.LazyFrame, *, send_jobs: pl.LazyFrame | None = Non
         the IER key (job_id, batch_id, subscriber_key, subscriber_id; blank keys last).
     """
     ordered = _in_store_order(events)
-    rolled = _source(
-        lambda: (iers for iers, _ in _rolled_chunks(ordered)), _ROLLED_SCHEMA, "ierkit IERs"
+    rolled = frames_source(
+        lambda: (iers for iers, _ in _rolled_chunks(ordered)),
+        _ROLLED_SCHEMA,
+        name="ierkit IERs",
+        validate_schema=True,
     )
     return _finish_iers(rolled, send_jobs)
 
@@ -512,8 +488,11 @@ def aggregate_links(events: pl.LazyFrame) -> pl.LazyFrame:
         URL and link id. ``link_name`` is the link's Alias (the greatest, should it vary).
     """
     ordered = _in_store_order(events)
-    rolled = _source(
-        lambda: (links for _, links in _rolled_chunks(ordered)), _LINK_SCHEMA, "ierkit links"
+    rolled = frames_source(
+        lambda: (links for _, links in _rolled_chunks(ordered)),
+        _LINK_SCHEMA,
+        name="ierkit links",
+        validate_schema=True,
     )
     return finish_links(rolled)
 
@@ -570,7 +549,9 @@ def _store_rollup(
             links.write_parquet(links_dir / f"{number:08d}.parquet")
             yield iers
 
-    return _source(frames, _ROLLED_SCHEMA, "ierkit IERs from the event store")
+    return frames_source(
+        frames, _ROLLED_SCHEMA, name="ierkit IERs from the event store", validate_schema=True
+    )
 
 
 def _write_segments(

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Final
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from ierkit import _files, clock
+from ierkit._io_source import frames_source
 from ierkit.extract._discover import (
     ExtractFile,
     ZipLimits,
@@ -101,13 +101,7 @@ def scan_checked(file: ExtractFile, *, source_zone: str = clock.MC_TIME_ZONE) ->
         return pl.LazyFrame(schema=EVENT_SCHEMA)
     check_header(file)  # a missing column is named now, not at collect time
 
-    def batches(
-        with_columns: list[str] | None,
-        predicate: pl.Expr | None,
-        n_rows: int | None,
-        batch_size: int | None,
-    ) -> Iterator[pl.DataFrame]:
-        remaining = n_rows
+    def batches() -> Iterator[pl.DataFrame]:
         try:
             for batch in scan_file(file, source_zone=source_zone).collect_batches():
                 bad = batch.select(
@@ -118,19 +112,12 @@ def scan_checked(file: ExtractFile, *, source_zone: str = clock.MC_TIME_ZONE) ->
                 ).item()
                 if bad:
                     check_file(file, source_zone=source_zone)
-                frame = batch if predicate is None else batch.filter(predicate)
-                frame = frame if with_columns is None else frame.select(with_columns)
-                if remaining is not None:
-                    frame = frame.head(remaining)
-                    remaining -= frame.height
-                yield frame
-                if remaining is not None and remaining <= 0:
-                    return
+                yield batch
         except pl.exceptions.PolarsError as error:
             check_file(file, cause=error, source_zone=source_zone)
             raise
 
-    return register_io_source(batches, schema=EVENT_SCHEMA, explain_name=f"ierkit {file.name}")
+    return frames_source(batches, EVENT_SCHEMA, name=f"ierkit {file.name}")
 
 
 def read_extract(

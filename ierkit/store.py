@@ -200,7 +200,8 @@ def merge_events(
     planned = plan_folders(landing, layout, stored_rows, pack_limit=min(limit, PACK_EVENTS))
     columns = list(EVENT_SCHEMA)
     stored = 0
-    groups = plan_groups({folder.first: events for folder, _, events in planned}, limit=limit)
+    sizes = {folder.first: events for folder, _, events in planned}
+    groups = plan_groups(sizes, limit=limit)
     by_first = {folder.first: (folder, exists) for folder, exists, _ in planned}
     for group in groups:
         targets = [by_first[first] for first in group]
@@ -254,7 +255,7 @@ def merge_events(
             [folder for folder, _ in targets],
             base,
             staged / f"merged-{uuid.uuid4().hex}",
-            size=sum(events for folder, _, events in planned if folder.first in group),
+            size=sum(sizes[first] for first in group),
             limit=limit,
         )
         stored += sum(written.get(job_id, 0) for job_id in jobs if job_id in landing)

@@ -49,8 +49,9 @@ Behaviours modelled:
   older package lacks (``drop_field``), a page layout without the IER related list, a field the
   user cannot edit (``make_read_only``), a validation rule (``fail_validation``), row locks
   (``lock_rows_once``), required fields (``require_field``), update and insert jobs held
-  ``InProgress`` (``stall_jobs``, so a test can kill a client mid-job). ``writes`` counts how
-  often each record was written by an update or insert.
+  ``InProgress`` (``stall_jobs``, so a test can kill a client mid-job), a data upload taken
+  whose answer is lost (``lose_upload_answers``; a second upload into the job adds its rows).
+  ``writes`` counts how often each record was written by an update or insert.
 
 Not modelled: compression, PK chunking, parallel results, sharing rules, field-level security
 beyond dropped fields, API version differences, the 150 MB upload limit, paging of job lists,
@@ -265,6 +266,7 @@ class FakeSalesforce:
         self.requests: list[tuple[str, str, int]] = []
         self.faults: list[tuple[int, str, str, str]] = []  # (status, code, message, path part)
         self.fail_next_job_message: str | None = None
+        self.lost_upload_answers = 0
         self.delete_failures: dict[str, str] = {}
         self.validation_failures: dict[str, str] = {}
         self.locked_once: set[str] = set()
@@ -353,6 +355,12 @@ class FakeSalesforce:
         """The next ``count`` API calls whose path contains ``path_contains`` fail."""
         with self.lock:
             self.faults.extend([(status, code, message, path_contains)] * count)
+
+    def lose_upload_answers(self, count: int = 1) -> None:
+        """The next ``count`` Bulk data uploads are taken but their answer is lost: the
+        connection closes without a response, as when a network drops the 201."""
+        with self.lock:
+            self.lost_upload_answers += count
 
     def fail_next_job(self, message: str = "InternalServerError: job failed") -> None:
         """The next Bulk job created ends in state ``Failed`` with this ``errorMessage``."""
@@ -1158,7 +1166,15 @@ class _Handler(BaseHTTPRequestHandler):
         if tail == ["batches"] and method == "PUT" and kind == "ingest":
             if job["state"] != "Open":
                 return self._json(400, _error("INVALIDJOBSTATE", "Job is not open"))
-            job["data"] += body
+            job["data"] += body  # a second upload adds its rows (the worst case)
+            with org.lock:
+                lost, org.lost_upload_answers = (
+                    org.lost_upload_answers > 0,
+                    max(0, org.lost_upload_answers - 1),
+                )
+            if lost:  # the rows are in, the 201 never reaches the client
+                self.close_connection = True
+                return None
             return self._send(201, b"", "text/plain")
         if tail == ["results"] and method == "GET" and kind == "query":
             if job["state"] != "JobComplete":

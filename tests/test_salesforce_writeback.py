@@ -347,3 +347,42 @@ def test_writeback_failed_job_lists_every_record_unprocessed(
     finished = org.finish_write(submitted[0])
     assert finished is not None and finished.sort("id").equals(result.sort("id"))
     assert not server.org.writes
+
+
+def test_writeback_an_upload_whose_answer_is_lost_is_never_sent_twice_into_one_job(
+    server: RunningServer, rsa_key: tuple[Path, bytes]
+) -> None:
+    # Salesforce took the rows but the 201 was lost: sending them again into the same job
+    # would insert every Task twice. The job is aborted and the rows go in a new one.
+    org = connect(server, jwt_env(rsa_key))
+    server.org.lose_upload_answers(1)
+    who = [sfid("003", 1), sfid("003", 2), sfid("003", 3)]
+    tasks = pl.DataFrame(
+        {
+            "who_id": who,
+            "subject": ["Clicked Pricing in A"] * 3,
+            "activity_date": [AS_OF.date()] * 3,
+        }
+    )
+    submitted: list[str] = []
+    result = org.insert("tasks", tasks, on_submit=submitted.append)
+    assert result.get_column("success").to_list() == [True, True, True]
+    assert len(submitted) == 2
+    assert [server.org.jobs[job]["state"] for job in submitted] == ["Aborted", "JobComplete"]
+    org.refresh()
+    stored = org.table("tasks").filter(pl.col("who_id").is_in(who)).collect()
+    assert sorted(stored.get_column("who_id").to_list()) == who  # each Task once
+    assert sum(server.org.writes.values()) == 3
+    assert any(f"upload of job {submitted[0]}" in e and "aborted" in e for e in org.events)
+    # An update too: aborted, then written once.
+    server.org.lose_upload_answers(1)
+    ids = [sfid("003", i) for i in (4, 5)]
+    updated = org.update("contacts", summary(ids))
+    assert updated.get_column("success").to_list() == [True, True]
+    assert [server.org.writes[i] for i in ids] == [1, 1]
+    # No answer three times: the run stops, and no job holding the rows is left to run.
+    server.org.lose_upload_answers(3)
+    with pytest.raises(OrgError, match=r"no answer|gave up after 1 try.*aborted, nothing"):
+        org.insert("tasks", tasks.head(1))
+    assert all(job["state"] != "Open" for job in server.org.jobs.values())
+    assert sum(server.org.writes.values()) == 5

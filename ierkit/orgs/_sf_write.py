@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import polars as pl
 from simple_salesforce.api import Salesforce
@@ -25,7 +25,12 @@ from simple_salesforce.exceptions import SalesforceResourceNotFound
 
 from ierkit import schema
 from ierkit.orgs._sf_adapter import Operation, bulk_client
-from ierkit.orgs.base import DELETE_RESULT_SCHEMA, WRITE_RESULT_SCHEMA, OrgError
+from ierkit.orgs.base import (
+    DELETE_RESULT_SCHEMA,
+    WRITE_RESULT_SCHEMA,
+    OrgError,
+    OrgUnavailableError,
+)
 
 __all__ = [
     "CSV_DATETIME",
@@ -48,14 +53,17 @@ CSV_DATETIME = "%Y-%m-%dT%H:%M:%S.%3fZ"
 #: One row per uploaded row: the Id Salesforce reports (``sf__Id``: the new Id of an insert,
 #: empty for a record it could not read), whether it was written, and its error.
 OUTCOME_SCHEMA = pl.Schema({"sf_id": pl.String, "success": pl.Boolean, "error": pl.String})
+#: Jobs tried for one upload whose answer is lost (each aborted before the next is made).
+UPLOAD_ATTEMPTS: Final = 3
 #: Job states after which nothing changes any more.
 _FINAL = ("JobComplete", "Failed", "Aborted")
 
 
 class Caller(Protocol):
-    """``SalesforceOrg._call``: run ``fn`` with a live client, retrying transient failures."""
+    """``SalesforceOrg._call``: run ``fn`` with a live client, retrying transient failures
+    (only once with ``retry=False``: ``OrgUnavailableError`` then)."""
 
-    def __call__(self, what: str, fn: Callable[[Salesforce], T], /) -> T: ...
+    def __call__(self, what: str, fn: Callable[[Salesforce], T], /, *, retry: bool = True) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -223,6 +231,36 @@ def _match(upload: pl.DataFrame, reported: pl.DataFrame, unprocessed: str) -> pl
     )
 
 
+def _open_job(jobs: Jobs, what: str, sobject: str, operation: Operation, refused_hint: str) -> str:
+    """A new ingest job's Id."""
+    try:
+        job = jobs.call(what, lambda sf: bulk_client(sf, sobject).create_job(operation))
+    except OrgError as error:
+        if refused_hint:
+            raise OrgError(f"{error} ({refused_hint})") from None
+        raise
+    return str(job["id"])
+
+
+def _upload_once(jobs: Jobs, what: str, sobject: str, job_id: str, data: str) -> None:
+    """Send a job's rows once; when no answer comes, abort the job and raise.
+
+    Never sent twice into one job: when the answer is lost, Salesforce may have taken the rows,
+    and a second upload could add them again (an insert made twice). An aborted job never
+    runs, so its rows can go in a new job.
+
+    Raises:
+        OrgUnavailableError: No answer came (the job is aborted).
+    """
+    try:
+        jobs.call(
+            what, lambda sf: bulk_client(sf, sobject).upload_job_data(job_id, data), retry=False
+        )
+    except OrgUnavailableError:
+        jobs.call(what, lambda sf: bulk_client(sf, sobject).abort_job(job_id, False))
+        raise
+
+
 def run_job(
     jobs: Jobs,
     sobject: str,
@@ -248,17 +286,23 @@ def run_job(
         ``OUTCOME_SCHEMA`` rows. Per-record failures do not raise.
     """
     what = f"Bulk {operation.value} on {sobject}"
-    try:
-        job = jobs.call(what, lambda sf: bulk_client(sf, sobject).create_job(operation))
-    except OrgError as error:
-        if refused_hint:
-            raise OrgError(f"{error} ({refused_hint})") from None
-        raise
-    job_id = str(job["id"])
-    if on_submit is not None:
-        on_submit(job_id)
     data = upload.write_csv(quote_style="necessary")
-    jobs.call(what, lambda sf: bulk_client(sf, sobject).upload_job_data(job_id, data))
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        job_id = _open_job(jobs, what, sobject, operation, refused_hint)
+        if on_submit is not None:
+            on_submit(job_id)
+        try:
+            _upload_once(jobs, what, sobject, job_id, data)
+            break
+        except OrgUnavailableError as error:
+            if attempt == UPLOAD_ATTEMPTS:
+                raise OrgUnavailableError(
+                    f"{error}; job {job_id} aborted, nothing of it was written"
+                ) from None
+            jobs.report(
+                f"{what}: no answer to the upload of job {job_id} ({error}); job aborted, "
+                "its rows go in a new job"
+            )
     jobs.call(what, lambda sf: bulk_client(sf, sobject).close_job(job_id))
     info = jobs.wait(sobject, job_id)
     if info["state"] != "JobComplete":

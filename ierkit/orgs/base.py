@@ -18,6 +18,13 @@ class OrgError(IerkitError):
     """An org cannot hand over a table or carry out a request; the message says which and why."""
 
 
+class OrgUnavailableError(OrgError):
+    """The org did not answer a request after its retries (a server error, a dropped connection).
+
+    The request may or may not have been carried out: only the org can tell.
+    """
+
+
 # Columns of the frame that ``Org.delete`` returns: one row per requested Id.
 DELETE_RESULT_SCHEMA = pl.Schema({"id": pl.String, "success": pl.Boolean, "error": pl.String})
 

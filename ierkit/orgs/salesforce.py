@@ -59,7 +59,7 @@ from ierkit.orgs._sf_csv import (
     write_page,
 )
 from ierkit.orgs._sf_write import Jobs, delete_ids, finish_job, write_records
-from ierkit.orgs.base import Org, OrgError, StorageLimits
+from ierkit.orgs.base import Org, OrgError, OrgUnavailableError, StorageLimits
 from ierkit.orgs.local import SNAPSHOT_MANIFEST, LocalOrg
 from ierkit.orgs.salesforce_auth import Credentials, SalesforceAuthError, redact
 
@@ -218,8 +218,16 @@ class SalesforceOrg(Org):
             self.notes.append(message)
             log.info(message)
 
-    def _call(self, what: str, fn: Callable[[Salesforce], T]) -> T:
-        """Run ``fn`` with a live client, renewing the session and retrying transient errors."""
+    def _call(self, what: str, fn: Callable[[Salesforce], T], *, retry: bool = True) -> T:
+        """Run ``fn`` with a live client, renewing the session and retrying transient errors.
+
+        Args:
+            what: The request, as errors and progress name it.
+            fn: The request.
+            retry: False for a request that must not be sent twice (``OrgUnavailableError`` on
+                the first transient failure).
+        """
+        attempts = self.retry.attempts if retry else 1
         attempt, renewed = 1, False
         while True:
             try:
@@ -252,8 +260,9 @@ class SalesforceOrg(Org):
             except (requests.ConnectionError, requests.Timeout) as error:
                 reason = type(error).__name__
                 code = ""
-            if attempt >= self.retry.attempts:
-                raise OrgError(f"{what}: gave up after {attempt} tries ({reason})")
+            if attempt >= attempts:
+                tries = f"{attempt} tries" if attempt > 1 else "1 try"
+                raise OrgUnavailableError(f"{what}: gave up after {tries} ({reason})")
             if code == "REQUEST_LIMIT_EXCEEDED":
                 delay = self.retry.limit_delay
             else:

@@ -386,3 +386,18 @@ def test_writeback_an_upload_whose_answer_is_lost_is_never_sent_twice_into_one_j
         org.insert("tasks", tasks.head(1))
     assert all(job["state"] != "Open" for job in server.org.jobs.values())
     assert sum(server.org.writes.values()) == 5
+
+
+def test_writeback_a_job_that_cannot_be_aborted_stops_the_run_and_resuming_aborts_it(
+    server: RunningServer, rsa_key: tuple[Path, bytes]
+) -> None:
+    org = connect(server, jwt_env(rsa_key))
+    # The upload fails (503), then every try to abort the job fails too.
+    server.org.fail_next(1 + org.retry.attempts, path_contains="jobs/ingest/")
+    submitted: list[str] = []
+    with pytest.raises(OrgError, match=r"\(aborting job \w+, which got no answer to its upload\)"):
+        org.update("contacts", summary([sfid("003", 4)]), on_submit=submitted.append)
+    [job] = submitted  # no second job: the run stopped
+    assert server.org.jobs[job]["state"] == "Open" and not server.org.writes
+    assert org.finish_write(job) is None  # resumed: aborted, its records go again
+    assert server.org.jobs[job]["state"] == "Aborted"

@@ -257,7 +257,14 @@ def _upload_once(jobs: Jobs, what: str, sobject: str, job_id: str, data: str) ->
             what, lambda sf: bulk_client(sf, sobject).upload_job_data(job_id, data), retry=False
         )
     except OrgUnavailableError:
-        jobs.call(what, lambda sf: bulk_client(sf, sobject).abort_job(job_id, False))
+        try:
+            jobs.call(what, lambda sf: bulk_client(sf, sobject).abort_job(job_id, False))
+        except OrgError as error:
+            # Not a reason to try a new job: the run stops; an open job never runs, and a
+            # resumed run aborts it (``finish_job``).
+            raise OrgError(
+                f"{error} (aborting job {job_id}, which got no answer to its upload)"
+            ) from None
         raise
 
 
